@@ -1,0 +1,418 @@
+package mask
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// Body names the shape of an API request body.
+type Body uint8
+
+const (
+	// BodyMessages is a /v1/messages or /v1/messages/count_tokens request.
+	BodyMessages Body = iota
+	// BodyBatch is a /v1/messages/batches request: {"requests": [{"custom_id", "params"}]}.
+	BodyBatch
+	// BodyAny masks every string value.
+	BodyAny
+)
+
+// ErrInvalidJSON is returned for a body that is not valid JSON.
+var ErrInvalidJSON = errors.New("request body is not valid JSON")
+
+// SyntaxError locates a JSON syntax error without quoting the input.
+type SyntaxError struct {
+	Offset int
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("%v (at byte %d)", ErrInvalidJSON, e.Offset)
+}
+func (e *SyntaxError) Unwrap() error { return ErrInvalidJSON }
+
+// node is a position in the Messages API request schema.
+type node uint8
+
+const (
+	nAny  node = iota // content: every string is masked
+	nSkip             // structural: nothing is masked
+	nRoot
+	nMessages
+	nMessage
+	nContent
+	nBlock
+	nSource
+	nTools
+	nTool
+	nCitations
+	nCitation
+	nBatchRoot
+	nBatchRequests
+	nBatchRequest
+)
+
+// child returns the schema position of member key in an object at n. Only
+// named structural fields are exempt; anything new is content.
+func child(n node, key []byte) node {
+	k := string(key)
+	switch n {
+	case nSkip:
+		return nSkip
+	case nRoot:
+		switch k {
+		case "model", "stream", "max_tokens", "temperature", "top_p", "top_k", "tool_choice",
+			"thinking", "service_tier", "container", "anthropic_version", "inference_geo":
+			return nSkip
+		case "messages":
+			return nMessages
+		case "system":
+			return nContent
+		case "tools":
+			return nTools
+		}
+	case nMessage:
+		switch k {
+		case "role":
+			return nSkip
+		case "content":
+			return nContent
+		}
+	case nBlock:
+		switch k {
+		case "type", "id", "tool_use_id", "name", "signature", "media_type", "cache_control",
+			"file_id", "server_name", "encrypted_content", "encrypted_index", "is_error":
+			return nSkip
+		case "citations":
+			return nCitations
+		case "source":
+			return nSource
+		case "content":
+			return nContent
+		}
+	case nSource:
+		switch k {
+		case "type", "media_type", "data", "file_id":
+			return nSkip
+		case "content":
+			return nContent
+		}
+	case nTool:
+		switch k {
+		case "name", "type", "cache_control":
+			return nSkip
+		}
+	case nCitation:
+		switch k {
+		case "type", "encrypted_index", "file_id", "document_index", "start_char_index", "end_char_index":
+			return nSkip
+		}
+	case nBatchRoot:
+		if k == "requests" {
+			return nBatchRequests
+		}
+	case nBatchRequest:
+		switch k {
+		case "custom_id":
+			return nSkip
+		case "params":
+			return nRoot
+		}
+	}
+	return nAny
+}
+
+// element returns the schema position of an array element at n.
+func element(n node) node {
+	switch n {
+	case nSkip:
+		return nSkip
+	case nMessages:
+		return nMessage
+	case nContent:
+		return nBlock
+	case nTools:
+		return nTool
+	case nCitations:
+		return nCitation
+	case nBatchRequests:
+		return nBatchRequest
+	}
+	return nAny
+}
+
+const maxDepth = 512
+
+type bodyWalker struct {
+	st    scanState
+	body  []byte
+	spans []Span
+}
+
+// scanBody finds the spans to mask in an API body, without rewriting.
+func (e *Engine) scanBody(body []byte, kind Body) ([]Span, error) {
+	w := bodyWalker{body: body}
+	w.st.sc = &e.mask
+	root := nRoot
+	switch kind {
+	case BodyBatch:
+		root = nBatchRoot
+	case BodyAny:
+		root = nAny
+	}
+	p, err := w.value(w.ws(0), root, -1, 0)
+	if err != nil {
+		return nil, err
+	}
+	if p = w.ws(p); p != len(body) {
+		return nil, &SyntaxError{Offset: p}
+	}
+	return w.spans, nil
+}
+
+// MaskRequest masks an API request body: every JSON string value except the
+// structural fields of the Messages API schema, with thinking and
+// redacted_thinking blocks untouched and every byte outside changed strings
+// kept. It fails, and returns nothing to forward, when the body is not JSON
+// or pseudonyms cannot be recorded.
+func (e *Engine) MaskRequest(body []byte, kind Body, stats Stats) ([]byte, error) {
+	spans, err := e.scanBody(body, kind)
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		return body, nil
+	}
+	repl, err := e.pseudonyms(body, spans, nil)
+	if err != nil {
+		return nil, err
+	}
+	return rewrite(make([]byte, 0, len(body)+len(body)/64), body, 0, len(body), spans, repl, stats, e.kindName), nil
+}
+
+func (w *bodyWalker) ws(p int) int {
+	b := w.body
+	for p < len(b) {
+		switch b[p] {
+		case ' ', '\t', '\n', '\r':
+			p++
+		default:
+			return p
+		}
+	}
+	return p
+}
+
+// value parses the value at p. colon is the position of the ':' before it
+// when it is an object member (the key is its context), else -1.
+func (w *bodyWalker) value(p int, n node, colon, depth int) (int, error) {
+	b := w.body
+	if p >= len(b) {
+		return 0, &SyntaxError{Offset: p}
+	}
+	switch c := b[p]; {
+	case c == '"':
+		q, err := w.str(p)
+		if err != nil {
+			return 0, err
+		}
+		if n != nSkip {
+			w.scanString(p+1, q-1, colon)
+		}
+		return q, nil
+	case c == '{':
+		if depth >= maxDepth {
+			return 0, &SyntaxError{Offset: p}
+		}
+		if n == nBlock && w.isThinking(p) {
+			return w.value(p, nSkip, colon, depth)
+		}
+		return w.object(p, n, depth+1)
+	case c == '[':
+		if depth >= maxDepth {
+			return 0, &SyntaxError{Offset: p}
+		}
+		return w.array(p, n, depth+1)
+	case c == 't':
+		return w.lit(p, "true")
+	case c == 'f':
+		return w.lit(p, "false")
+	case c == 'n':
+		return w.lit(p, "null")
+	case c == '-' || isDigit(c):
+		return w.number(p)
+	}
+	return 0, &SyntaxError{Offset: p}
+}
+
+func (w *bodyWalker) lit(p int, l string) (int, error) {
+	if !hasPrefixAt(w.body, p, l) {
+		return 0, &SyntaxError{Offset: p}
+	}
+	return p + len(l), nil
+}
+
+func (w *bodyWalker) number(p int) (int, error) {
+	b := w.body
+	q := p
+	if q < len(b) && b[q] == '-' {
+		q++
+	}
+	d := q
+	for q < len(b) && (isDigit(b[q]) || b[q] == '.' || b[q] == 'e' || b[q] == 'E' || b[q] == '+' || b[q] == '-') {
+		q++
+	}
+	if q == d || !isDigit(b[d]) {
+		return 0, &SyntaxError{Offset: p}
+	}
+	return q, nil
+}
+
+// str returns the position after the string that starts at p.
+func (w *bodyWalker) str(p int) (int, error) {
+	b := w.body
+	q := p + 1
+	for {
+		k := bytes.IndexByte(b[q:], '"')
+		if k < 0 {
+			return 0, &SyntaxError{Offset: p}
+		}
+		q += k
+		if !oddBackslashes(b, q-1) {
+			return q + 1, nil
+		}
+		q++
+	}
+}
+
+func (w *bodyWalker) object(p int, n node, depth int) (int, error) {
+	b := w.body
+	p = w.ws(p + 1)
+	if p < len(b) && b[p] == '}' {
+		return p + 1, nil
+	}
+	for {
+		if p >= len(b) || b[p] != '"' {
+			return 0, &SyntaxError{Offset: p}
+		}
+		q, err := w.str(p)
+		if err != nil {
+			return 0, err
+		}
+		key := b[p+1 : q-1]
+		p = w.ws(q)
+		if p >= len(b) || b[p] != ':' {
+			return 0, &SyntaxError{Offset: p}
+		}
+		colon := p
+		p, err = w.value(w.ws(p+1), child(n, key), colon, depth)
+		if err != nil {
+			return 0, err
+		}
+		p = w.ws(p)
+		if p >= len(b) {
+			return 0, &SyntaxError{Offset: p}
+		}
+		if b[p] == '}' {
+			return p + 1, nil
+		}
+		if b[p] != ',' {
+			return 0, &SyntaxError{Offset: p}
+		}
+		p = w.ws(p + 1)
+	}
+}
+
+func (w *bodyWalker) array(p int, n node, depth int) (int, error) {
+	b := w.body
+	p = w.ws(p + 1)
+	if p < len(b) && b[p] == ']' {
+		return p + 1, nil
+	}
+	el := element(n)
+	for {
+		var err error
+		p, err = w.value(p, el, -1, depth)
+		if err != nil {
+			return 0, err
+		}
+		p = w.ws(p)
+		if p >= len(b) {
+			return 0, &SyntaxError{Offset: p}
+		}
+		if b[p] == ']' {
+			return p + 1, nil
+		}
+		if b[p] != ',' {
+			return 0, &SyntaxError{Offset: p}
+		}
+		p = w.ws(p + 1)
+	}
+}
+
+// isThinking reports whether the object at p is a thinking or
+// redacted_thinking block, wherever its "type" member sits.
+func (w *bodyWalker) isThinking(p int) bool {
+	b := w.body
+	q := w.ws(p + 1)
+	depth := 0
+	for q < len(b) {
+		switch b[q] {
+		case '"':
+			e, err := w.str(q)
+			if err != nil {
+				return false
+			}
+			if depth == 0 && string(b[q:e]) == `"type"` {
+				r := w.ws(e)
+				if r < len(b) && b[r] == ':' {
+					r = w.ws(r + 1)
+					return hasPrefixAt(b, r, `"thinking"`) || hasPrefixAt(b, r, `"redacted_thinking"`)
+				}
+			}
+			q = e
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return false
+			}
+			depth--
+		}
+		q++
+	}
+	return false
+}
+
+// scanString finds spans in the string content body[a:b]. When the string
+// is an object member, scanning starts at its colon so that the key is the
+// value's context, exactly as when the same JSON is scanned as text.
+func (w *bodyWalker) scanString(a, b, colon int) {
+	if a == b {
+		return
+	}
+	st := &w.st
+	st.s = w.body[:b+1] // include the closing quote: it ends quoted values
+	st.n = b + 1
+	st.final = true
+	st.lo = a
+	st.hold = st.n
+	st.stopped = false
+	st.spans = st.spans[:0]
+	from := a
+	if colon >= 0 {
+		from = colon
+	}
+	st.run(from)
+	if st.sc.rules != nil {
+		st.s = w.body[:b]
+		st.n = b
+		st.userRules(a)
+	}
+	for _, sp := range st.spans {
+		if sp.Start >= a && sp.End <= b {
+			w.spans = append(w.spans, sp)
+		}
+	}
+}

@@ -1,0 +1,333 @@
+package mask
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// ErrNoPseudonym is returned when no pseudonym of the required shape could
+// be found (a user rule whose regex its own pseudonyms cannot match).
+var ErrNoPseudonym = errors.New("no pseudonym fits")
+
+// maxWalk bounds cycle-walking. Built-in families land in their allowed set
+// on the first step almost always; the bound only stops pathological rules.
+const maxWalk = 1000
+
+// pseudonymizer turns originals into pseudonyms of the same shape.
+type pseudonymizer struct {
+	perm  *permuter
+	rules *ruleSet
+}
+
+// step applies the family's permutation once to v (which has the shape of
+// an original or of an earlier step). keep leading bytes stay as they are.
+func (p *pseudonymizer) step(f family, keep int, v string) string {
+	switch f {
+	case famIPv4:
+		return p.stepIPv4(v)
+	case famIPv6:
+		return p.stepIPv6(v)
+	}
+	b := []byte(v)
+	pos, radix, vals := positions(f, b, keep)
+	p.perm.feistel(familyName[f]+"|"+v[:keep], vals, radix, false)
+	writePositions(f, b, pos, vals)
+	return string(b)
+}
+
+// next returns the first value after v on v's cycle that is allowed for the
+// kind: the pseudonym of an original is next(original); when a store finds
+// a pseudonym already taken, it asks for next(pseudonym).
+func (p *pseudonymizer) next(k Kind, rule int, keep int, v string) (string, error) {
+	f := k.family()
+	cur := v
+	for i := 0; i < maxWalk; i++ {
+		cur = p.step(f, keep, cur)
+		if p.allowed(k, rule, keep, cur) {
+			return cur, nil
+		}
+		if cur == v {
+			break
+		}
+	}
+	return "", fmt.Errorf("%w for %s", ErrNoPseudonym, p.kindName(k, rule))
+}
+
+func (p *pseudonymizer) kindName(k Kind, rule int) string {
+	if rule > 0 && p.rules != nil {
+		return p.rules.ruleKind(rule)
+	}
+	return k.String()
+}
+
+// allowed reports whether a candidate may be issued as a pseudonym: never a
+// value that is left alone, and always something the detectors find again
+// in the same place, so unmask sees exactly what mask wrote.
+func (p *pseudonymizer) allowed(k Kind, rule, keep int, c string) bool {
+	if p.rules != nil && p.rules.allow[c] {
+		return false
+	}
+	if rule > 0 {
+		return p.rules.matchesRule(rule, c)
+	}
+	switch k.family() {
+	case famDigits:
+		return !leftAloneAccounts[c]
+	case famBase32:
+		return !strings.HasSuffix(c, "EXAMPLE")
+	case famBase64:
+		return !strings.Contains(c, "EXAMPLEKEY")
+	case famIPv4:
+		addr, bits, ok := parseIPv4CIDR(c)
+		return ok && !ipv4LeftAlone(addr, bits)
+	case famIPv6:
+		a, err := netip.ParseAddr(strings.SplitN(c, "/", 2)[0])
+		return err == nil && ipv6Maskable(a)
+	case famPattern:
+		b := []byte(c)
+		if arnReadable[c] || readableHostLabel(b) || isPlaceholder(b) || versionWords[strings.ToLower(c)] {
+			return false
+		}
+		if p.rules != nil && p.rules.literalSet[c] {
+			return false
+		}
+		if keep > 0 {
+			return true // prefixed tokens are found by their prefix
+		}
+		// a name must not turn into something another detector claims
+		sub := scanner{}
+		spans, _ := sub.scan(b, 0, true, nil)
+		return len(spans) == 0
+	}
+	return true
+}
+
+// positions lists the bytes of b after keep that the permutation may change,
+// with their radix and current digit value.
+func positions(f family, b []byte, keep int) (pos []int, radix, vals []uint8) {
+	for i := keep; i < len(b); i++ {
+		c := b[i]
+		var r, v uint8
+		switch f {
+		case famHex:
+			if !isHexLo(c) {
+				continue
+			}
+			r, v = 16, hexVal(c)
+		case famDigits:
+			if !isDigit(c) {
+				continue
+			}
+			r, v = 10, c-'0'
+		case famBase32:
+			switch {
+			case isUpper(c):
+				r, v = 32, c-'A'
+			case c >= '2' && c <= '7':
+				r, v = 32, 26+c-'2'
+			default:
+				continue
+			}
+		case famBase64, famPattern:
+			if c == '\\' {
+				i += escapeLen(b, i) - 1
+				continue
+			}
+			if c == '%' && i+2 < len(b) && isHexAny(b[i+1]) && isHexAny(b[i+2]) {
+				i += 2
+				continue
+			}
+			if f == famBase64 {
+				if !isB64(c) {
+					continue
+				}
+				r, v = 64, b64Val(c)
+				break
+			}
+			switch {
+			case isLower(c):
+				r, v = 26, c-'a'
+			case isUpper(c):
+				r, v = 26, c-'A'
+			case isDigit(c):
+				r, v = 10, c-'0'
+			default:
+				continue
+			}
+		}
+		pos = append(pos, i)
+		radix = append(radix, r)
+		vals = append(vals, v)
+	}
+	return pos, radix, vals
+}
+
+// escapeLen is the length of the backslash escape at b[i]; escapes stay
+// as they are so a pseudonym of JSON text is still valid JSON text.
+func escapeLen(b []byte, i int) int {
+	if i+5 < len(b) && b[i+1] == 'u' {
+		return 6
+	}
+	if i+1 < len(b) {
+		return 2
+	}
+	return 1
+}
+
+func writePositions(f family, b []byte, pos []int, vals []uint8) {
+	for k, i := range pos {
+		v := vals[k]
+		c := b[i]
+		switch f {
+		case famHex:
+			b[i] = "0123456789abcdef"[v]
+		case famDigits:
+			b[i] = '0' + v
+		case famBase32:
+			b[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[v]
+		case famBase64:
+			b[i] = b64Alphabet[v]
+		case famPattern:
+			switch {
+			case isLower(c):
+				b[i] = 'a' + v
+			case isUpper(c):
+				b[i] = 'A' + v
+			default:
+				b[i] = '0' + v
+			}
+		}
+	}
+}
+
+const b64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+func b64Val(c byte) uint8 {
+	switch {
+	case isUpper(c):
+		return c - 'A'
+	case isLower(c):
+		return 26 + c - 'a'
+	case isDigit(c):
+		return 52 + c - '0'
+	case c == '+':
+		return 62
+	}
+	return 63
+}
+
+func hexVal(c byte) uint8 {
+	if isDigit(c) {
+		return c - '0'
+	}
+	return c - 'a' + 10
+}
+
+// ---- IPv4 -------------------------------------------------------------------
+
+func parseIPv4CIDR(s string) (a [4]byte, bits int, ok bool) {
+	addr, rest, _ := strings.Cut(s, "/")
+	end, a, ok, _ := parseQuad([]byte(addr), 0, '.', true)
+	if !ok || end != len(addr) {
+		return a, 0, false
+	}
+	bits = 32
+	if strings.Contains(s, "/") {
+		v, err := strconv.Atoi(rest)
+		if err != nil || v < 0 || v > 32 {
+			return a, 0, false
+		}
+		bits = v
+	}
+	return a, bits, true
+}
+
+// stepIPv4 permutes the network bits of an address or CIDR block, keeping
+// the private block it lives in and the host bits of a CIDR block, so two
+// hosts in one subnet stay in one subnet and a block keeps its meaning.
+func (p *pseudonymizer) stepIPv4(v string) string {
+	a, bits, ok := parseIPv4CIDR(v)
+	if !ok {
+		return v
+	}
+	c := classifyIPv4(a)
+	fixed := v4FixedBits[c]
+	if c == v4LeftAlone {
+		fixed = 0
+	}
+	p.perm.prefixBits("ipv4", a[:], fixed, bits, false)
+	out := fmt.Sprintf("%d.%d.%d.%d", a[0], a[1], a[2], a[3])
+	if strings.Contains(v, "/") {
+		out += "/" + strconv.Itoa(bits)
+	}
+	return out
+}
+
+func dashedToDotted(v string) string { return strings.ReplaceAll(v, "-", ".") }
+func dottedToDashed(v string) string { return strings.ReplaceAll(v, ".", "-") }
+
+// ---- IPv6 -------------------------------------------------------------------
+
+// stepIPv6 permutes the hex digits of an IPv6 address as written, each
+// digit keyed by the digits before it (prefix-preserving on the text), and
+// keeps the layout: colons, "::", group lengths, letter case and the bits
+// that make it global unicast (2000::/3) or unique local (fc00::/7).
+func (p *pseudonymizer) stepIPv6(v string) string {
+	addr, suffix, _ := strings.Cut(v, "/")
+	b := []byte(addr)
+	upper := strings.ContainsAny(addr, "ABCDEF")
+	var nibbles []byte
+	first := true
+	ula := false
+	for i, c := range b {
+		if c == ':' {
+			nibbles = append(nibbles, 0xff) // layout marker
+			continue
+		}
+		x := hexNibble(c)
+		var out byte
+		switch {
+		case first:
+			first = false
+			ula = x == 0xf
+			if ula {
+				out = x
+			} else {
+				m := p.perm.mac("ipv6", 'N', 0, nil)
+				out = (x & 0xe) | ((x ^ m[0]) & 1)
+			}
+		case ula && len(nibbles) == 1:
+			m := p.perm.mac("ipv6", 'N', 1, []byte{0xf})
+			out = (x & 0xe) | ((x ^ m[0]) & 1)
+		default:
+			m := p.perm.mac("ipv6", 'N', len(nibbles), nibbles)
+			out = (x + m[0]) & 0xf
+		}
+		nibbles = append(nibbles, x)
+		digits := "0123456789abcdef"
+		if upper {
+			digits = "0123456789ABCDEF"
+		}
+		b[i] = digits[out]
+	}
+	out := string(b)
+	if suffix != "" || strings.Contains(v, "/") {
+		out += "/" + suffix
+	}
+	return out
+}
+
+func hexNibble(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 0
+}

@@ -1,0 +1,1216 @@
+package mask
+
+import (
+	"bytes"
+	"net/netip"
+)
+
+// Span is one identifier found in a piece of text.
+type Span struct {
+	Start, End int
+	Kind       Kind
+	// Keep is the number of leading bytes of the span that stay as they are
+	// in the pseudonym ("AKIA", "i-", "sk-ant-api03-").
+	Keep int
+	// Dashed marks an IPv4 address written with dashes (ip-10-0-1-5).
+	Dashed bool
+	// Rule is the 1-based user rule that found the span, or 0.
+	Rule int
+}
+
+const (
+	// maxTokenLen bounds every span that consists of hold bytes only, so a
+	// stream never holds back more than this much of an unbroken token.
+	maxTokenLen = 4096
+	// maxContextBack bounds how far a detector looks back for context; a
+	// streaming caller keeps at least this much already-emitted text.
+	maxContextBack = 320
+	// maxQuotedName bounds a quoted name value (which may contain spaces).
+	maxQuotedName = 256
+	// maxPEM bounds a private key block.
+	maxPEM = 64 << 10
+)
+
+// trigger marks the bytes at which some detector may start looking.
+var trigger [256]bool
+
+func init() {
+	for _, c := range []byte("0123456789-:=._AIF") {
+		trigger[c] = true
+	}
+}
+
+// scanner finds identifiers. It is safe for concurrent use.
+type scanner struct {
+	rules *ruleSet
+	// unmask adds the pseudonyms of literal rules to what is found.
+	unmask bool
+}
+
+type scanState struct {
+	sc      *scanner
+	s       []byte
+	n       int
+	final   bool
+	lo      int // no span may start before lo
+	hold    int
+	stopped bool
+	spans   []Span
+	key     []byte // scratch for normKey
+}
+
+// scan finds the spans in s[from:]; s[:from] is context that was already
+// handled. Unless final, it also returns hold: the position from which the
+// result could change once more input arrives; spans all end at or before
+// hold, and the caller must keep s[hold:] and scan it again with more input.
+func (sc *scanner) scan(s []byte, from int, final bool, spans []Span) ([]Span, int) {
+	st := scanState{sc: sc, s: s, n: len(s), final: final, lo: from, hold: len(s), spans: spans[:0]}
+	st.run(from)
+	if !final {
+		st.holdTrailingToken(from)
+	}
+	if sc.rules != nil {
+		st.userRules(from)
+	}
+	return st.spans, st.hold
+}
+
+func (st *scanState) run(from int) {
+	s, n := st.s, st.n
+	for i := from; i < n && !st.stopped; {
+		c := s[i]
+		if !trigger[c] {
+			i++
+			continue
+		}
+		var next int
+		switch {
+		case isDigit(c):
+			next = st.atDigit(i)
+		case c == '-':
+			next = st.atDash(i)
+		case c == ':':
+			next = st.atColon(i)
+		case c == '=':
+			next = st.atEquals(i)
+		case c == '.':
+			next = st.atDot(i)
+		case c == '_':
+			next = st.atUnderscore(i)
+		default:
+			next = st.atUpper(i)
+		}
+		if next <= i {
+			next = i + 1
+		}
+		i = next
+	}
+}
+
+// more records that the text from pos on cannot be decided without more
+// input, and stops the scan.
+func (st *scanState) more(pos int) int {
+	if pos < st.hold {
+		st.hold = pos
+	}
+	st.stopped = true
+	return st.n
+}
+
+// emit records a span unless it is switched off or allowed; it returns the
+// position to continue at.
+func (st *scanState) emit(sp Span) int {
+	if sp.Start < st.lo || sp.End <= sp.Start {
+		return sp.End
+	}
+	if r := st.sc.rules; r != nil {
+		if r.disabled[sp.Kind] {
+			return sp.End
+		}
+		if len(r.allow) > 0 {
+			v := string(st.s[sp.Start:sp.End])
+			if sp.Dashed {
+				v = dashedToDotted(v)
+			}
+			if r.allow[v] {
+				return sp.End
+			}
+		}
+	}
+	st.spans = append(st.spans, sp)
+	st.lo = sp.End
+	return sp.End
+}
+
+// holdTrailingToken keeps back the final run of bytes that could still
+// grow into a span, and any span that crosses it.
+func (st *scanState) holdTrailingToken(from int) {
+	t := st.n
+	for t > from && class[st.s[t-1]]&cHold != 0 && st.n-t < maxTokenLen {
+		t--
+	}
+	if t < st.hold {
+		st.hold = t
+	}
+	for k := len(st.spans) - 1; k >= 0; k-- {
+		sp := st.spans[k]
+		if sp.End <= st.hold {
+			break
+		}
+		if sp.Start < st.hold {
+			st.hold = sp.Start
+		}
+		st.spans = st.spans[:k]
+	}
+}
+
+// ---- digits: IPv4 addresses and account IDs -------------------------------
+
+func (st *scanState) atDigit(i int) int {
+	s, n := st.s, st.n
+	j := i
+	for j < n && isDigit(s[j]) {
+		j++
+	}
+	if i > 0 {
+		p := s[i-1]
+		if (isWord(p) && !escapeEndsAt(s, i)) || p == '.' {
+			return j
+		}
+	}
+	if j == n && !st.final {
+		return st.more(i)
+	}
+	if j-i <= 3 && j < n && s[j] == '.' {
+		if end, ok := st.ipv4(i); ok {
+			return end
+		}
+		if st.stopped {
+			return st.n
+		}
+		return j
+	}
+	if j-i == 12 && (j == n || !isWord(s[j])) {
+		if st.accountContext(i, j) {
+			if !leftAloneAccounts[string(s[i:j])] {
+				return st.emit(Span{Start: i, End: j, Kind: KindAccountID})
+			}
+		}
+		if st.stopped {
+			return st.n
+		}
+	}
+	return j
+}
+
+// parseOctets reads a dotted quad at i. It returns the end, the address,
+// and whether more input is needed to decide.
+func parseQuad(s []byte, i int, sep byte, final bool) (end int, a [4]byte, ok, more bool) {
+	n := len(s)
+	p := i
+	for k := 0; k < 4; k++ {
+		if k > 0 {
+			if p == n {
+				return 0, a, false, !final
+			}
+			if s[p] != sep {
+				return 0, a, false, false
+			}
+			p++
+		}
+		q := p
+		v := 0
+		for q < n && isDigit(s[q]) && q-p < 4 {
+			v = v*10 + int(s[q]-'0')
+			q++
+		}
+		if q == n && !final {
+			return 0, a, false, true
+		}
+		if q == p || q-p > 3 || v > 255 || (q-p > 1 && s[p] == '0') {
+			return 0, a, false, false
+		}
+		a[k] = byte(v)
+		p = q
+	}
+	return p, a, true, false
+}
+
+func (st *scanState) ipv4(i int) (int, bool) {
+	s, n := st.s, st.n
+	end, a, ok, more := parseQuad(s, i, '.', st.final)
+	if more {
+		st.more(i)
+		return 0, false
+	}
+	if !ok {
+		return 0, false
+	}
+	// A fifth component or a trailing word makes it a version or an OID.
+	if end < n {
+		c := s[end]
+		if isWord(c) {
+			return 0, false
+		}
+		if c == '.' {
+			if end+1 == n && !st.final {
+				st.more(i)
+				return 0, false
+			}
+			if end+1 < n && isDigit(s[end+1]) {
+				return 0, false
+			}
+		}
+	} else if !st.final {
+		st.more(i)
+		return 0, false
+	}
+	bits := 32
+	spanEnd := end
+	if end < n && s[end] == '/' {
+		q := end + 1
+		v := 0
+		for q < n && isDigit(s[q]) && q-end <= 3 {
+			v = v*10 + int(s[q]-'0')
+			q++
+		}
+		if q == n && !st.final {
+			st.more(i)
+			return 0, false
+		}
+		if q > end+1 && q-end <= 3 && v <= 32 && !(q-end > 2 && s[end+1] == '0') && (q == n || !isWord(s[q])) {
+			bits = v
+			spanEnd = q
+		}
+	}
+	if st.versionContext(i) {
+		return 0, false
+	}
+	if ipv4LeftAlone(a, bits) {
+		return spanEnd, true
+	}
+	return st.emit(Span{Start: i, End: spanEnd, Kind: KindIPv4}), true
+}
+
+// versionContext reports whether the word right before i says the number
+// that follows is a version or a section, not an address.
+func (st *scanState) versionContext(i int) bool {
+	w := st.wordBefore(i, true)
+	if len(w) == 0 {
+		return false
+	}
+	var buf [24]byte
+	k := normKey(buf[:0], w)
+	return versionWords[string(k)]
+}
+
+// wordBefore returns the word ending before i, skipping spaces (and, when
+// skipSpace is false, nothing). A 'v' glued to the number counts as a word.
+func (st *scanState) wordBefore(i int, skipSpace bool) []byte {
+	s := st.s
+	lim := i - 40
+	if lim < 0 {
+		lim = 0
+	}
+	j := i
+	if j > 0 && (s[j-1] == 'v' || s[j-1] == 'V') {
+		return s[j-1 : j]
+	}
+	for skipSpace && j > lim && (s[j-1] == ' ' || s[j-1] == '\t' || s[j-1] == '#' || s[j-1] == '\u00a0') {
+		j--
+	}
+	e := j
+	for j > lim && (isAlnum(s[j-1]) || s[j-1] == '_') {
+		j--
+	}
+	return s[j:e]
+}
+
+// accountContext decides whether the 12 digits at s[i:j] are an account ID:
+// a key, flag or word before them says so, or an ECR host or an SQS path
+// is around them. Lists (`"OwnerIds": ["…", "…"]`) inherit the context of
+// their first element.
+func (st *scanState) accountContext(i, j int) bool {
+	s := st.s
+	if hasPrefixAt(s, j, ".dkr.ecr.") {
+		return true
+	}
+	if !st.final && prefixMayContinue(s, j, ".dkr.ecr.") {
+		st.more(i)
+		return false
+	}
+	lim := i - maxContextBack
+	if lim < 0 {
+		lim = 0
+	}
+	p := i
+	for hops := 0; hops < 16; hops++ {
+		// separators between a key or word and its value
+		for p > lim {
+			c := s[p-1]
+			if c == ' ' || c == '\t' || c == '"' || c == '\'' || c == ':' || c == '=' || c == ',' ||
+				c == '[' || c == '(' || c == '\n' || c == '\r' || c == '#' || c == '\\' || c == '>' || c == '|' {
+				p--
+				continue
+			}
+			if p-lim >= 2 && s[p-2] == '\\' && (c == 'n' || c == 't' || c == 'r' || c == '"') {
+				p -= 2
+				continue
+			}
+			break
+		}
+		if p <= lim {
+			return false
+		}
+		if s[p-1] == '/' {
+			// https://sqs.<region>.amazonaws.com/123456789012/queue
+			return bytes.HasSuffix(s[lim:p], []byte("amazonaws.com/"))
+		}
+		// another 12-digit value in the same list: look past it
+		q := p
+		for q > lim && isDigit(s[q-1]) {
+			q--
+		}
+		if p-q == 12 {
+			p = q
+			continue
+		}
+		if q != p {
+			return false
+		}
+		e := p
+		for p > lim && (isAlnum(s[p-1]) || s[p-1] == '_' || s[p-1] == '-') {
+			p--
+		}
+		var buf [48]byte
+		w := normKey(buf[:0], s[p:e])
+		if len(w) == 0 || len(w) > 40 {
+			return false
+		}
+		if keyKinds[string(w)] == KindAccountID || accountWords[string(w)] {
+			return true
+		}
+		switch string(w) {
+		case "id", "ids", "number", "no", "num", "nr":
+			// "account ID 1234…", "Account number: 1234…"
+			for p > lim && (s[p-1] == ' ' || s[p-1] == '\t') {
+				p--
+			}
+			e2 := p
+			for p > lim && isAlnum(s[p-1]) {
+				p--
+			}
+			w2 := normKey(buf[:0], s[p:e2])
+			return accountWords[string(w2)]
+		}
+		return false
+	}
+	return false
+}
+
+// ---- '-': resource IDs, flags, dashed hostnames, PEM, sk-ant, xox -------
+
+func (st *scanState) atDash(i int) int {
+	s, n := st.s, st.n
+	if i+1 >= n {
+		if !st.final {
+			return st.more(st.wordStart(i))
+		}
+		return n
+	}
+	nx := s[i+1]
+	if nx == '-' {
+		if hasPrefixAt(s, i, "-----BEGIN") || prefixMayContinue(s, i, "-----BEGIN") {
+			return st.pem(i)
+		}
+		if i == 0 || !(isWord(s[i-1]) || s[i-1] == '-') || escapeEndsAt(s, i) {
+			return st.flag(i)
+		}
+		return i + 2
+	}
+	a := st.wordStart(i)
+	if a == i {
+		return i + 1
+	}
+	w := s[a:i]
+	switch {
+	case isDigit(nx) && (string(w) == "ip" || string(w) == "ec2"):
+		if end, ok := st.dashedIPv4(a, i+1); ok || st.stopped {
+			return end
+		}
+	case string(w) == "sk" && (hasPrefixAt(s, i+1, "ant-") || prefixMayContinue(s, i+1, "ant-")):
+		return st.token(a, i+1+len("ant-"), KindAnthropicKey, 20, "-_", true)
+	case len(w) == 4 && w[0] == 'x' && w[1] == 'o' && w[2] == 'x' && bytes.IndexByte([]byte("baprse"), w[3]) >= 0:
+		return st.token(a, i+1, KindSlackToken, 10, "-", false)
+	}
+	if !isHexLo(nx) {
+		return i + 1
+	}
+	return st.resourceID(a, i)
+}
+
+// wordStart returns the start of the run of lowercase letters and digits
+// ending at i (a lowercase word, possibly compound like "eni-attach").
+func (st *scanState) wordStart(i int) int {
+	s := st.s
+	a := i
+	lim := i - 24
+	if lim < st.lo {
+		lim = st.lo
+	}
+	for a > lim && (isLower(s[a-1]) || isDigit(s[a-1])) {
+		a--
+	}
+	return a
+}
+
+// resourceID looks for <prefix>-<8..17 hex> with the dash at i and the
+// prefix's last word starting at a.
+func (st *scanState) resourceID(a, i int) int {
+	s, n := st.s, st.n
+	j := i + 1
+	for j < n && isHexLo(s[j]) && j-i <= 18 {
+		j++
+	}
+	if j == n && !st.final {
+		return st.more(st.compoundStart(a))
+	}
+	h := j - i - 1
+	if h < 8 || h > 17 || (j < n && isWord(s[j])) {
+		return j
+	}
+	start := st.compoundStart(a)
+	for start < a {
+		// prefer the longest known compound prefix (tgw-attach over attach)
+		if k, ok := resourcePrefixes[string(s[start:i])]; ok && wordBoundaryBefore(s, start) {
+			return st.emit(Span{Start: start, End: j, Kind: k, Keep: i + 1 - start})
+		}
+		start = bytes.IndexByte(s[start:i], '-') + start + 1
+	}
+	if !wordBoundaryBefore(s, a) && s[a-1] != '-' {
+		return j
+	}
+	prefix := s[a:i]
+	if isDigit(prefix[0]) {
+		return j
+	}
+	if k, ok := resourcePrefixes[string(prefix)]; ok {
+		return st.emit(Span{Start: a, End: j, Kind: k, Keep: i + 1 - a})
+	}
+	if h == 17 && len(prefix) <= 16 {
+		return st.emit(Span{Start: a, End: j, Kind: KindResourceID, Keep: i + 1 - a})
+	}
+	return j
+}
+
+// compoundStart extends a word start back over one "-word" (eni-attach,
+// vpce-svc, tgw-rtb, ipam-pool).
+func (st *scanState) compoundStart(a int) int {
+	s := st.s
+	if a-1 > st.lo && s[a-1] == '-' {
+		b := a - 1
+		for b > st.lo && b > a-12 && isLower(s[b-1]) {
+			b--
+		}
+		if b < a-1 {
+			return b
+		}
+	}
+	return a
+}
+
+// dashedIPv4 handles ip-10-0-1-5 and ec2-54-1-2-3 host labels.
+func (st *scanState) dashedIPv4(a, i int) (int, bool) {
+	s, n := st.s, st.n
+	end, q, ok, more := parseQuad(s, i, '-', st.final)
+	if more {
+		return st.more(a), false
+	}
+	if !ok {
+		return 0, false
+	}
+	if end < n && (isWord(s[end]) || s[end] == '-') {
+		return 0, false
+	}
+	if end == n && !st.final {
+		return st.more(a), false
+	}
+	if !wordBoundaryBefore(s, a) {
+		return 0, false
+	}
+	if ipv4LeftAlone(q, 32) {
+		return end, true
+	}
+	return st.emit(Span{Start: i, End: end, Kind: KindIPv4, Dashed: true}), true
+}
+
+// flag handles --flag value and --flag=value.
+func (st *scanState) flag(i int) int {
+	s, n := st.s, st.n
+	j := i + 2
+	for j < n && (isLower(s[j]) || isDigit(s[j]) || s[j] == '-') && j-i < 48 {
+		j++
+	}
+	if j == n && !st.final {
+		return st.more(i)
+	}
+	if j == i+2 {
+		return j
+	}
+	var buf [48]byte
+	k, ok := flagKinds[string(normKey(buf[:0], s[i+2:j]))]
+	if !ok {
+		return j
+	}
+	if j == n || (s[j] != ' ' && s[j] != '=') {
+		return j
+	}
+	return st.contextValue(i, j+1, k)
+}
+
+// pem handles -----BEGIN … PRIVATE KEY----- blocks: the body is masked.
+func (st *scanState) pem(i int) int {
+	s, n := st.s, st.n
+	if !hasPrefixAt(s, i, "-----BEGIN") {
+		if !st.final {
+			return st.more(i)
+		}
+		return n
+	}
+	// header line
+	h := i + len("-----BEGIN")
+	e := h
+	for e < n && e-h < 64 && s[e] != '\n' && s[e] != '\\' {
+		if hasPrefixAt(s, e, "-----") {
+			break
+		}
+		e++
+	}
+	if e == n || (!hasPrefixAt(s, e, "-----") && e+5 > n) {
+		if !st.final {
+			return st.more(i)
+		}
+		return n
+	}
+	if !hasPrefixAt(s, e, "-----") || !bytes.HasSuffix(s[h:e], []byte("PRIVATE KEY")) {
+		return e
+	}
+	body := e + 5
+	lim := body + maxPEM
+	if lim > n {
+		lim = n
+	}
+	end := bytes.Index(s[body:lim], []byte("-----END"))
+	if end < 0 {
+		if !st.final && lim == n {
+			return st.more(i)
+		}
+		end = lim - body
+	}
+	return st.emit(Span{Start: body, End: body + end, Kind: KindPrivateKey})
+}
+
+// token handles prefixed secrets: the span starts at a, bytes up to b are
+// kept, and at least minLen body bytes of [A-Za-z0-9] plus extra must follow.
+func (st *scanState) token(a, b int, k Kind, minLen int, extra string, keepToDash bool) int {
+	s, n := st.s, st.n
+	if b > n {
+		if !st.final {
+			return st.more(a)
+		}
+		return n
+	}
+	if !wordBoundaryBefore(s, a) {
+		return b
+	}
+	j := b
+	for j < n && j-a < maxTokenLen && (isAlnum(s[j]) || (len(extra) > 0 && bytes.IndexByte([]byte(extra), s[j]) >= 0)) {
+		j++
+	}
+	if j == n && !st.final {
+		return st.more(a)
+	}
+	if j-b < minLen {
+		return j
+	}
+	keep := b
+	if keepToDash {
+		// sk-ant-api03-…: keep the version segment readable
+		if d := bytes.IndexByte(s[b:j], '-'); d >= 0 && d <= 8 {
+			keep = b + d + 1
+		}
+	}
+	return st.emit(Span{Start: a, End: j, Kind: k, Keep: keep - a})
+}
+
+// ---- '_': GitHub and Stripe tokens ----------------------------------------
+
+func (st *scanState) atUnderscore(i int) int {
+	s := st.s
+	a := i
+	for a > st.lo && a > i-7 && isLower(s[a-1]) {
+		a--
+	}
+	switch string(s[a:i]) {
+	case "ghp", "gho", "ghu", "ghs", "ghr":
+		return st.token(a, i+1, KindGitHubToken, 30, "", false)
+	case "github":
+		if hasPrefixAt(s, i+1, "pat_") {
+			return st.token(a, i+5, KindGitHubToken, 40, "_", false)
+		}
+		if prefixMayContinue(s, i+1, "pat_") && !st.final {
+			return st.more(a)
+		}
+	case "sk", "rk", "pk":
+		for _, mode := range []string{"live_", "test_"} {
+			if hasPrefixAt(s, i+1, mode) {
+				if string(s[a:i]) == "pk" {
+					return i + 1 // publishable keys are public
+				}
+				return st.token(a, i+1+len(mode), KindStripeKey, 16, "", false)
+			}
+			if prefixMayContinue(s, i+1, mode) && !st.final {
+				return st.more(a)
+			}
+		}
+	}
+	return i + 1
+}
+
+// ---- uppercase prefixes: access keys, session tokens, Google, Bedrock ----
+
+var accessKeyPrefixes = map[string]bool{
+	"AKIA": true, "ASIA": true, "ABIA": true, "ACCA": true, "AGPA": true, "AIDA": true,
+	"AROA": true, "AIPA": true, "ANPA": true, "ANVA": true, "APKA": true, "ASCA": true,
+}
+
+const (
+	sessionPrefixV2 = "IQoJb3JpZ2luX2Vj" // base64 of the token header's "origin_ec"
+	sessionPrefixV1 = "FwoGZXIvYXdzE"
+)
+
+func (st *scanState) atUpper(i int) int {
+	s, n := st.s, st.n
+	c := s[i]
+	if i+1 < n {
+		switch {
+		case c == 'I' && s[i+1] != 'Q', c == 'F' && s[i+1] != 'w':
+			return i + 1
+		}
+	}
+	if !wordBoundaryBefore(s, i) {
+		return i + 1
+	}
+	if n-i < 4 {
+		if !st.final && (c == 'A' || prefixMayContinue(s, i, sessionPrefixV1) || prefixMayContinue(s, i, sessionPrefixV2)) {
+			return st.more(i)
+		}
+		return n
+	}
+	switch c {
+	case 'I':
+		if hasPrefixAt(s, i, sessionPrefixV2) {
+			return st.base64Token(i, len(sessionPrefixV2), KindSessionToken, 100)
+		}
+		if prefixMayContinue(s, i, sessionPrefixV2) && !st.final {
+			return st.more(i)
+		}
+		return i + 1
+	case 'F':
+		if hasPrefixAt(s, i, sessionPrefixV1) {
+			return st.base64Token(i, len(sessionPrefixV1), KindSessionToken, 100)
+		}
+		if prefixMayContinue(s, i, sessionPrefixV1) && !st.final {
+			return st.more(i)
+		}
+		return i + 1
+	}
+	p := string(s[i : i+4])
+	switch {
+	case accessKeyPrefixes[p]:
+		j := i + 4
+		for j < n && j-i < 21 && (isUpper(s[j]) || (s[j] >= '2' && s[j] <= '7')) {
+			j++
+		}
+		if j == n && !st.final {
+			return st.more(i)
+		}
+		if j-i != 20 || (j < n && isWord(s[j])) {
+			return j
+		}
+		if bytes.HasSuffix(s[i:j], []byte("EXAMPLE")) {
+			return j
+		}
+		end := st.emit(Span{Start: i, End: j, Kind: KindAccessKeyID, Keep: 4})
+		st.pairedSecret(j)
+		return end
+	case p == "AIza":
+		return st.token(i, i+4, KindGoogleAPIKey, 30, "-_", false)
+	case p == "ABSK":
+		return st.base64Token(i, 4, KindBedrockKey, 32)
+	}
+	return i + 1
+}
+
+// base64Token reads a base64 run (with '=' padding) starting at i.
+func (st *scanState) base64Token(i, keep int, k Kind, minLen int) int {
+	s, n := st.s, st.n
+	j := i + keep
+	for j < n && j-i < maxTokenLen && (isB64(s[j]) || s[j] == '=') {
+		j++
+	}
+	if j == n && !st.final {
+		return st.more(i)
+	}
+	if j-i < minLen || (j < n && isWord(s[j])) {
+		return j
+	}
+	return st.emit(Span{Start: i, End: j, Kind: k, Keep: keep})
+}
+
+// pairedSecret finds a 40-character secret access key right after an
+// access key ID, separated only by punctuation or spaces (CSV exports,
+// "id:secret" pairs). Keys written with their names are found by context.
+func (st *scanState) pairedSecret(j int) {
+	s, n := st.s, st.n
+	p := j
+	for p < n && p-j < 8 && !isB64(s[p]) && s[p] != '\n' {
+		p++
+	}
+	if p == n {
+		if !st.final && p-j < 8 {
+			st.more(j)
+		}
+		return
+	}
+	if p == j || !isB64(s[p]) {
+		return
+	}
+	q := p
+	for q < n && q-p <= 40 && isB64(s[q]) {
+		q++
+	}
+	if q == n && !st.final {
+		st.more(j)
+		return
+	}
+	if q-p == 40 && (q == n || !isWord(s[q])) && hasMixedB64(s[p:q]) && !bytes.Contains(s[p:q], []byte("EXAMPLEKEY")) {
+		st.emit(Span{Start: p, End: q, Kind: KindSecretAccessKey})
+	}
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// hasMixedB64 is true for random-looking base64: upper, lower and digits.
+func hasMixedB64(b []byte) bool {
+	var u, l, d bool
+	for _, c := range b {
+		u = u || isUpper(c)
+		l = l || isLower(c)
+		d = d || isDigit(c)
+	}
+	return u && l && d
+}
+
+// ---- ':' ARNs, URLs with credentials, s3://, key: value, IPv6 ------------
+
+func (st *scanState) atColon(i int) int {
+	s, n := st.s, st.n
+	if i >= 3 && string(s[i-3:i]) == "arn" && (i == 3 || wordBoundaryBefore(s, i-3)) && i-3 >= st.lo {
+		return st.arn(i - 3)
+	}
+	if i+2 < n && s[i+1] == '/' && s[i+2] == '/' {
+		return st.url(i)
+	}
+	if i+2 >= n && !st.final && (i+1 == n || s[i+1] == '/') {
+		return st.more(st.wordStart(i))
+	}
+	if i > 0 && isHexAny(s[i-1]) || (i+1 < n && s[i+1] == ':') {
+		if end, ok := st.ipv6(i); ok || st.stopped {
+			return end
+		}
+	}
+	if k, ok := st.keyBefore(i); ok {
+		return st.contextValue(i, i+1, k)
+	}
+	return i + 1
+}
+
+func (st *scanState) atEquals(i int) int {
+	if k, ok := st.keyBefore(i); ok {
+		return st.contextValue(i, i+1, k)
+	}
+	return i + 1
+}
+
+// keyBefore reads the key that ends before the separator at i.
+func (st *scanState) keyBefore(i int) (Kind, bool) {
+	s := st.s
+	p := i
+	lim := i - 64
+	if lim < 0 {
+		lim = 0
+	}
+	for p > lim && (s[p-1] == ' ' || s[p-1] == '\t') {
+		p--
+	}
+	if p > lim && (s[p-1] == '"' || s[p-1] == '\'') {
+		p--
+		if p > lim && s[p-1] == '\\' {
+			p--
+		}
+	}
+	e := p
+	for p > lim && (isWord(s[p-1]) || s[p-1] == '-' || s[p-1] == '.') {
+		p--
+	}
+	if p == e {
+		return 0, false
+	}
+	key := s[p:e]
+	if k, ok := caseSensitiveKeys[string(key)]; ok {
+		return k, true
+	}
+	st.key = normKey(st.key[:0], key)
+	if k, ok := keyKinds[string(st.key)]; ok {
+		return k, true
+	}
+	if string(st.key) == "value" && st.tagNameBefore(p) {
+		return KindTagName, true
+	}
+	return 0, false
+}
+
+// tagNameBefore looks for "Key": "Name", or Key=Name, right before a Value
+// key starting at p.
+func (st *scanState) tagNameBefore(p int) bool {
+	s := st.s
+	lim := p - 48
+	if lim < 0 {
+		lim = 0
+	}
+	q := p
+	skip := func() {
+		for q > lim && (s[q-1] == ' ' || s[q-1] == ',' || s[q-1] == '"' || s[q-1] == '\\' || s[q-1] == '\n' || s[q-1] == '\t') {
+			q--
+		}
+	}
+	skip()
+	if q-lim < 4 || string(s[q-4:q]) != "Name" {
+		return false
+	}
+	q -= 4
+	skip()
+	for q > lim && (s[q-1] == ':' || s[q-1] == '=' || s[q-1] == ' ') {
+		q--
+	}
+	skip()
+	return q-lim >= 3 && (string(s[q-3:q]) == "Key" || string(s[q-3:q]) == "key")
+}
+
+// contextValue reads the value after a key or flag (the separator ends at
+// j) and emits it as kind k if it fits.
+func (st *scanState) contextValue(trig, j int, k Kind) int {
+	s, n := st.s, st.n
+	p := j
+	for p < n && (s[p] == ' ' || s[p] == '\t') && p-j < 8 {
+		p++
+	}
+	// list values: "OwnerIds": ["…"] and --owners 1 2
+	if k == KindAccountID {
+		return p
+	}
+	if p == n {
+		if !st.final {
+			return st.more(trig)
+		}
+		return n
+	}
+	var quote []byte
+	switch {
+	case s[p] == '"' || s[p] == '\'':
+		quote = s[p : p+1]
+		p++
+	case s[p] == '\\' && p+1 < n && s[p+1] == '"':
+		quote = s[p : p+2]
+		p += 2
+	case s[p] == '\\' && p+1 == n && !st.final:
+		return st.more(trig)
+	}
+	start := p
+	var end int
+	if quote != nil {
+		lim := p + maxQuotedName
+		if k == KindSessionToken || k == KindSecretAccessKey || k == KindBedrockKey {
+			lim = p + maxTokenLen
+		}
+		q := p
+		found := false
+		for q < n && q < lim {
+			c := s[q]
+			if c == '\n' {
+				break
+			}
+			if c == '\\' {
+				if len(quote) == 2 && q+1 < n && s[q+1] == '"' {
+					found = true
+				}
+				if q+1 == n && !st.final {
+					return st.more(trig)
+				}
+				break
+			}
+			if len(quote) == 1 && c == quote[0] {
+				found = true
+				break
+			}
+			q++
+		}
+		if q == n && !st.final {
+			return st.more(trig)
+		}
+		if !found {
+			return p
+		}
+		end = q
+	} else {
+		q := p
+		for q < n && q-p < maxTokenLen && valueByte(s[q]) {
+			q++
+		}
+		if q == n && !st.final {
+			return st.more(trig)
+		}
+		// a trailing period ends a sentence, not a name
+		for q > p && (s[q-1] == '.' || s[q-1] == ':') {
+			q--
+		}
+		end = q
+	}
+	if end == start {
+		return end
+	}
+	return st.emitValue(start, end, k)
+}
+
+func valueByte(c byte) bool {
+	return isWord(c) || c == '-' || c == '.' || c == '/' || c == '+' || c == '=' || c == '@' || c == '%' || c == '#'
+}
+
+// emitValue emits a whole value found by context, after checking its shape.
+// Values that hold other identifiers (an ARN as SecretId) are scanned as
+// text instead, so their structure stays readable.
+func (st *scanState) emitValue(a, b int, k Kind) int {
+	s := st.s
+	v := s[a:b]
+	switch k {
+	case KindAccountID:
+		return a
+	case KindSecretAccessKey, KindSessionToken, KindBedrockKey:
+		if len(v) < 16 || !allB64(v) {
+			return a
+		}
+		return st.emit(Span{Start: a, End: b, Kind: k})
+	case KindAmzSignature:
+		if len(v) < 32 {
+			return a
+		}
+		for _, c := range v {
+			if !isHexLo(c) {
+				return a
+			}
+		}
+		return st.emit(Span{Start: a, End: b, Kind: k})
+	case KindPassword:
+		if len(v) < 4 || isPlaceholder(v) {
+			return a
+		}
+		return st.emit(Span{Start: a, End: b, Kind: k})
+	}
+	if len(v) == 0 || isPlaceholder(v) || !hasAlnum(v) {
+		return a
+	}
+	if bytes.HasPrefix(v, []byte("arn:")) || bytes.Contains(v, []byte("://")) || bytes.Contains(v, []byte("${")) ||
+		bytes.Contains(v, []byte("{{")) {
+		return a
+	}
+	// an ID or address on its own is found (and shaped) by its own detector
+	sub := scanner{}
+	if spans, _ := sub.scan(v, 0, true, nil); len(spans) > 0 {
+		return a
+	}
+	return st.emit(Span{Start: a, End: b, Kind: k})
+}
+
+func allB64(v []byte) bool {
+	for _, c := range v {
+		if !isB64(c) && c != '=' && c != '%' {
+			return false
+		}
+	}
+	return true
+}
+
+func hasAlnum(v []byte) bool {
+	for _, c := range v {
+		if isAlnum(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// isPlaceholder recognizes values that stand for a value rather than being
+// one: variables, templates, redactions.
+func isPlaceholder(v []byte) bool {
+	if len(v) == 0 {
+		return true
+	}
+	switch v[0] {
+	case '$', '<', '{', '*', '%':
+		return true
+	}
+	switch string(v) {
+	case "true", "false", "null", "none", "None", "nil", "string", "String", "required", "REDACTED":
+		return true
+	}
+	return false
+}
+
+// url handles scheme://user:password@host and s3://bucket.
+func (st *scanState) url(i int) int {
+	s, n := st.s, st.n
+	a := i
+	for a > st.lo && a > i-16 && (isAlnum(s[a-1]) || s[a-1] == '+') {
+		a--
+	}
+	scheme := s[a:i]
+	p := i + 3
+	if string(scheme) == "s3" || string(scheme) == "s3a" || string(scheme) == "s3n" {
+		q := p
+		for q < n && q-p < 64 && (isLower(s[q]) || isDigit(s[q]) || s[q] == '-' || s[q] == '.') {
+			q++
+		}
+		if q == n && !st.final {
+			return st.more(a)
+		}
+		if q-p < 3 || (q < n && isWord(s[q])) {
+			return q
+		}
+		return st.emit(Span{Start: p, End: q, Kind: KindS3Bucket})
+	}
+	// userinfo: up to '@' before any '/', whitespace or quote
+	q := p
+	colon := -1
+	for q < n && q-p < 256 {
+		c := s[q]
+		if c == '@' || c == '/' || c == ' ' || c == '"' || c == '\'' || c == '\n' || c == '\\' || c == '<' || c == '>' {
+			break
+		}
+		if c == ':' && colon < 0 {
+			colon = q
+		}
+		q++
+	}
+	if q == n && !st.final {
+		return st.more(a)
+	}
+	if q < n && s[q] == '@' && colon > p && q > colon+1 && !isPlaceholder(s[colon+1:q]) {
+		return st.emit(Span{Start: colon + 1, End: q, Kind: KindPassword})
+	}
+	return p
+}
+
+// ipv6 looks for a global or unique-local IPv6 address (or CIDR) around the
+// colon at i.
+func (st *scanState) ipv6(i int) (int, bool) {
+	s, n := st.s, st.n
+	a := i
+	for a > st.lo && i-a < 40 && (isHexAny(s[a-1]) || s[a-1] == ':') {
+		a--
+	}
+	if !wordBoundaryBefore(s, a) || (a > 0 && s[a-1] == '.') {
+		return 0, false
+	}
+	b := i
+	colons := 0
+	for b < n && b-a < 46 && (isHexAny(s[b]) || s[b] == ':' || s[b] == '.') {
+		if s[b] == ':' {
+			colons++
+		}
+		b++
+	}
+	if b == n && !st.final {
+		st.more(a)
+		return 0, false
+	}
+	for k := a; k < i; k++ {
+		if s[k] == ':' {
+			colons++
+		}
+	}
+	if colons < 2 || (b < n && isWord(s[b])) {
+		return 0, false
+	}
+	for b > a && s[b-1] == '.' {
+		b--
+	}
+	text := s[a:b]
+	// trailing single colon ("…:1:") is punctuation
+	if len(text) > 2 && text[len(text)-1] == ':' && text[len(text)-2] != ':' {
+		b--
+		text = s[a:b]
+	}
+	if !sameCase(text) {
+		return 0, false
+	}
+	addr, err := netip.ParseAddr(string(text))
+	if err != nil || !addr.Is6() || addr.Is4In6() || !ipv6Maskable(addr) {
+		return 0, false
+	}
+	end := b
+	if b < n && s[b] == '/' {
+		q := b + 1
+		for q < n && isDigit(s[q]) && q-b <= 4 {
+			q++
+		}
+		if q == n && !st.final {
+			st.more(a)
+			return 0, false
+		}
+		if v := atoiSmall(s[b+1 : q]); q > b+1 && v >= 0 && v <= 128 && (q == n || !isWord(s[q])) {
+			end = q
+		}
+	}
+	if a < st.lo {
+		return 0, false
+	}
+	return st.emit(Span{Start: a, End: end, Kind: KindIPv6}), true
+}
+
+func atoiSmall(b []byte) int {
+	if len(b) == 0 || len(b) > 3 || (len(b) > 1 && b[0] == '0') {
+		return -1
+	}
+	v := 0
+	for _, c := range b {
+		v = v*10 + int(c-'0')
+	}
+	return v
+}
+
+// sameCase rejects mixed-case hex, so that the pseudonym can keep the case
+// and two spellings never share one pseudonym.
+func sameCase(b []byte) bool {
+	var u, l bool
+	for _, c := range b {
+		u = u || (c >= 'A' && c <= 'F')
+		l = l || (c >= 'a' && c <= 'f')
+	}
+	return !(u && l)
+}

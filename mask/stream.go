@@ -1,0 +1,132 @@
+package mask
+
+import (
+	"errors"
+	"io"
+)
+
+// Stream masks or unmasks text that arrives in pieces. Write returns what
+// is safe to emit now and holds back only the tail that could still become
+// an identifier (or a pseudonym); Flush returns the rest at the end. The
+// output does not depend on how the input was cut.
+//
+// A Stream is not safe for concurrent use; make one per stream.
+type Stream struct {
+	e      *Engine
+	sc     *scanner
+	unmask bool
+	scan   func(f Finding) // scan-only mode: report, do not rewrite
+	stats  Stats
+
+	buf   []byte // context (already emitted) + pending input
+	from  int    // start of pending input in buf
+	base  int64  // input offset of buf[0]
+	spans []Span
+	repl  []string
+	out   []byte
+}
+
+// NewMasker returns a Stream that masks.
+func (e *Engine) NewMasker(stats Stats) *Stream {
+	return &Stream{e: e, sc: &e.mask, stats: stats}
+}
+
+// NewUnmasker returns a Stream that restores originals.
+func (e *Engine) NewUnmasker(stats Stats) *Stream {
+	return &Stream{e: e, sc: &e.unmask, unmask: true, stats: stats}
+}
+
+// NewScanner returns a Stream that only reports what it finds.
+func (e *Engine) NewScanner(report func(Finding)) *Stream {
+	return &Stream{e: e, sc: &e.mask, scan: report}
+}
+
+// Write feeds p and returns the output that is ready. The returned slice
+// is valid until the next call.
+func (t *Stream) Write(p []byte) ([]byte, error) {
+	t.buf = append(t.buf, p...)
+	return t.process(false)
+}
+
+// Flush returns everything still held back.
+func (t *Stream) Flush() ([]byte, error) {
+	return t.process(true)
+}
+
+// Pending reports how many input bytes are held back.
+func (t *Stream) Pending() int { return len(t.buf) - t.from }
+
+func (t *Stream) process(final bool) ([]byte, error) {
+	var hold int
+	t.spans, hold = t.sc.scan(t.buf, t.from, final, t.spans)
+	if final {
+		hold = len(t.buf)
+	}
+	if hold < t.from {
+		hold = t.from
+	}
+	t.out = t.out[:0]
+	if t.scan != nil {
+		for _, sp := range t.spans {
+			if sp.End <= hold {
+				t.scan(Finding{Offset: t.base + int64(sp.Start), Length: sp.End - sp.Start, Kind: t.e.kindName(sp)})
+			}
+		}
+	} else {
+		var err error
+		if t.unmask {
+			t.repl, err = t.e.originals(t.buf, t.spans, t.repl)
+		} else {
+			t.repl, err = t.e.pseudonyms(t.buf, t.spans, t.repl)
+		}
+		if err != nil {
+			return nil, err
+		}
+		t.out = rewrite(t.out, t.buf, t.from, hold, t.spans, t.repl, t.stats, t.e.kindName)
+	}
+	// keep context for the detectors that look back, and the held tail
+	keep := hold - maxContextBack
+	if keep < 0 {
+		keep = 0
+	}
+	n := copy(t.buf, t.buf[keep:])
+	t.buf = t.buf[:n]
+	t.base += int64(keep)
+	t.from = hold - keep
+	return t.out, nil
+}
+
+const streamChunk = 256 << 10
+
+// Copy runs a whole reader through the stream into w, in bounded memory.
+func (t *Stream) Copy(w io.Writer, r io.Reader) error {
+	buf := make([]byte, streamChunk)
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			out, err := t.Write(buf[:n])
+			if err != nil {
+				return err
+			}
+			if w != nil && len(out) > 0 {
+				if _, err := w.Write(out); err != nil {
+					return err
+				}
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	out, err := t.Flush()
+	if err != nil {
+		return err
+	}
+	if w != nil && len(out) > 0 {
+		_, err = w.Write(out)
+	}
+	return err
+}

@@ -9,8 +9,8 @@ var keyKinds = map[string]Kind{
 	// names
 	"bucket": KindS3Bucket, "bucketname": KindS3Bucket, "s3bucket": KindS3Bucket,
 	"dbinstanceidentifier": KindResourceName, "dbclusteridentifier": KindResourceName,
-	"dbsnapshotidentifier":  KindResourceName,
-	"functionname":          KindResourceName, "rolename": KindResourceName, "username": KindResourceName,
+	"dbsnapshotidentifier": KindResourceName,
+	"functionname":         KindResourceName, "rolename": KindResourceName, "username": KindResourceName,
 	"clustername": KindResourceName, "tablename": KindResourceName, "queuename": KindResourceName,
 	"stackname": KindResourceName, "keyname": KindResourceName, "secretid": KindResourceName,
 	"secretname": KindResourceName, "loggroupname": KindResourceName, "topicname": KindResourceName,
@@ -37,7 +37,7 @@ var keyKinds = map[string]Kind{
 	"awssecuritytoken": KindSessionToken, "securitytoken": KindSessionToken,
 	"xamzsecuritytoken": KindSessionToken, "xamzsignature": KindAmzSignature,
 	"awsbearertokenbedrock": KindBedrockKey,
-	"password": KindPassword, "passwd": KindPassword, "dbpassword": KindPassword,
+	"password":              KindPassword, "passwd": KindPassword, "dbpassword": KindPassword,
 	"masteruserpassword": KindPassword, "clientsecret": KindPassword, "pgpassword": KindPassword,
 	"mysqlpassword": KindPassword, "redispassword": KindPassword, "adminpassword": KindPassword,
 }

@@ -257,6 +257,8 @@ type Finding struct {
 	Offset int64 // byte offset in the input
 	Length int
 	Kind   string
+	Line   int // 1-based
+	Column int // 1-based, in bytes
 }
 
 // MemoryMappings is an in-memory Mappings for tests and one-off use.

@@ -458,7 +458,7 @@ func (st *scanState) wordStart(i int) int {
 	if lim < st.lo {
 		lim = st.lo
 	}
-	for a > lim && (isLower(s[a-1]) || isDigit(s[a-1])) {
+	for a > lim && (isLower(s[a-1]) || isDigit(s[a-1])) && !escapeEndsAt(s, a) {
 		a--
 	}
 	return a
@@ -509,7 +509,7 @@ func (st *scanState) compoundStart(a int) int {
 	s := st.s
 	if a-1 > st.lo && s[a-1] == '-' {
 		b := a - 1
-		for b > st.lo && b > a-12 && isLower(s[b-1]) {
+		for b > st.lo && b > a-12 && isLower(s[b-1]) && !escapeEndsAt(s, b) {
 			b--
 		}
 		if b < a-1 {
@@ -648,7 +648,7 @@ func (st *scanState) token(a, b int, k Kind, minLen int, extra string, keepToDas
 func (st *scanState) atUnderscore(i int) int {
 	s := st.s
 	a := i
-	for a > st.lo && a > i-7 && isLower(s[a-1]) {
+	for a > st.lo && a > i-7 && isLower(s[a-1]) && !escapeEndsAt(s, a) {
 		a--
 	}
 	switch string(s[a:i]) {
@@ -1011,8 +1011,18 @@ func (st *scanState) emitValue(a, b int, k Kind) int {
 	switch k {
 	case KindAccountID:
 		return a
-	case KindSecretAccessKey, KindSessionToken, KindBedrockKey:
-		if len(v) < 16 || !allB64(v) {
+	case KindSecretAccessKey, KindSessionToken:
+		if len(v) < 16 || !allB64(v) || bytes.Contains(v, []byte("EXAMPLEKEY")) {
+			return a
+		}
+		return st.emit(Span{Start: a, End: b, Kind: k})
+	case KindBedrockKey:
+		for _, c := range v {
+			if !isB64(c) && c != '=' && c != '-' && c != '_' {
+				return a
+			}
+		}
+		if len(v) < 16 {
 			return a
 		}
 		return st.emit(Span{Start: a, End: b, Kind: k})
@@ -1086,7 +1096,7 @@ func isPlaceholder(v []byte) bool {
 func (st *scanState) url(i int) int {
 	s, n := st.s, st.n
 	a := i
-	for a > st.lo && a > i-16 && (isAlnum(s[a-1]) || s[a-1] == '+') {
+	for a > st.lo && a > i-16 && (isAlnum(s[a-1]) || s[a-1] == '+') && !escapeEndsAt(s, a) {
 		a--
 	}
 	scheme := s[a:i]
@@ -1131,7 +1141,7 @@ func (st *scanState) url(i int) int {
 func (st *scanState) ipv6(i int) (int, bool) {
 	s, n := st.s, st.n
 	a := i
-	for a > st.lo && i-a < 40 && (isHexAny(s[a-1]) || s[a-1] == ':') {
+	for a > st.lo && i-a < 40 && (isHexAny(s[a-1]) || s[a-1] == ':') && !escapeEndsAt(s, a) {
 		a--
 	}
 	if !wordBoundaryBefore(s, a) || (a > 0 && s[a-1] == '.') {

@@ -49,8 +49,19 @@ func (st *scanState) atDot(i int) int {
 	if a < i && !wordBoundaryBefore(s, a) && s[a-1] != '.' {
 		return end
 	}
-	// labels before the suffix
-	first := true
+	// labels before the suffix; those before an "s3" label name a bucket
+	bucketEnd := a
+	for p := a; p < i; {
+		q := p
+		for q < i && s[q] != '.' {
+			q++
+		}
+		if l := s[p:q]; string(l) == "s3" || bytes.HasPrefix(l, []byte("s3-")) {
+			bucketEnd = p
+			break
+		}
+		p = q + 1
+	}
 	var firstLabel []byte
 	for p := a; p < i; {
 		q := p
@@ -58,9 +69,13 @@ func (st *scanState) atDot(i int) int {
 			q++
 		}
 		label := s[p:q]
-		if first {
+		if firstLabel == nil {
 			firstLabel = label
-			first = false
+		}
+		if p < bucketEnd {
+			st.emit(Span{Start: p, End: bucketEnd - 1, Kind: KindS3Bucket})
+			p = bucketEnd
+			continue
 		}
 		st.hostLabel(p, q, label)
 		p = q + 1
@@ -75,7 +90,7 @@ func (st *scanState) atDot(i int) int {
 func (st *scanState) hostStart(i int) int {
 	s := st.s
 	a := i
-	for a > st.lo && i-a < 253 && (isAlnum(s[a-1]) || s[a-1] == '-' || s[a-1] == '.') {
+	for a > st.lo && i-a < 253 && (isAlnum(s[a-1]) || s[a-1] == '-' || s[a-1] == '.') && !escapeEndsAt(s, a) {
 		a--
 	}
 	for a < i && (s[a] == '.' || s[a] == '-') {

@@ -18,6 +18,9 @@ type Stream struct {
 	scan   func(f Finding) // scan-only mode: report, do not rewrite
 	stats  Stats
 
+	line      int   // scan mode: line number at buf[from]
+	lineStart int64 // scan mode: input offset where that line starts
+
 	buf   []byte // context (already emitted) + pending input
 	from  int    // start of pending input in buf
 	base  int64  // input offset of buf[0]
@@ -38,7 +41,7 @@ func (e *Engine) NewUnmasker(stats Stats) *Stream {
 
 // NewScanner returns a Stream that only reports what it finds.
 func (e *Engine) NewScanner(report func(Finding)) *Stream {
-	return &Stream{e: e, sc: &e.mask, scan: report}
+	return &Stream{e: e, sc: &e.mask, scan: report, line: 1}
 }
 
 // Write feeds p and returns the output that is ready. The returned slice
@@ -67,11 +70,25 @@ func (t *Stream) process(final bool) ([]byte, error) {
 	}
 	t.out = t.out[:0]
 	if t.scan != nil {
-		for _, sp := range t.spans {
-			if sp.End <= hold {
-				t.scan(Finding{Offset: t.base + int64(sp.Start), Length: sp.End - sp.Start, Kind: t.e.kindName(sp)})
+		cur := t.from
+		count := func(to int) {
+			for ; cur < to; cur++ {
+				if t.buf[cur] == '\n' {
+					t.line++
+					t.lineStart = t.base + int64(cur) + 1
+				}
 			}
 		}
+		for _, sp := range t.spans {
+			if sp.End > hold {
+				break
+			}
+			count(sp.Start)
+			off := t.base + int64(sp.Start)
+			t.scan(Finding{Offset: off, Length: sp.End - sp.Start, Kind: t.e.kindName(sp),
+				Line: t.line, Column: int(off-t.lineStart) + 1})
+		}
+		count(hold)
 	} else {
 		var err error
 		if t.unmask {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
+	"github.com/claude-secure/claude-secure/mask/store"
+)
+
+// env is what the commands get from the outside world; tests fill it in.
+type env struct {
+	In      io.Reader
+	Out     io.Writer
+	Err     io.Writer
+	Getenv  func(string) string
+	Keyring store.Keyring
+	// StdinIsTerminal tells reset whether it may ask for confirmation.
+	StdinIsTerminal bool
+}
+
+func realEnv() *env {
+	fi, err := os.Stdin.Stat()
+	tty := err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return &env{
+		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		Getenv:          os.Getenv,
+		Keyring:         store.SystemKeyring{Timeout: 5 * time.Second},
+		StdinIsTerminal: tty,
+	}
+}
+
+// factory builds what commands share: the state directory, the config, the
+// store and the engine.
+type factory struct {
+	*env
+	configPath string
+}
+
+// stateDir is CLAUDE_SECURE_HOME, or the OS convention for per-user
+// application state.
+func (f *factory) stateDir() (string, error) {
+	if d := f.Getenv("CLAUDE_SECURE_HOME"); d != "" {
+		return d, nil
+	}
+	var base string
+	switch runtime.GOOS {
+	case "linux", "freebsd", "openbsd", "netbsd":
+		base = f.Getenv("XDG_CONFIG_HOME")
+		if base == "" {
+			home := f.Getenv("HOME")
+			if home == "" {
+				return "", withHint(errors.New("cannot find the home directory"), "set CLAUDE_SECURE_HOME")
+			}
+			base = filepath.Join(home, ".config")
+		}
+	default:
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return "", withHint(fmt.Errorf("cannot find the configuration directory: %w", err), "set CLAUDE_SECURE_HOME")
+		}
+		base = d
+	}
+	return filepath.Join(base, "claude-secure"), nil
+}
+
+func (f *factory) config() (*mask.Config, error) {
+	if f.configPath != "" {
+		return mask.LoadConfig(f.configPath, true)
+	}
+	dir, err := f.stateDir()
+	if err != nil {
+		return nil, err
+	}
+	return mask.LoadConfig(filepath.Join(dir, "config.toml"), false)
+}
+
+func (f *factory) opener() (store.Opener, error) {
+	dir, err := f.stateDir()
+	if err != nil {
+		return store.Opener{}, err
+	}
+	return store.Opener{Dir: dir, Keyring: f.Keyring, Getenv: f.Getenv}, nil
+}
+
+// openStore opens the store, printing the key-file warning if there is one.
+func (f *factory) openStore() (*store.Store, store.Key, store.Opener, error) {
+	o, err := f.opener()
+	if err != nil {
+		return nil, store.Key{}, o, err
+	}
+	s, key, err := o.Open()
+	if err != nil {
+		return nil, store.Key{}, o, storeError(err)
+	}
+	if key.Warning != "" {
+		fmt.Fprintf(f.Err, "claude-secure: warning: %s\n", key.Warning)
+	}
+	return s, key, o, nil
+}
+
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrDamaged):
+		return withHint(err, "restore the state directory from a backup, or start over with 'claude-secure store reset'")
+	case errors.Is(err, store.ErrWrongKey):
+		return withHint(err, "the key in CLAUDE_SECURE_KEY or the keyring belongs to another store")
+	case errors.Is(err, store.ErrKeyNotFound):
+		return withHint(err, "set CLAUDE_SECURE_KEY to the store's key, or start over with 'claude-secure store reset'")
+	case errors.Is(err, store.ErrBadKey):
+		return withHint(err, "generate one with: head -c 32 /dev/urandom | base64")
+	}
+	return err
+}
+
+func (f *factory) engine() (*mask.Engine, *store.Store, error) {
+	cfg, err := f.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, _, _, err := f.openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := mask.New(s.Seed(), s, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, s, nil
+}
+
+// input opens FILE, or standard input when there is no argument or it is "-".
+func (f *factory) input(args []string) (io.Reader, func(), error) {
+	if len(args) == 0 || args[0] == "-" {
+		return f.In, func() {}, nil
+	}
+	fh, err := os.Open(args[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read input: %w", err)
+	}
+	return fh, func() { fh.Close() }, nil
+}

@@ -1,0 +1,9 @@
+// Command claude-secure runs Claude Code and other Anthropic API clients
+// behind a masking proxy, and masks or unmasks any text.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(int(Main(os.Args[1:], realEnv())))
+}

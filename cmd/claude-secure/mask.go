@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bufio"
+
+	"github.com/claude-secure/claude-secure/mask"
+	"github.com/spf13/cobra"
+)
+
+type maskOptions struct {
+	f      *factory
+	args   []string
+	unmask bool
+}
+
+func newCmdMask(f *factory, runF func(*maskOptions) error) *cobra.Command {
+	opts := &maskOptions{f: f}
+	return &cobra.Command{
+		Use:   "mask [FILE]",
+		Short: "Write a masked copy of FILE (or standard input) to standard output",
+		Long: `Write a masked copy of FILE (or standard input) to standard output.
+
+Every identifier is replaced by its pseudonym; everything else is copied as is.
+The same original always gets the same pseudonym, in every process and on every day.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.args = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return maskRun(opts)
+		},
+	}
+}
+
+func newCmdUnmask(f *factory, runF func(*maskOptions) error) *cobra.Command {
+	opts := &maskOptions{f: f, unmask: true}
+	return &cobra.Command{
+		Use:   "unmask [FILE]",
+		Short: "Restore the originals in FILE (or standard input)",
+		Long: `Restore the originals in FILE (or standard input) and write the result to standard output.
+
+Only pseudonyms this store issued are restored; anything else is copied as is.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.args = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return maskRun(opts)
+		},
+	}
+}
+
+func maskRun(opts *maskOptions) error {
+	f := opts.f
+	in, done, err := f.input(opts.args)
+	if err != nil {
+		return err
+	}
+	defer done()
+	e, _, err := f.engine()
+	if err != nil {
+		return err
+	}
+	var s *mask.Stream
+	if opts.unmask {
+		s = e.NewUnmasker(nil)
+	} else {
+		s = e.NewMasker(nil)
+	}
+	w := bufio.NewWriterSize(f.Out, 256<<10)
+	if err := s.Copy(w, in); err != nil {
+		w.Flush()
+		return err
+	}
+	return w.Flush()
+}

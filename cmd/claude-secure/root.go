@@ -1,0 +1,41 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// Main runs claude-secure with args and returns the exit code.
+func Main(args []string, e *env) exitCode {
+	f := &factory{env: e}
+	root := newCmdRoot(f)
+	root.SetArgs(args)
+	root.SetIn(e.In)
+	root.SetOut(e.Out)
+	root.SetErr(e.Err)
+	return report(e.Err, root.Execute())
+}
+
+func newCmdRoot(f *factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "claude-secure",
+		Short: "Use Claude Code on real AWS work without sending your identifiers",
+		Long: `claude-secure masks AWS identifiers and secrets (instance IDs, ARNs, account IDs,
+keys, IP addresses, bucket names, …) into stable, same-shaped pseudonyms before text
+leaves your machine, and restores the originals on the way back.
+
+Mappings live in an encrypted store whose key sits in the OS keyring.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.PersistentFlags().StringVar(&f.configPath, "config", "", "configuration file (default: config.toml in the state directory)")
+	root.AddCommand(
+		newCmdMask(f, nil),
+		newCmdUnmask(f, nil),
+		newCmdScan(f, nil),
+		newCmdRules(f),
+		newCmdStore(f),
+		newCmdVersion(f),
+	)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	return root
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/claude-secure/claude-secure/mask/store"
+	"github.com/spf13/cobra"
+)
+
+func newCmdStore(f *factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "store",
+		Short: "Inspect and manage the encrypted mapping store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("store needs a subcommand: info, rotate-key, reset or lookup")
+		},
+	}
+	cmd.AddCommand(newCmdStoreInfo(f), newCmdStoreRotate(f), newCmdStoreReset(f), newCmdStoreLookup(f))
+	return cmd
+}
+
+func newCmdStoreInfo(f *factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "info",
+		Short: "Show the store's location, key source, format, size and mappings per kind",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, key, _, err := f.openStore()
+			if err != nil {
+				return err
+			}
+			info, err := s.Info()
+			if err != nil {
+				return storeError(err)
+			}
+			w := tabwriter.NewWriter(f.Out, 2, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "location\t%s\n", info.Path)
+			fmt.Fprintf(w, "key source\t%s\n", keySourceText(key.Source))
+			fmt.Fprintf(w, "format\tversion %d\n", info.Format)
+			fmt.Fprintf(w, "size\t%d bytes\n", info.Size)
+			fmt.Fprintf(w, "mappings\t%d\n", info.Mappings)
+			for _, k := range info.KindsSorted() {
+				fmt.Fprintf(w, "  %s\t%d\n", k, info.PerKind[k])
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func keySourceText(s string) string {
+	switch s {
+	case store.SourceEnv:
+		return "CLAUDE_SECURE_KEY"
+	case store.SourceKeyring:
+		return "OS keyring (service " + store.Service + ")"
+	case store.SourceFile:
+		return "key file beside the store"
+	}
+	return s
+}
+
+func newCmdStoreRotate(f *factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-key",
+		Short: "Re-encrypt the store under a new key",
+		Long: `Re-encrypt the store under a new key and put the key where the old one was.
+
+Pseudonyms do not change. The rotation is one transaction: after a crash the
+store opens with the old key or the new one. When the key comes from
+CLAUDE_SECURE_KEY, the new key is printed on standard output before the store
+changes; put it in CLAUDE_SECURE_KEY afterwards.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, key, o, err := f.openStore()
+			if err != nil {
+				return err
+			}
+			_, err = o.Rotate(s, key, func(newKey string) error {
+				_, err := fmt.Fprintln(f.Out, newKey)
+				return err
+			})
+			if err != nil {
+				return storeError(err)
+			}
+			if key.Source == store.SourceEnv {
+				fmt.Fprintln(f.Err, "claude-secure: hint: the store now opens only with the key printed above; set CLAUDE_SECURE_KEY to it")
+			} else {
+				fmt.Fprintf(f.Err, "claude-secure: store key rotated (%s)\n", keySourceText(key.Source))
+			}
+			return nil
+		},
+	}
+}
+
+func newCmdStoreReset(f *factory) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "reset",
+		Short: "Delete the store and every mapping in it",
+		Long: `Delete the store and every mapping in it. Text masked before cannot be unmasked
+afterwards, and new pseudonyms will differ from the old ones.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := f.stateDir()
+			if err != nil {
+				return err
+			}
+			path := store.Path(dir)
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintf(f.Err, "claude-secure: no store at %s\n", path)
+				return nil
+			}
+			if !yes {
+				if !f.StdinIsTerminal {
+					return usagef("reset deletes every mapping; pass --yes to confirm when not at a terminal")
+				}
+				fmt.Fprintf(f.Err, "Delete %s and every mapping in it? Type 'yes' to confirm: ", path)
+				line, _ := bufio.NewReader(f.In).ReadString('\n')
+				if strings.TrimSpace(line) != "yes" {
+					fmt.Fprintln(f.Err, "claude-secure: reset cancelled")
+					return &silentExit{code: exitError}
+				}
+			}
+			if err := store.Reset(dir); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.Err, "claude-secure: deleted %s\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+func newCmdStoreLookup(f *factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "lookup PSEUDONYM",
+		Short: "Print the original behind one pseudonym",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, _, _, err := f.openStore()
+			if err != nil {
+				return err
+			}
+			orig, kind, ok, err := s.LookupOne(args[0])
+			if err != nil {
+				return storeError(err)
+			}
+			if !ok {
+				return errors.New("this store never issued that pseudonym")
+			}
+			fmt.Fprintln(f.Out, orig)
+			fmt.Fprintf(f.Err, "claude-secure: %s\n", kind)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,113 @@
+package mask
+
+// Rule documents one detector: what it finds, a made-up example, and the
+// true and false positives its table test checks. Every value here is
+// invented for illustration.
+type Rule struct {
+	Kind        Kind
+	Description string
+	Example     string
+	// Matches must each yield at least one span of Kind.
+	Matches []string
+	// Ignores must yield no span of Kind.
+	Ignores []string
+}
+
+// Rules lists the built-in detectors, in the order `claude-secure rules`
+// shows them.
+func Rules() []Rule { return rules }
+
+var rules = []Rule{
+	{KindEC2Instance, "EC2 instance IDs", "i-0f3a9c2b7d1e4a605",
+		[]string{"i-0f3a9c2b7d1e4a605", "InstanceId: i-0a1b2c3d", `"i-0f3a9c2b7d1e4a605"`, `x\ni-0f3a9c2b7d1e4a605`, "arn:aws:ec2:us-east-1:210987654321:instance/i-0f3a9c2b7d1e4a605"},
+		[]string{"hi-0f3a9c2b", "i-0f3a9c2", "i-0F3A9C2B7D1E4A605", "i-0f3a9c2b7d1e4a605x", "multi-tenant"}},
+	{KindAMI, "AMI IDs", "ami-0c55b159cbfafe1f0",
+		[]string{"ami-0c55b159cbfafe1f0", "--image-id ami-0abc1234"},
+		[]string{"ami-xyz", "tsunami-0abc1234def"}},
+	{KindEBSVolume, "EBS volume IDs", "vol-049df61146c4d7901",
+		[]string{"vol-049df61146c4d7901", "vol-0a1b2c3d"},
+		[]string{"vol-1", "volume-0a1b2c3d"}},
+	{KindEBSSnapshot, "EBS snapshot IDs", "snap-0b5e3c9a7d2f18e46",
+		[]string{"snap-0b5e3c9a7d2f18e46"},
+		[]string{"snap-fast"}},
+	{KindSecurityGroup, "security group and rule IDs", "sg-0a1b2c3d4e5f60718",
+		[]string{"sg-0a1b2c3d4e5f60718", "sgr-0123456789abcdef0", "GroupId=sg-0a1b2c3d"},
+		[]string{"sg-web", "msg-0a1b2c3d"}},
+	{KindSubnet, "subnet IDs", "subnet-0e1f2a3b4c5d6e7f8",
+		[]string{"subnet-0e1f2a3b4c5d6e7f8", "subnet-12ab34cd"},
+		[]string{"subnet-private-a"}},
+	{KindVPC, "VPC IDs", "vpc-0d4e5f6a7b8c9d0e1",
+		[]string{"vpc-0d4e5f6a7b8c9d0e1", "my-vpc-0d4e5f6a"},
+		[]string{"vpc-main", "vpc-1234"}},
+	{KindNetworkInterface, "network interface and attachment IDs", "eni-0a9b8c7d6e5f40312",
+		[]string{"eni-0a9b8c7d6e5f40312", "eni-attach-0a1b2c3d4e5f67890"},
+		[]string{"eni-main"}},
+	{KindResourceID, "other resource IDs: igw, nat, rtb, tgw, vpce, pcx, lt, fs, … and any prefix with 17 hex digits", "nat-0a1b2c3d4e5f67890",
+		[]string{"igw-0a1b2c3d", "nat-0a1b2c3d4e5f67890", "tgw-attach-0a1b2c3d4e5f67890", "vpce-svc-0a1b2c3d4e5f67890", "rtbassoc-0a1b2c3d", "fs-0a1b2c3d", "widget-0a1b2c3d4e5f67890"},
+		[]string{"nat-gateway", "fs-12", "deadbeef-cafe", "123e4567-e89b-12d3-a456-426614174000", "widget-0a1b2c3d"}},
+	{KindAccountID, "account IDs, where the context says so", "210987654321",
+		[]string{"account 210987654321", "Account ID: 210987654321", `"OwnerId": "210987654321"`, "aws_account_id = 210987654321", "--account-id 210987654321",
+			`"OwnerIds": ["210987654321", "310987654321"]`, "210987654321.dkr.ecr.us-east-1.amazonaws.com", "https://sqs.us-east-1.amazonaws.com/210987654321/q", "arn:aws:iam::210987654321:root",
+			`"Principal": {"AWS": "210987654321"}`},
+		[]string{"order 210987654321", "210987654321", "account 123456789012", "phone 2109876543210", "account 21098765432"}},
+	{KindARNResource, "resource names inside ARNs (partition, service, region and type stay)", "arn:aws:lambda:us-east-1:210987654321:function:orders-api",
+		[]string{"arn:aws:lambda:us-east-1:210987654321:function:orders-api", "arn:aws-us-gov:iam::210987654321:role/deploy", "arn:aws-cn:sns:cn-north-1:210987654321:alerts"},
+		[]string{"arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::210987654321:root", "barn:door"}},
+	{KindAccessKeyID, "access key IDs (AKIA, ASIA, AROA, …)", "AKIAQ3EGUWTXC2KMNPZR",
+		[]string{"AKIAQ3EGUWTXC2KMNPZR", "ASIAQ3EGUWTXC2KMNPZR", "key=AKIAQ3EGUWTXC2KMNPZR", `\nAKIAQ3EGUWTXC2KMNPZR`},
+		[]string{"AKIAIOSFODNN7EXAMPLE", "AKIAQ3EGUWTXC2KMNPZ", "XAKIAQ3EGUWTXC2KMNPZR", "AKIAQ3EGUWTXC2KMNPZR1"}},
+	{KindSecretAccessKey, "secret access keys, by key name or right after an access key ID", "Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIj",
+		[]string{"aws_secret_access_key = Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIj", `"SecretAccessKey": "Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIj"`,
+			"AKIAQ3EGUWTXC2KMNPZR,Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIj", "AWS_SECRET_ACCESS_KEY=Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIj"},
+		[]string{"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIj", "secret_key = ${SECRET}"}},
+	{KindSessionToken, "session tokens, by key name or by their prefix", "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDx7…",
+		[]string{"aws_session_token = FwoGZXIvYXdzEBYaDKx7Qm9zZ3V0aG9yaXR5IjAyMDI0MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6MDEyMzQ1Njc4OTBhYmNkZWZnaA==",
+			"IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDx7abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"},
+		[]string{"IQoJ", "sessionToken: null"}},
+	{KindBedrockKey, "Bedrock API keys", "ABSKQmVkcm9ja0FQSUtleS1leGFtcGxlLWtleS1mb3ItZG9jcw==",
+		[]string{"ABSKQmVkcm9ja0FQSUtleS1leGFtcGxlLWtleS1mb3ItZG9jcw==", "AWS_BEARER_TOKEN_BEDROCK=bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29tLz9BY3Rpb249Q2FsbFdpdGhCZWFyZXJUb2tlbg"},
+		[]string{"ABSK", "ABSKY"}},
+	{KindAmzSignature, "signatures and security tokens in presigned URLs", "X-Amz-Signature=3f1c…",
+		[]string{"X-Amz-Signature=3f1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"},
+		[]string{"X-Amz-Signature=abc"}},
+	{KindIPv4, "IPv4 addresses and CIDR blocks (private and public)", "10.20.30.40",
+		[]string{"10.20.30.40", "172.31.45.9/20", "54.210.7.33", "192.168.1.20", "100.64.3.4", "src=10.0.1.5:443", "ip-10-20-30-40.ec2.internal", "ec2-54-210-7-33.compute-1.amazonaws.com"},
+		[]string{"127.0.0.1", "169.254.169.254", "0.0.0.0/0", "255.255.255.0", "192.0.2.10", "198.51.100.7", "203.0.113.9", "224.0.0.251",
+			"v10.15.7.2", "RFC 7230 section 3.1.1.5", "version 1.2.3.4", "1.2.3.4.5", "10.0.0.0/8", "256.1.1.1", "01.2.3.4"}},
+	{KindIPv6, "IPv6 global and unique-local addresses", "2600:1f18:4b2:ab00::1a",
+		[]string{"2600:1f18:4b2:ab00::1a", "fd12:3456:789a::1", "2a05:d018:ab::/56"},
+		[]string{"::1", "fe80::1", "2001:db8::1", "ff02::1", "12:34:56", "dead:beef", "2600:1F18:4b2::1"}},
+	{KindAWSHostname, "customer parts of AWS endpoint hostnames (RDS, ElastiCache, ELB, EKS, API Gateway, CloudFront, Lambda URLs, …)", "orders.c9akciq32.us-east-1.rds.amazonaws.com",
+		[]string{"orders.c9akciq32.us-east-1.rds.amazonaws.com", "my-lb-1234567890.us-east-1.elb.amazonaws.com", "d111111abcdef8.cloudfront.net", "abc123defg.execute-api.us-east-1.amazonaws.com", "zyx987.lambda-url.eu-west-1.on.aws"},
+		[]string{"s3.amazonaws.com", "sts.us-east-1.amazonaws.com", "ec2.internal", "amazonaws.com.example.org"}},
+	{KindS3Bucket, "S3 bucket names in URLs, ARNs, keys and flags", "acme-prod-logs",
+		[]string{"s3://acme-prod-logs/key.txt", "arn:aws:s3:::acme-prod-logs/*", `"BucketName": "acme-prod-logs"`, "--bucket acme-prod-logs", "https://s3.us-east-1.amazonaws.com/acme-prod-logs/x", "acme-prod-logs.s3.amazonaws.com"},
+		[]string{"bucket list", "the bucket", `"bucket": "${var.bucket}"`}},
+	{KindResourceName, "names by key or flag: DBInstanceIdentifier, FunctionName, RoleName, UserName, ClusterName, TableName, QueueName, StackName, KeyName, SecretId, …", "orders-db",
+		[]string{`"DBInstanceIdentifier": "orders-db"`, "FunctionName: orders-api", "--role-name DeployRole", `role_name = "deploy"`, "--function-name=orders-api"},
+		[]string{`"name": "orders-db"`, "function_name()", "FunctionName: ${var.name}"}},
+	{KindTagName, "Name tag values", "web-prod-1",
+		[]string{`{"Key": "Name", "Value": "web-prod-1"}`, `Name = "web-prod-1"`, "Key=Name,Value=web-prod-1"},
+		[]string{`{"Key": "Env", "Value": "prod"}`, `name = "web"`}},
+	{KindPrivateKey, "PEM private key bodies", "-----BEGIN RSA PRIVATE KEY-----…",
+		[]string{"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq9fake0key0body0line\n-----END RSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANfake\\n-----END PRIVATE KEY-----"},
+		[]string{"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "-----BEGIN PUBLIC KEY-----"}},
+	{KindAnthropicKey, "Anthropic API keys", "sk-ant-api03-…",
+		[]string{"sk-ant-api03-Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOp-qrs_tuvAA"},
+		[]string{"sk-ant-", "task-ant-api03-Zx9Lk2MnOpQrStUvWxYz0123456789"}},
+	{KindGitHubToken, "GitHub tokens", "ghp_…",
+		[]string{"ghp_Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEf", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd"},
+		[]string{"ghp_short", "xghp_Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEf"}},
+	{KindSlackToken, "Slack tokens", "xoxb-…",
+		[]string{"xoxb-210987654321-1234567890123-Zx9Lk2MnOpQrStUvWxYz0123"},
+		[]string{"xoxb-1"}},
+	{KindStripeKey, "Stripe secret keys", "sk_live_…",
+		[]string{"sk_live_Zx9Lk2MnOpQrStUvWxYz0123", "rk_live_Zx9Lk2MnOpQrStUvWxYz0123"},
+		[]string{"pk_live_Zx9Lk2MnOpQrStUvWxYz0123", "sk_live_"}},
+	{KindGoogleAPIKey, "Google API keys", "AIza…",
+		[]string{"AIzaSyZx9Lk2MnOpQrStUvWxYz0123456789AbC"},
+		[]string{"AIzaShort"}},
+	{KindPassword, "passwords in connection strings and password keys", "postgres://app:…@db:5432/app",
+		[]string{"postgres://app:Zx9Lk2Mn@db.internal:5432/app", "password: Zx9Lk2MnOp", `"MasterUserPassword": "Zx9Lk2MnOp"`},
+		[]string{"https://example.com:8080/path", "postgres://app@db/app", "password: ${DB_PASSWORD}", "password = <redacted>"}},
+}

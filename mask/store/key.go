@@ -1,0 +1,343 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zalando/go-keyring"
+)
+
+// Service is the OS keyring service name the store key lives under.
+const Service = "claude-secure"
+
+// KeyEnv is the environment variable that supplies the key directly.
+const KeyEnv = "CLAUDE_SECURE_KEY"
+
+// KeyFileName is the fallback key file beside the store.
+const KeyFileName = "store.key"
+
+// Where a key came from.
+const (
+	SourceEnv     = "env"
+	SourceKeyring = "keyring"
+	SourceFile    = "file"
+)
+
+var (
+	// ErrKeyNotFound means no key exists for a store that does.
+	ErrKeyNotFound = errors.New("store key not found")
+	// ErrKeyringUnavailable means the OS keyring could not be reached.
+	ErrKeyringUnavailable = errors.New("OS keyring is not available")
+	// ErrBadKey means a supplied key is not base64 of 32 bytes.
+	ErrBadKey = errors.New("key must be base64 of 32 bytes")
+)
+
+// Keyring is the part of the OS keyring the store needs.
+type Keyring interface {
+	Get(service, user string) (string, error)
+	Set(service, user, secret string) error
+	Delete(service, user string) error
+}
+
+// SystemKeyring is the OS keyring through go-keyring, with a timeout: a
+// D-Bus Secret Service that never answers must not hang the tool. Errors
+// map to ErrKeyNotFound and ErrKeyringUnavailable.
+type SystemKeyring struct {
+	Timeout time.Duration
+}
+
+func (k SystemKeyring) call(fn func() (string, error)) (string, error) {
+	type res struct {
+		v   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		v, err := fn()
+		ch <- res{v, err}
+	}()
+	t := k.Timeout
+	if t == 0 {
+		t = 5 * time.Second
+	}
+	select {
+	case r := <-ch:
+		switch {
+		case r.err == nil:
+			return r.v, nil
+		case errors.Is(r.err, keyring.ErrNotFound):
+			return "", ErrKeyNotFound
+		default:
+			return "", fmt.Errorf("%w: %v", ErrKeyringUnavailable, r.err)
+		}
+	case <-time.After(t):
+		return "", fmt.Errorf("%w: no answer within %v", ErrKeyringUnavailable, t)
+	}
+}
+
+// Get implements Keyring.
+func (k SystemKeyring) Get(service, user string) (string, error) {
+	return k.call(func() (string, error) { return keyring.Get(service, user) })
+}
+
+// Set implements Keyring.
+func (k SystemKeyring) Set(service, user, secret string) error {
+	_, err := k.call(func() (string, error) { return "", keyring.Set(service, user, secret) })
+	return err
+}
+
+// Delete implements Keyring.
+func (k SystemKeyring) Delete(service, user string) error {
+	_, err := k.call(func() (string, error) { return "", keyring.Delete(service, user) })
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Key is a resolved store key.
+type Key struct {
+	Bytes  []byte
+	Source string // SourceEnv, SourceKeyring or SourceFile
+	// Warning is set when the key had to fall back to a file.
+	Warning string
+}
+
+// Opener finds the key for a state directory and opens its store.
+type Opener struct {
+	Dir     string
+	Keyring Keyring
+	Getenv  func(string) string
+}
+
+func (o Opener) account() string {
+	abs, err := filepath.Abs(o.Dir)
+	if err != nil {
+		abs = o.Dir
+	}
+	return "store-key:" + abs
+}
+
+func (o Opener) keyFile() string { return filepath.Join(o.Dir, KeyFileName) }
+
+// DecodeKey parses a base64 key of 32 bytes.
+func DecodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, ErrBadKey
+}
+
+// EncodeKey is the inverse of DecodeKey.
+func EncodeKey(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// NewKey returns 32 random bytes.
+func NewKey() []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// ResolveKey finds the key, in order: CLAUDE_SECURE_KEY, the OS keyring,
+// and a key file beside the store. A new key is created where none exists
+// and no store exists yet: in the keyring, or in the key file (mode 0600,
+// with a warning) only when no keyring is usable.
+func (o Opener) ResolveKey() (Key, error) {
+	if v := o.Getenv(KeyEnv); v != "" {
+		b, err := DecodeKey(v)
+		if err != nil {
+			return Key{}, fmt.Errorf("%s: %w", KeyEnv, err)
+		}
+		return Key{Bytes: b, Source: SourceEnv}, nil
+	}
+	v, kerr := o.Keyring.Get(Service, o.account())
+	if kerr == nil {
+		b, err := DecodeKey(v)
+		if err != nil {
+			return Key{}, fmt.Errorf("keyring entry: %w", err)
+		}
+		return Key{Bytes: b, Source: SourceKeyring}, nil
+	}
+	if !errors.Is(kerr, ErrKeyNotFound) && !errors.Is(kerr, ErrKeyringUnavailable) {
+		return Key{}, kerr
+	}
+	if b, err := o.readKeyFile(o.keyFile()); err == nil {
+		return Key{Bytes: b, Source: SourceFile, Warning: o.fileWarning()}, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return Key{}, err
+	}
+	if exists(Path(o.Dir)) {
+		return Key{}, fmt.Errorf("%w for %s (%v)", ErrKeyNotFound, Path(o.Dir), kerr)
+	}
+	key := NewKey()
+	if errors.Is(kerr, ErrKeyNotFound) {
+		if err := o.Keyring.Set(Service, o.account(), EncodeKey(key)); err == nil {
+			return Key{Bytes: key, Source: SourceKeyring}, nil
+		}
+	}
+	if err := writeKeyFile(o.keyFile(), key); err != nil {
+		return Key{}, err
+	}
+	return Key{Bytes: key, Source: SourceFile, Warning: o.fileWarning()}, nil
+}
+
+func (o Opener) fileWarning() string {
+	return "no usable OS keyring; the store key is in " + o.keyFile() + " (mode 0600)"
+}
+
+func (o Opener) readKeyFile(p string) ([]byte, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	b, err := DecodeKey(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", p, err)
+	}
+	return b, nil
+}
+
+// writeKeyFile writes a key file atomically: temp file, fsync, rename.
+func writeKeyFile(p string, key []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("failed to create state directory: %w", err)
+	}
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to write key file: %w", err)
+	}
+	_, werr := f.WriteString(EncodeKey(key) + "\n")
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("failed to write key file: %w", err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("failed to write key file: %w", err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	_ = d.Sync() // not supported everywhere; the rename is what matters
+	return nil
+}
+
+// Open resolves the key and opens (or creates) the store. When the store
+// does not open with the key because a key rotation was interrupted after
+// the store was rewritten, the pending key finishes the rotation.
+func (o Opener) Open() (*Store, Key, error) {
+	key, err := o.ResolveKey()
+	if err != nil {
+		return nil, Key{}, err
+	}
+	s, err := Open(o.Dir, key.Bytes)
+	if errors.Is(err, ErrWrongKey) && key.Source != SourceEnv {
+		if next, ok := o.pendingKey(key.Source); ok {
+			if s2, err2 := Open(o.Dir, next); err2 == nil {
+				if err := o.commitKey(key.Source, next); err != nil {
+					return nil, Key{}, err
+				}
+				key.Bytes = next
+				return s2, key, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, Key{}, err
+	}
+	return s, key, nil
+}
+
+func (o Opener) pendingKey(source string) ([]byte, bool) {
+	switch source {
+	case SourceKeyring:
+		v, err := o.Keyring.Get(Service, o.account()+":next")
+		if err != nil {
+			return nil, false
+		}
+		b, err := DecodeKey(v)
+		return b, err == nil
+	case SourceFile:
+		b, err := o.readKeyFile(o.keyFile() + ".next")
+		return b, err == nil
+	}
+	return nil, false
+}
+
+// stagePendingKey records the new key before the store is re-sealed.
+func (o Opener) stagePendingKey(source string, key []byte) error {
+	switch source {
+	case SourceKeyring:
+		return o.Keyring.Set(Service, o.account()+":next", EncodeKey(key))
+	case SourceFile:
+		return writeKeyFile(o.keyFile()+".next", key)
+	}
+	return nil
+}
+
+// commitKey makes key the current one and drops the pending copy.
+func (o Opener) commitKey(source string, key []byte) error {
+	switch source {
+	case SourceKeyring:
+		if err := o.Keyring.Set(Service, o.account(), EncodeKey(key)); err != nil {
+			return err
+		}
+		return o.Keyring.Delete(Service, o.account()+":next")
+	case SourceFile:
+		if err := os.Rename(o.keyFile()+".next", o.keyFile()); err != nil {
+			return fmt.Errorf("failed to install the new key file: %w", err)
+		}
+		return syncDir(o.Dir)
+	}
+	return nil
+}
+
+// Rotate re-seals the store under a new key and installs the key where the
+// old one was. With CLAUDE_SECURE_KEY the new key cannot be installed for
+// the user: announce is called with it before the store changes, so it is
+// never lost.
+func (o Opener) Rotate(s *Store, key Key, announce func(newKey string) error) (*Store, error) {
+	next := NewKey()
+	if key.Source == SourceEnv {
+		if err := announce(EncodeKey(next)); err != nil {
+			return nil, err
+		}
+	} else if err := o.stagePendingKey(key.Source, next); err != nil {
+		return nil, fmt.Errorf("failed to stage the new key: %w", err)
+	}
+	ns, err := s.RotateKey(next)
+	if err != nil {
+		return nil, err
+	}
+	if key.Source != SourceEnv {
+		if err := o.commitKey(key.Source, next); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
+}

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"fmt"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// RotateKey re-seals every record under newKey in one transaction. A crash
+// at any moment leaves either the old store (usable with the old key) or
+// the new one; never a mix. It returns the store opened under the new key.
+func (s *Store) RotateKey(newKey []byte) (*Store, error) {
+	nk, err := deriveKeys(newKey)
+	if err != nil {
+		return nil, err
+	}
+	ns := &Store{path: s.path, aead: nk.aead, idx: nk.idx, seed: s.seed}
+	err = s.update(func(tx *bolt.Tx) error {
+		type rec struct{ fwd bool; m []byte }
+		var recs []rec
+		for _, name := range [][]byte{bucketFwd, bucketRev} {
+			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				r, err := s.record(v, k)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, rec{fwd: string(name) == string(bucketFwd), m: encodeRecord(r)})
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		fwd, err := tx.CreateBucket(bucketFwd)
+		if err != nil {
+			return err
+		}
+		rev, err := tx.CreateBucket(bucketRev)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			m, err := decodeRecord(r.m)
+			if err != nil {
+				return err
+			}
+			if r.fwd {
+				k := ns.fwdKey(m.Family, m.Original)
+				err = fwd.Put(k, ns.seal(r.m, k))
+			} else {
+				k := ns.revKey(m.Pseudonym)
+				err = rev.Put(k, ns.seal(r.m, k))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(metaCheck, ns.seal([]byte(checkPlaintext), metaCheck)); err != nil {
+			return err
+		}
+		return meta.Put(metaSeed, ns.seal(s.seed, metaSeed))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to rotate the store key: %w", err)
+	}
+	return ns, nil
+}
+
+// Reset deletes the store in dir. The key stays where it is.
+func Reset(dir string) error {
+	for _, p := range []string{Path(dir), Path(dir) + ".lock"} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("failed to delete the store: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,469 @@
+// Package store keeps the mappings between originals and pseudonyms in an
+// encrypted bbolt file, and finds the key that protects it.
+//
+// Start with [Open], which returns a [Store] that serves [mask.Mappings],
+// and [ResolveKey], which finds the key (CLAUDE_SECURE_KEY, the OS keyring,
+// or a key file). The on-disk format is described in docs/store.md.
+//
+// Every value is sealed with AES-256-GCM under a key derived from the store
+// key, and every lookup key is an HMAC, so no original and no pseudonym is
+// readable in the file. The database is opened for one transaction at a
+// time and closed again, so several processes share it and none holds the
+// file lock for longer than one short transaction.
+package store
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
+	bolt "go.etcd.io/bbolt"
+)
+
+// FormatVersion is the store format this package writes.
+const FormatVersion = 1
+
+// FileName is the store's file name inside the state directory.
+const FileName = "store.db"
+
+var (
+	// ErrDamaged means a record failed authentication or the file is not a
+	// store: it was changed, truncated, or is sealed under another key.
+	ErrDamaged = errors.New("store is damaged")
+	// ErrWrongKey means the store was sealed under a different key.
+	ErrWrongKey = errors.New("store key does not open this store")
+	// ErrNewerFormat means a newer claude-secure wrote the store.
+	ErrNewerFormat = errors.New("store was written by a newer claude-secure")
+)
+
+var (
+	bucketMeta = []byte("meta")
+	bucketFwd  = []byte("fwd")
+	bucketRev  = []byte("rev")
+
+	metaFormat = []byte("format")
+	metaCheck  = []byte("check")
+	metaSeed   = []byte("seed")
+)
+
+const checkPlaintext = "claude-secure store key check v1"
+
+// lockTimeout bounds how long a process waits for another's transaction.
+const lockTimeout = 10 * time.Second
+
+// Store is an open mapping store. It is safe for concurrent use.
+type Store struct {
+	path string
+	aead cipher.AEAD
+	idx  []byte
+	seed []byte
+}
+
+type keys struct {
+	aead cipher.AEAD
+	idx  []byte
+}
+
+func deriveKeys(key []byte) (keys, error) {
+	if len(key) != 32 {
+		return keys{}, fmt.Errorf("store key must be 32 bytes, got %d", len(key))
+	}
+	enc, err := hkdf.Key(sha256.New, key, nil, "claude-secure store encryption v1", 32)
+	if err != nil {
+		return keys{}, err
+	}
+	idx, err := hkdf.Key(sha256.New, key, nil, "claude-secure store index v1", 32)
+	if err != nil {
+		return keys{}, err
+	}
+	block, err := aes.NewCipher(enc)
+	if err != nil {
+		return keys{}, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return keys{}, err
+	}
+	return keys{aead: aead, idx: idx}, nil
+}
+
+// Path returns the store file path inside dir.
+func Path(dir string) string { return filepath.Join(dir, FileName) }
+
+// Open opens the store in dir, creating the directory (0700) and the store
+// (0600) if needed.
+func Open(dir string, key []byte) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create state directory: %w", err)
+	}
+	return openFile(Path(dir), key, true)
+}
+
+func openFile(path string, key []byte, create bool) (*Store, error) {
+	k, err := deriveKeys(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{path: path, aead: k.aead, idx: k.idx}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && create {
+		if err := s.init(); err != nil {
+			return nil, err
+		}
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketFwd) == nil || tx.Bucket(bucketRev) == nil {
+			return ErrDamaged
+		}
+		v := meta.Get(metaFormat)
+		if len(v) != 4 {
+			return ErrDamaged
+		}
+		if binary.BigEndian.Uint32(v) > FormatVersion {
+			return ErrNewerFormat
+		}
+		check, err := s.open(meta.Get(metaCheck), metaCheck)
+		if err != nil || string(check) != checkPlaintext {
+			return ErrWrongKey
+		}
+		seed, err := s.open(meta.Get(metaSeed), metaSeed)
+		if err != nil || len(seed) != 32 {
+			return ErrDamaged
+		}
+		s.seed = seed
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// init writes a new, empty store with a fresh pseudonym seed.
+func (s *Store) init() error {
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		return err
+	}
+	return s.initWith(seed)
+}
+
+func (s *Store) initWith(seed []byte) error {
+	db, err := s.db(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) != nil {
+			return nil // another process created it first
+		}
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketFwd); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketRev); err != nil {
+			return err
+		}
+		var v [4]byte
+		binary.BigEndian.PutUint32(v[:], FormatVersion)
+		if err := meta.Put(metaFormat, v[:]); err != nil {
+			return err
+		}
+		if err := meta.Put(metaCheck, s.seal([]byte(checkPlaintext), metaCheck)); err != nil {
+			return err
+		}
+		return meta.Put(metaSeed, s.seal(seed, metaSeed))
+	})
+}
+
+// Seed returns the secret that keys the pseudonym permutations. It lives in
+// the store, not in the key, so rotating the key keeps every pseudonym.
+func (s *Store) Seed() []byte { return s.seed }
+
+// FilePath returns the path of the store file.
+func (s *Store) FilePath() string { return s.path }
+
+func (s *Store) db(readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store is busy: %w", err)
+		}
+		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+		}
+		return nil, fmt.Errorf("failed to open store: %w", err)
+	}
+	return db, nil
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	db, err := s.db(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return s.guard(func() error { return db.View(s.checked(fn)) })
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	db, err := s.db(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return s.guard(func() error { return db.Update(s.checked(fn)) })
+}
+
+// checked verifies, inside the transaction, that the file is still sealed
+// under this process's key: after another process rotates the key, a
+// long-running session must stop rather than mix records of two keys.
+func (s *Store) checked(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return ErrDamaged
+		}
+		if v := meta.Get(metaCheck); v != nil {
+			if c, err := s.open(v, metaCheck); err != nil || string(c) != checkPlaintext {
+				return ErrWrongKey
+			}
+		}
+		return fn(tx)
+	}
+}
+
+// guard turns a panic inside bbolt (which it raises on some corrupt pages)
+// into ErrDamaged.
+func (s *Store) guard(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: corrupt page", ErrDamaged)
+		}
+	}()
+	return fn()
+}
+
+// seal encrypts v with a random nonce, bound to its lookup key.
+func (s *Store) seal(v, key []byte) []byte {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(v)+s.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return s.aead.Seal(nonce, nonce, v, key)
+}
+
+func (s *Store) open(sealed, key []byte) ([]byte, error) {
+	ns := s.aead.NonceSize()
+	if len(sealed) < ns+s.aead.Overhead() {
+		return nil, ErrDamaged
+	}
+	v, err := s.aead.Open(nil, sealed[:ns], sealed[ns:], key)
+	if err != nil {
+		return nil, ErrDamaged
+	}
+	return v, nil
+}
+
+func (s *Store) fwdKey(family, original string) []byte {
+	m := hmac.New(sha256.New, s.idx)
+	m.Write([]byte("fwd\x00"))
+	m.Write([]byte(family))
+	m.Write([]byte{0})
+	m.Write([]byte(original))
+	return m.Sum(nil)
+}
+
+func (s *Store) revKey(pseudonym string) []byte {
+	m := hmac.New(sha256.New, s.idx)
+	m.Write([]byte("rev\x00"))
+	m.Write([]byte(pseudonym))
+	return m.Sum(nil)
+}
+
+// A record is the sealed value of both index entries: the kind, family,
+// original and pseudonym, each as a uvarint length and the bytes.
+func encodeRecord(m mask.Mapping) []byte {
+	b := make([]byte, 0, len(m.Kind)+len(m.Family)+len(m.Original)+len(m.Pseudonym)+8)
+	for _, f := range []string{m.Kind, m.Family, m.Original, m.Pseudonym} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+func decodeRecord(b []byte) (mask.Mapping, error) {
+	var f [4]string
+	for i := range f {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return mask.Mapping{}, ErrDamaged
+		}
+		f[i] = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	if len(b) != 0 {
+		return mask.Mapping{}, ErrDamaged
+	}
+	return mask.Mapping{Kind: f[0], Family: f[1], Original: f[2], Pseudonym: f[3]}, nil
+}
+
+// record decrypts and decodes the value stored under key k.
+func (s *Store) record(v, k []byte) (mask.Mapping, error) {
+	plain, err := s.open(v, k)
+	if err != nil {
+		return mask.Mapping{}, err
+	}
+	return decodeRecord(plain)
+}
+
+// Issue implements mask.Mappings: one read-write transaction, committed and
+// fsynced before it returns.
+func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, error)) ([]string, error) {
+	out := make([]string, len(batch))
+	err := s.update(func(tx *bolt.Tx) error {
+		fwd, rev := tx.Bucket(bucketFwd), tx.Bucket(bucketRev)
+		if fwd == nil || rev == nil {
+			return ErrDamaged
+		}
+		for i, m := range batch {
+			fk := s.fwdKey(m.Family, m.Original)
+			if v := fwd.Get(fk); v != nil {
+				r, err := s.record(v, fk)
+				if err != nil {
+					return err
+				}
+				out[i] = r.Pseudonym
+				continue
+			}
+			for {
+				rk := s.revKey(m.Pseudonym)
+				v := rev.Get(rk)
+				if v == nil {
+					if err := rev.Put(rk, s.seal(encodeRecord(m), rk)); err != nil {
+						return err
+					}
+					break
+				}
+				r, err := s.record(v, rk)
+				if err != nil {
+					return err
+				}
+				if r.Original == m.Original {
+					break // the same original, seen in another family
+				}
+				if m.Pseudonym, err = retry(m); err != nil {
+					return err
+				}
+			}
+			if err := fwd.Put(fk, s.seal(encodeRecord(m), fk)); err != nil {
+				return err
+			}
+			out[i] = m.Pseudonym
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Lookup implements mask.Mappings.
+func (s *Store) Lookup(pseudonyms []string) ([]string, error) {
+	out := make([]string, len(pseudonyms))
+	err := s.view(func(tx *bolt.Tx) error {
+		rev := tx.Bucket(bucketRev)
+		if rev == nil {
+			return ErrDamaged
+		}
+		for i, p := range pseudonyms {
+			rk := s.revKey(p)
+			v := rev.Get(rk)
+			if v == nil {
+				continue
+			}
+			r, err := s.record(v, rk)
+			if err != nil {
+				return err
+			}
+			out[i] = r.Original
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LookupOne returns the original and kind behind one pseudonym.
+func (s *Store) LookupOne(pseudonym string) (original, kind string, ok bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		rk := s.revKey(pseudonym)
+		v := tx.Bucket(bucketRev).Get(rk)
+		if v == nil {
+			return nil
+		}
+		r, err := s.record(v, rk)
+		if err != nil {
+			return err
+		}
+		original, kind, ok = r.Original, r.Kind, true
+		return nil
+	})
+	return original, kind, ok, err
+}
+
+// Info describes a store.
+type Info struct {
+	Path     string
+	Format   int
+	Size     int64
+	Mappings int
+	PerKind  map[string]int
+}
+
+// Info reads the store's statistics; it decrypts every record, so it also
+// verifies the whole store.
+func (s *Store) Info() (Info, error) {
+	info := Info{Path: s.path, Format: FormatVersion, PerKind: map[string]int{}}
+	if st, err := os.Stat(s.path); err == nil {
+		info.Size = st.Size()
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRev).ForEach(func(k, v []byte) error {
+			r, err := s.record(v, k)
+			if err != nil {
+				return err
+			}
+			info.PerKind[r.Kind]++
+			info.Mappings++
+			return nil
+		})
+	})
+	return info, err
+}
+
+// KindsSorted returns the kind names of info in a stable order.
+func (i Info) KindsSorted() []string {
+	ks := make([]string, 0, len(i.PerKind))
+	for k := range i.PerKind {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

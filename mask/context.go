@@ -20,7 +20,7 @@ var keyKinds = map[string]Kind{
 	"domainname": KindResourceName, "servicename": KindResourceName, "statemachinename": KindResourceName,
 	"streamname": KindResourceName, "deliverystreamname": KindResourceName, "filesystemname": KindResourceName,
 	"nodegroupname": KindResourceName, "loadbalancername": KindResourceName, "targetgroupname": KindResourceName,
-	"parametername": KindResourceName, "apiname": KindResourceName, "restapiname": KindResourceName,
+	"parametername": KindResourceName, "dynamodbtable": KindResourceName, "identifier": KindResourceName, "apiname": KindResourceName, "restapiname": KindResourceName,
 	// account IDs
 	"account": KindAccountID, "accountid": KindAccountID, "accountids": KindAccountID,
 	"awsaccountid": KindAccountID, "awsaccount": KindAccountID, "accountnumber": KindAccountID,
@@ -40,6 +40,18 @@ var keyKinds = map[string]Kind{
 	"password":              KindPassword, "passwd": KindPassword, "dbpassword": KindPassword,
 	"masteruserpassword": KindPassword, "clientsecret": KindPassword, "pgpassword": KindPassword,
 	"mysqlpassword": KindPassword, "redispassword": KindPassword, "adminpassword": KindPassword,
+}
+
+// keySuffixes extend keyKinds to keys such as EXPORT_BUCKET, logs_bucket_name
+// or prod_account_id.
+var keySuffixes = []struct {
+	suffix string
+	kind   Kind
+}{
+	{"bucketname", KindS3Bucket}, {"bucket", KindS3Bucket}, {"accountid", KindAccountID}, {"accountids", KindAccountID}, {"ownerid", KindAccountID},
+	{"tablename", KindResourceName}, {"queuename", KindResourceName}, {"functionname", KindResourceName},
+	{"rolename", KindResourceName}, {"clustername", KindResourceName},
+	{"secretaccesskey", KindSecretAccessKey}, {"sessiontoken", KindSessionToken}, {"password", KindPassword},
 }
 
 // caseSensitiveKeys are keys whose meaning depends on their exact spelling:

@@ -88,7 +88,7 @@ func (p *pseudonymizer) allowed(k Kind, rule, keep int, c string) bool {
 		return err == nil && ipv6Maskable(a)
 	case famPattern:
 		b := []byte(c)
-		if arnReadable[c] || readableHostLabel(b) || isPlaceholder(b) || versionWords[strings.ToLower(c)] {
+		if nameReadable(b) {
 			return false
 		}
 		if p.rules != nil && p.rules.literalSet[c] {

@@ -332,8 +332,13 @@ func (st *scanState) wordBefore(i int, skipSpace bool) []byte {
 // their first element.
 func (st *scanState) accountContext(i, j int) bool {
 	s := st.s
-	if hasPrefixAt(s, j, ".dkr.ecr.") {
+	if hasPrefixAt(s, j, ".dkr.ecr.") || hasPrefixAt(s, j, " eni-") {
+		// ECR registry hosts; VPC flow log records (version account-id interface-id …)
 		return true
+	}
+	if !st.final && prefixMayContinue(s, j, " eni-") {
+		st.more(i)
+		return false
 	}
 	if !st.final && prefixMayContinue(s, j, ".dkr.ecr.") {
 		st.more(i)
@@ -346,8 +351,20 @@ func (st *scanState) accountContext(i, j int) bool {
 	p := i
 	for hops := 0; hops < 16; hops++ {
 		// separators between a key or word and its value
+		inList := false
 		for p > lim {
 			c := s[p-1]
+			if c == ',' {
+				inList = true
+			}
+			if inList && c == '"' && p-1 > lim {
+				// a previous element of the list: ["arn:…", "123456789012"]
+				if k := bytes.LastIndexByte(s[lim:p-1], '"'); k >= 0 && bytes.IndexByte(s[lim+k:p-1], '\n') < 0 {
+					p = lim + k
+					inList = false
+					continue
+				}
+			}
 			if c == ' ' || c == '\t' || c == '"' || c == '\'' || c == ':' || c == '=' || c == ',' ||
 				c == '[' || c == '(' || c == '\n' || c == '\r' || c == '#' || c == '\\' || c == '>' || c == '|' {
 				p--
@@ -387,7 +404,7 @@ func (st *scanState) accountContext(i, j int) bool {
 		if len(w) == 0 || len(w) > 40 {
 			return false
 		}
-		if keyKinds[string(w)] == KindAccountID || accountWords[string(w)] {
+		if k, ok := keyKind(w, nil); (ok && k == KindAccountID) || accountWords[string(w)] {
 			return true
 		}
 		switch string(w) {
@@ -444,9 +461,42 @@ func (st *scanState) atDash(i int) int {
 		return st.token(a, i+1, KindSlackToken, 10, "-", false)
 	}
 	if !isHexLo(nx) {
+		return st.proseBucket(i)
+	}
+	if end := st.resourceID(a, i); len(st.spans) > 0 && st.spans[len(st.spans)-1].End == end || st.stopped {
+		return end
+	}
+	return st.proseBucket(i)
+}
+
+// proseBucket finds "the bucket acme-logs-prod": a bucket-shaped name with
+// a dash, right after the word bucket.
+func (st *scanState) proseBucket(i int) int {
+	s, n := st.s, st.n
+	a := i
+	for a > st.lo && i-a < 63 && (isLower(s[a-1]) || isDigit(s[a-1]) || s[a-1] == '-' || s[a-1] == '.') && !escapeEndsAt(s, a) {
+		a--
+	}
+	if a == i || a < 7 || s[a-1] != ' ' {
 		return i + 1
 	}
-	return st.resourceID(a, i)
+	if w := s[a-7 : a-1]; string(w) != "bucket" && string(w) != "Bucket" || !wordBoundaryBefore(s, a-7) {
+		return i + 1
+	}
+	b := i + 1
+	for b < n && b-a < 64 && (isLower(s[b]) || isDigit(s[b]) || s[b] == '-' || s[b] == '.') {
+		b++
+	}
+	if b == n && !st.final {
+		return st.more(a)
+	}
+	for b > i && s[b-1] == '.' {
+		b--
+	}
+	if b-a < 3 || (b < n && (isWord(s[b]) || s[b] == '-')) || !isAlnum(s[b-1]) {
+		return i + 1
+	}
+	return st.emit(Span{Start: a, End: b, Kind: KindS3Bucket})
 }
 
 // wordStart returns the start of the run of lowercase letters and digits
@@ -873,15 +923,31 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 		return 0, false
 	}
 	key := s[p:e]
-	if k, ok := caseSensitiveKeys[string(key)]; ok {
-		return k, true
-	}
 	st.key = normKey(st.key[:0], key)
-	if k, ok := keyKinds[string(st.key)]; ok {
+	if k, ok := keyKind(st.key, key); ok {
 		return k, true
 	}
 	if string(st.key) == "value" && st.tagNameBefore(p) {
 		return KindTagName, true
+	}
+	return 0, false
+}
+
+// keyKind looks up a normalized key (raw is the key as written, for the
+// case-sensitive ones): exact names first, then suffixes.
+func keyKind(norm, raw []byte) (Kind, bool) {
+	if raw != nil {
+		if k, ok := caseSensitiveKeys[string(raw)]; ok {
+			return k, true
+		}
+	}
+	if k, ok := keyKinds[string(norm)]; ok {
+		return k, true
+	}
+	for _, sfx := range keySuffixes {
+		if len(norm) > len(sfx.suffix) && string(norm[len(norm)-len(sfx.suffix):]) == sfx.suffix {
+			return sfx.kind, true
+		}
 	}
 	return 0, false
 }
@@ -896,8 +962,15 @@ func (st *scanState) tagNameBefore(p int) bool {
 	}
 	q := p
 	skip := func() {
-		for q > lim && (s[q-1] == ' ' || s[q-1] == ',' || s[q-1] == '"' || s[q-1] == '\\' || s[q-1] == '\n' || s[q-1] == '\t') {
-			q--
+		for q > lim {
+			switch c := s[q-1]; {
+			case c == ' ' || c == ',' || c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r':
+				q--
+			case (c == 'n' || c == 't' || c == 'r') && q-2 >= lim && s[q-2] == '\\':
+				q -= 2
+			default:
+				return
+			}
 		}
 	}
 	skip()
@@ -930,6 +1003,18 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 			return st.more(trig)
 		}
 		return n
+	}
+	// a wrapper call around a literal: aws.String("…"), str('…')
+	if isLower(s[p]) {
+		q := p
+		for q < n && q-p < 24 && (isWord(s[q]) || s[q] == '.') {
+			q++
+		}
+		if q < n && s[q] == '(' && q+1 < n && (s[q+1] == '"' || s[q+1] == '\'') {
+			p = q + 1
+		} else if q+1 >= n && !st.final {
+			return st.more(trig)
+		}
 	}
 	var quote []byte
 	switch {
@@ -1042,7 +1127,7 @@ func (st *scanState) emitValue(a, b int, k Kind) int {
 		}
 		return st.emit(Span{Start: a, End: b, Kind: k})
 	}
-	if len(v) == 0 || isPlaceholder(v) || !hasAlnum(v) {
+	if len(v) == 0 || nameReadable(v) || !hasAlnum(v) {
 		return a
 	}
 	if bytes.HasPrefix(v, []byte("arn:")) || bytes.Contains(v, []byte("://")) || bytes.Contains(v, []byte("${")) ||

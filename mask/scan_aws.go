@@ -99,8 +99,15 @@ func (st *scanState) hostStart(i int) int {
 	return a
 }
 
+// nameReadable is true for values that are never masked as names (and so
+// are never issued as pseudonyms of names): service words, regions,
+// placeholders, version words.
+func nameReadable(v []byte) bool {
+	return arnReadable[string(v)] || readableHostLabel(v) || isPlaceholder(v) || versionWords[string(bytes.ToLower(v))]
+}
+
 func (st *scanState) hostLabel(p, q int, label []byte) {
-	if len(label) == 0 || readableHostLabel(label) {
+	if len(label) == 0 || nameReadable(label) {
 		return
 	}
 	if len(label) == 12 && allDigits(label) {
@@ -330,7 +337,7 @@ func allTypeChars(b []byte) bool {
 
 func (st *scanState) arnSegment(a, b int) {
 	seg := st.s[a:b]
-	if len(seg) == 0 || arnReadable[string(seg)] || allDigits(seg) && len(seg) != 12 || !hasAlnum(seg) {
+	if len(seg) == 0 || nameReadable(seg) || allDigits(seg) && len(seg) != 12 || !hasAlnum(seg) {
 		return
 	}
 	// an ID inside an ARN keeps the ID's shape

@@ -17,7 +17,10 @@ func (s *Store) RotateKey(newKey []byte) (*Store, error) {
 	}
 	ns := &Store{path: s.path, aead: nk.aead, idx: nk.idx, seed: s.seed}
 	err = s.update(func(tx *bolt.Tx) error {
-		type rec struct{ fwd bool; m []byte }
+		type rec struct {
+			fwd bool
+			m   []byte
+		}
 		var recs []rec
 		for _, name := range [][]byte{bucketFwd, bucketRev} {
 			err := tx.Bucket(name).ForEach(func(k, v []byte) error {

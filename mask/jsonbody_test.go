@@ -1,0 +1,204 @@
+package mask
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var jsonStringRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// outsideStrings blanks every string literal, leaving the bytes between.
+func outsideStrings(b []byte) []byte { return jsonStringRE.ReplaceAll(b, []byte(`""`)) }
+
+func maskRequest(t testing.TB, e *Engine, body []byte) []byte {
+	t.Helper()
+	out, err := e.MaskRequest(body, BodyMessages, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(out) {
+		t.Fatal("masked body is not valid JSON")
+	}
+	if !bytes.Equal(outsideStrings(out), outsideStrings(body)) {
+		t.Fatal("bytes outside string values changed")
+	}
+	return out
+}
+
+func TestMaskRequestClaudeCodeBody(t *testing.T) {
+	body, err := os.ReadFile("testdata/request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := testEngine(t, nil)
+	out := maskRequest(t, e, body)
+
+	var in, got map[string]any
+	if err := json.Unmarshal(body, &in); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	// structural fields and thinking blocks are untouched
+	if got["model"] != in["model"] {
+		t.Error("model changed")
+	}
+	inMsgs, gotMsgs := in["messages"].([]any), got["messages"].([]any)
+	thinking := 0
+	for i := range inMsgs {
+		im, gm := inMsgs[i].(map[string]any), gotMsgs[i].(map[string]any)
+		if im["role"] != gm["role"] {
+			t.Errorf("message %d: role changed", i)
+		}
+		blocks, ok := im["content"].([]any)
+		if !ok {
+			continue
+		}
+		for j, b := range blocks {
+			ib, gb := b.(map[string]any), gm["content"].([]any)[j].(map[string]any)
+			switch ib["type"] {
+			case "thinking", "redacted_thinking":
+				thinking++
+				ij, _ := json.Marshal(ib)
+				gj, _ := json.Marshal(gb)
+				if !bytes.Equal(ij, gj) {
+					t.Errorf("message %d block %d: %s block changed", i, j, ib["type"])
+				}
+				// drop it so the secret check below ignores its text
+				gm["content"].([]any)[j] = nil
+			case "tool_use":
+				if ib["id"] != gb["id"] || ib["name"] != gb["name"] {
+					t.Errorf("message %d block %d: tool_use id or name changed", i, j)
+				}
+			}
+		}
+	}
+	if thinking < 2 {
+		t.Fatalf("fixture has %d thinking blocks, want at least 2", thinking)
+	}
+	// thinking blocks must also pass byte-identical in the raw body
+	for _, sig := range []string{`"signature": "EqQBCkgIBxABGAIiQL7f3x9TQ2w1c2l0ZS1mYWtl`, `"thinking": "The user wants me to look at i-0c1d2e3f4a5b6c7d8 in 150987654324;`} {
+		if !bytes.Contains(out, []byte(sig)) {
+			t.Error("thinking block bytes changed")
+		}
+	}
+	rest, _ := json.Marshal(got)
+	for _, f := range loadFixtures(t) {
+		switch f.name {
+		case "prose.md", "describe-instances.json", "iam-policy.json": // the fixtures inside request.json
+		default:
+			continue
+		}
+		for i, s := range f.secrets {
+			if bytes.Contains(body, []byte(s)) && bytes.Contains(rest, []byte(s)) {
+				t.Errorf("secret %d of %s reached the masked body", i+1, f.name)
+			}
+		}
+	}
+	// an MCP tool input's own keys are context: {"bucket": "…"}
+	if bytes.Contains(out, []byte(`"bucket": "acme-incident-notes"`)) {
+		t.Error("tool input bucket not masked")
+	}
+	if !bytes.Contains(out, []byte(`"name": "mcp__aws__describe_bucket"`)) {
+		t.Error("tool name changed")
+	}
+}
+
+func TestMaskRequestFailClosedOnNewFields(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	body := []byte(`{"model":"claude-x","future_field":{"deep":["account 210987654321"]},"messages":[` +
+		`{"role":"system","content":"host 10.1.2.3"},` +
+		`{"role":"system","content":[{"type":"text","text":"i-0f3a9c2b7d1e4a605"}]},` +
+		`{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"10.9.8.7"},"title":"vpc-0d4e5f6a"}]}]}`)
+	out := maskRequest(t, e, body)
+	for _, s := range []string{"210987654321", "10.1.2.3", "i-0f3a9c2b7d1e4a605", "vpc-0d4e5f6a"} {
+		if bytes.Contains(out, []byte(s)) {
+			t.Errorf("a value in a %d-byte field reached the masked body", len(s))
+		}
+	}
+	// base64 data is structural (it is not text)
+	if !bytes.Contains(out, []byte(`"data":"10.9.8.7"`)) {
+		t.Error("source data was rewritten")
+	}
+	if !bytes.Contains(out, []byte(`"model":"claude-x"`)) {
+		t.Error("model was rewritten")
+	}
+}
+
+func TestMaskRequestEscapes(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	body := []byte(`{"messages":[{"role":"user","content":"a\nAKIAQ3EGUWTX3KMNPZRX\tb\u00a0i-0f3a9c2b7d1e4a605\"10.1.2.3\" \\u00e9 \\\\vpc-0d4e5f6a"}]}`)
+	out := maskRequest(t, e, body)
+	for _, s := range []string{"AKIAQ3EGUWTX3KMNPZRX", "i-0f3a9c2b7d1e4a605", "10.1.2.3", "vpc-0d4e5f6a"} {
+		if bytes.Contains(out, []byte(s)) {
+			t.Errorf("identifier after an escape (%d bytes) not masked", len(s))
+		}
+	}
+	var v any
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMaskRequestThinkingTypeLast(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	body := []byte(`{"messages":[{"role":"assistant","content":[{"thinking":"i-0f3a9c2b7d1e4a605","signature":"abc","type":"thinking"}]}]}`)
+	out := maskRequest(t, e, body)
+	if !bytes.Equal(out, body) {
+		t.Error("thinking block with its type last was rewritten")
+	}
+}
+
+func TestMaskRequestBatch(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	body := []byte(`{"requests":[{"custom_id":"vpc-0d4e5f6a","params":{"model":"m","messages":[{"role":"user","content":"vpc-0d4e5f6a"}]}}]}`)
+	out, err := e.MaskRequest(body, BodyBatch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(out, []byte("vpc-0d4e5f6a")) != 1 || !bytes.Contains(out, []byte(`"custom_id":"vpc-0d4e5f6a"`)) {
+		t.Error("batch: custom_id must stay and content must be masked")
+	}
+}
+
+func TestMaskRequestRejectsInvalidJSON(t *testing.T) {
+	e, m := testEngine(t, nil)
+	for i, b := range []string{``, `{`, `{"a":}`, `{"a":"i-0f3a9c2b7d1e4a605"`, `[1,]`, `{"a":"x"} trailing`, `{"a":tru}`, `"unterminated`} {
+		_, err := e.MaskRequest([]byte(b), BodyMessages, nil)
+		if !errors.Is(err, ErrInvalidJSON) {
+			t.Errorf("body %d: got %v, want ErrInvalidJSON", i, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "i-0f3a") {
+			t.Errorf("body %d: error quotes the input", i)
+		}
+	}
+	if m.Len() != 0 {
+		t.Error("mappings were recorded for a body that was refused")
+	}
+}
+
+// TestMaskRequestMatchesTextMasking: the same JSON masked as an API body and
+// as text agree on every pseudonym (outside the exempt fields).
+func TestMaskRequestMatchesTextMasking(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	body := []byte(`{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"{\"OwnerId\": \"210987654321\", \"BucketName\": \"acme-x-logs\", \"Tags\": [{\"Key\": \"Name\", \"Value\": \"web 1\"}]}"}]}]}`)
+	a := maskRequest(t, e, body)
+	b, err := e.MaskBytes(body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("API-body and text masking disagree at byte %d", firstDiff(a, b))
+	}
+	for _, s := range []string{"210987654321", "acme-x-logs", "web 1"} {
+		if bytes.Contains(a, []byte(s)) {
+			t.Errorf("context value (%d bytes) not masked inside an escaped tool result", len(s))
+		}
+	}
+}

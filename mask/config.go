@@ -80,8 +80,9 @@ func LoadConfig(path string, required bool) (*Config, error) {
 const maxUserMatch = 256
 
 type userRegex struct {
-	kind string
-	re   *regexp.Regexp
+	kind   string
+	prefix string // the regex's literal prefix, kept in pseudonyms
+	re     *regexp.Regexp
 	full *regexp.Regexp // anchored, to check pseudonyms
 }
 
@@ -135,7 +136,8 @@ func compileConfig(c *Config) (*ruleSet, error) {
 			return nil, &ConfigError{Where: where, Err: errors.New("regex matches the empty string")}
 		}
 		full := regexp.MustCompile(`^(?:` + rc.Regex + `)$`)
-		r.regexes = append(r.regexes, userRegex{kind: rc.Kind, re: re, full: full})
+		prefix, _ := re.LiteralPrefix()
+		r.regexes = append(r.regexes, userRegex{kind: rc.Kind, prefix: prefix, re: re, full: full})
 	}
 	for i, l := range c.Literal {
 		where := fmt.Sprintf("literal %d (%s)", i+1, l.Kind)
@@ -198,7 +200,7 @@ func (st *scanState) userRules(from int) {
 		}
 	}
 	var extra []Span
-	add := func(a, b, rule int) {
+	add := func(a, b, rule, keep int) {
 		if a < from || b > limit || b-a > maxUserMatch || r.allow[string(s[a:b])] {
 			return
 		}
@@ -212,7 +214,7 @@ func (st *scanState) userRules(from int) {
 				return
 			}
 		}
-		extra = append(extra, Span{Start: a, End: b, Kind: KindUserRule, Rule: rule})
+		extra = append(extra, Span{Start: a, End: b, Kind: KindUserRule, Rule: rule, Keep: keep, origin: a})
 	}
 	lits := r.literals
 	if st.sc.unmask {
@@ -227,14 +229,14 @@ func (st *scanState) userRules(from int) {
 			}
 			a, b := p+k, p+k+len(v)
 			if wordBoundaryBefore(s, a) && (b == st.n || !isWord(s[b])) {
-				add(a, b, l.rule)
+				add(a, b, l.rule, 0)
 			}
 			p = a + 1
 		}
 	}
 	for i, ur := range r.regexes {
 		for _, m := range ur.re.FindAllIndex(s[from:], -1) {
-			add(from+m[0], from+m[1], i+1)
+			add(from+m[0], from+m[1], i+1, len(ur.prefix))
 		}
 	}
 	if !st.final && limit < st.hold {

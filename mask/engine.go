@@ -36,9 +36,10 @@ type Engine struct {
 	ps     pseudonymizer
 	maps   Mappings
 
-	mu  sync.Mutex
-	fwd map[string]string // family "\x00" original → pseudonym
-	rev map[string]string // pseudonym → original
+	mu    sync.Mutex
+	fwd   map[string]map[string]string // family → original → pseudonym
+	rev   map[string]string            // pseudonym → original
+	count int
 }
 
 // cacheLimit bounds the in-memory caches so memory stays flat on inputs
@@ -58,7 +59,7 @@ func New(seed []byte, maps Mappings, cfg *Config) (*Engine, error) {
 		unmask: scanner{rules: rules, unmask: true},
 		ps:     pseudonymizer{perm: newPermuter(seed), rules: rules},
 		maps:   maps,
-		fwd:    map[string]string{},
+		fwd:    map[string]map[string]string{},
 		rev:    map[string]string{},
 	}
 	for _, l := range rules.literals {
@@ -112,22 +113,40 @@ func (sp Span) familyKey() string {
 	return familyName[sp.Kind.family()]
 }
 
+// cached returns the pseudonym of the span's original if it is in memory.
+// The lookup does not allocate.
+func (e *Engine) cached(s []byte, sp Span) (string, bool) {
+	m := e.fwd[sp.familyKey()]
+	if m == nil {
+		return "", false
+	}
+	if sp.Dashed {
+		p, ok := m[canonical(s, sp)]
+		return p, ok
+	}
+	p, ok := m[string(s[sp.Start:sp.End])]
+	return p, ok
+}
+
 // pseudonyms returns the pseudonym for every span of s, issuing new ones
 // through the mappings in one batch.
 func (e *Engine) pseudonyms(s []byte, spans []Span, out []string) ([]string, error) {
 	out = out[:0]
 	var batch []Mapping
 	var batchSpans []Span
-	pending := map[string]int{}
+	var pending map[string]int
 	e.mu.Lock()
 	for _, sp := range spans {
-		orig := canonical(s, sp)
-		key := sp.familyKey() + "\x00" + orig
-		if p, ok := e.fwd[key]; ok {
+		if p, ok := e.cached(s, sp); ok {
 			out = append(out, p)
 			continue
 		}
 		out = append(out, "")
+		orig := canonical(s, sp)
+		key := sp.familyKey() + "\x00" + orig
+		if pending == nil {
+			pending = map[string]int{}
+		}
 		if _, ok := pending[key]; ok {
 			continue
 		}
@@ -156,18 +175,24 @@ func (e *Engine) pseudonyms(s []byte, spans []Span, out []string) ([]string, err
 		return nil, fmt.Errorf("failed to record pseudonyms: %w", err)
 	}
 	e.mu.Lock()
-	if len(e.fwd) > cacheLimit {
+	if e.count > cacheLimit {
 		clear(e.fwd)
 		clear(e.rev)
+		e.count = 0
 	}
 	for i, m := range batch {
-		e.fwd[m.Family+"\x00"+m.Original] = got[i]
+		fm := e.fwd[m.Family]
+		if fm == nil {
+			fm = map[string]string{}
+			e.fwd[m.Family] = fm
+		}
+		fm[m.Original] = got[i]
 		e.rev[got[i]] = m.Original
+		e.count++
 	}
 	for i, sp := range spans {
 		if out[i] == "" {
-			key := sp.familyKey() + "\x00" + canonical(s, sp)
-			out[i] = got[pending[key]]
+			out[i] = got[pending[sp.familyKey()+"\x00"+canonical(s, sp)]]
 		}
 	}
 	e.mu.Unlock()
@@ -182,13 +207,19 @@ func (e *Engine) originals(s []byte, spans []Span, out []string) ([]string, erro
 	var idx []int
 	e.mu.Lock()
 	for i, sp := range spans {
-		v := canonical(s, sp)
-		if o, ok := e.rev[v]; ok {
+		var o string
+		var ok bool
+		if sp.Dashed {
+			o, ok = e.rev[canonical(s, sp)]
+		} else {
+			o, ok = e.rev[string(s[sp.Start:sp.End])]
+		}
+		if ok {
 			out = append(out, o)
 			continue
 		}
 		out = append(out, "")
-		ask = append(ask, v)
+		ask = append(ask, canonical(s, sp))
 		idx = append(idx, i)
 	}
 	e.mu.Unlock()

@@ -2,8 +2,10 @@ package mask
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Body names the shape of an API request body.
@@ -147,12 +149,14 @@ type bodyWalker struct {
 	st    scanState
 	body  []byte
 	spans []Span
+	repl  []string
 }
 
 // scanBody finds the spans to mask in an API body, without rewriting.
-func (e *Engine) scanBody(body []byte, kind Body) ([]Span, error) {
-	w := bodyWalker{body: body}
-	w.st.sc = &e.mask
+func (w *bodyWalker) scanBody(e *Engine, body []byte, kind Body) ([]Span, error) {
+	w.body = body
+	w.spans = w.spans[:0]
+	w.st = scanState{sc: &e.mask, spans: w.st.spans[:0], key: w.st.key}
 	root := nRoot
 	switch kind {
 	case BodyBatch:
@@ -176,19 +180,26 @@ func (e *Engine) scanBody(body []byte, kind Body) ([]Span, error) {
 // kept. It fails, and returns nothing to forward, when the body is not JSON
 // or pseudonyms cannot be recorded.
 func (e *Engine) MaskRequest(body []byte, kind Body, stats Stats) ([]byte, error) {
-	spans, err := e.scanBody(body, kind)
-	if err != nil {
-		return nil, err
-	}
-	if len(spans) == 0 {
-		return body, nil
-	}
-	repl, err := e.pseudonyms(body, spans, nil)
-	if err != nil {
-		return nil, err
-	}
-	return rewrite(make([]byte, 0, len(body)+len(body)/64), body, 0, len(body), spans, repl, stats, e.kindName), nil
+	return e.AppendMaskRequest(nil, body, kind, stats)
 }
+
+// AppendMaskRequest is MaskRequest appending to dst, so that a caller can
+// reuse its buffers.
+func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]byte, error) {
+	w := walkerPool.Get().(*bodyWalker)
+	defer walkerPool.Put(w)
+	spans, err := w.scanBody(e, body, kind)
+	if err != nil {
+		return nil, err
+	}
+	w.repl, err = e.pseudonyms(body, spans, w.repl)
+	if err != nil {
+		return nil, err
+	}
+	return rewrite(dst, body, 0, len(body), spans, w.repl, stats, e.kindName), nil
+}
+
+var walkerPool = sync.Pool{New: func() any { return new(bodyWalker) }}
 
 func (w *bodyWalker) ws(p int) int {
 	b := w.body
@@ -252,18 +263,39 @@ func (w *bodyWalker) lit(p int, l string) (int, error) {
 	return p + len(l), nil
 }
 
+// number validates a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func (w *bodyWalker) number(p int) (int, error) {
 	b := w.body
 	q := p
+	digits := func() int {
+		d := q
+		for q < len(b) && isDigit(b[q]) {
+			q++
+		}
+		return q - d
+	}
 	if q < len(b) && b[q] == '-' {
 		q++
 	}
-	d := q
-	for q < len(b) && (isDigit(b[q]) || b[q] == '.' || b[q] == 'e' || b[q] == 'E' || b[q] == '+' || b[q] == '-') {
+	if q < len(b) && b[q] == '0' {
 		q++
-	}
-	if q == d || !isDigit(b[d]) {
+	} else if digits() == 0 {
 		return 0, &SyntaxError{Offset: p}
+	}
+	if q < len(b) && b[q] == '.' {
+		q++
+		if digits() == 0 {
+			return 0, &SyntaxError{Offset: p}
+		}
+	}
+	if q < len(b) && (b[q] == 'e' || b[q] == 'E') {
+		q++
+		if q < len(b) && (b[q] == '+' || b[q] == '-') {
+			q++
+		}
+		if digits() == 0 {
+			return 0, &SyntaxError{Offset: p}
+		}
 	}
 	return q, nil
 }
@@ -279,10 +311,32 @@ func (w *bodyWalker) str(p int) (int, error) {
 		}
 		q += k
 		if !oddBackslashes(b, q-1) {
+			if hasControl(b[p+1 : q]) {
+				return 0, &SyntaxError{Offset: p}
+			}
 			return q + 1, nil
 		}
 		q++
 	}
+}
+
+// hasControl reports whether b holds a byte below 0x20, which JSON strings
+// may not contain unescaped. Eight bytes at a time.
+func hasControl(b []byte) bool {
+	const lo, hi = 0x2020202020202020, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		if (x-lo)&^x&hi != 0 {
+			return true
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *bodyWalker) object(p int, n node, depth int) (int, error) {

@@ -27,7 +27,7 @@ type pseudonymizer struct {
 func (p *pseudonymizer) step(f family, keep int, v string) string {
 	switch f {
 	case famIPv4:
-		return p.stepIPv4(v)
+		return p.stepIPv4(v, keep)
 	case famIPv6:
 		return p.stepIPv6(v)
 	}
@@ -43,10 +43,15 @@ func (p *pseudonymizer) step(f family, keep int, v string) string {
 // a pseudonym already taken, it asks for next(pseudonym).
 func (p *pseudonymizer) next(k Kind, rule int, keep int, v string) (string, error) {
 	f := k.family()
+	if f == famIPv4 {
+		// every step of the walk keeps the original's block; keep carries
+		// the number of fixed leading bits
+		keep = ipv4FixedBits(v)
+	}
 	cur := v
 	for i := 0; i < maxWalk; i++ {
 		cur = p.step(f, keep, cur)
-		if p.allowed(k, rule, keep, cur) {
+		if p.allowed(k, rule, keep, cur) && sameIPv4Class(f, v, cur) {
 			return cur, nil
 		}
 		if cur == v {
@@ -103,6 +108,16 @@ func (p *pseudonymizer) allowed(k Kind, rule, keep int, c string) bool {
 		return len(spans) == 0
 	}
 	return true
+}
+
+// sameIPv4Class keeps private addresses private and public ones public.
+func sameIPv4Class(f family, a, b string) bool {
+	if f != famIPv4 {
+		return true
+	}
+	x, _, ok1 := parseIPv4CIDR(a)
+	y, _, ok2 := parseIPv4CIDR(b)
+	return ok1 && ok2 && classifyIPv4(x) == classifyIPv4(y)
 }
 
 // positions lists the bytes of b after keep that the permutation may change,
@@ -248,15 +263,10 @@ func parseIPv4CIDR(s string) (a [4]byte, bits int, ok bool) {
 // stepIPv4 permutes the network bits of an address or CIDR block, keeping
 // the private block it lives in and the host bits of a CIDR block, so two
 // hosts in one subnet stay in one subnet and a block keeps its meaning.
-func (p *pseudonymizer) stepIPv4(v string) string {
+func (p *pseudonymizer) stepIPv4(v string, fixed int) string {
 	a, bits, ok := parseIPv4CIDR(v)
 	if !ok {
 		return v
-	}
-	c := classifyIPv4(a)
-	fixed := v4FixedBits[c]
-	if c == v4LeftAlone {
-		fixed = 0
 	}
 	p.perm.prefixBits("ipv4", a[:], fixed, bits, false)
 	out := fmt.Sprintf("%d.%d.%d.%d", a[0], a[1], a[2], a[3])
@@ -264,6 +274,19 @@ func (p *pseudonymizer) stepIPv4(v string) string {
 		out += "/" + strconv.Itoa(bits)
 	}
 	return out
+}
+
+// ipv4FixedBits is the length of the private block an address lives in
+// (10/8, 172.16/12, 192.168/16, 100.64/10), or 0 for public addresses.
+func ipv4FixedBits(v string) int {
+	a, _, ok := parseIPv4CIDR(v)
+	if !ok {
+		return 0
+	}
+	if c := classifyIPv4(a); c != v4LeftAlone {
+		return v4FixedBits[c]
+	}
+	return 0
 }
 
 func dashedToDotted(v string) string { return strings.ReplaceAll(v, "-", ".") }

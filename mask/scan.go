@@ -16,6 +16,8 @@ type Span struct {
 	Dashed bool
 	// Rule is the 1-based user rule that found the span, or 0.
 	Rule int
+
+	origin int // where the detector that found it started looking
 }
 
 const (
@@ -53,10 +55,15 @@ type scanState struct {
 	n       int
 	final   bool
 	lo      int // no span may start before lo
+	// [spanStart, spanEnd) is the last span (also from earlier chunks of a
+	// stream): its text differs between the original and the masked text,
+	// so no detector takes context from it.
+	spanStart, spanEnd int
 	hold    int
 	stopped bool
 	spans   []Span
 	key     []byte // scratch for normKey
+	trig    int    // the trigger being handled
 }
 
 // scan finds the spans in s[from:]; s[:from] is context that was already
@@ -64,7 +71,12 @@ type scanState struct {
 // result could change once more input arrives; spans all end at or before
 // hold, and the caller must keep s[hold:] and scan it again with more input.
 func (sc *scanner) scan(s []byte, from int, final bool, spans []Span) ([]Span, int) {
-	st := scanState{sc: sc, s: s, n: len(s), final: final, lo: from, hold: len(s), spans: spans[:0]}
+	return sc.scanAfter(s, from, 0, 0, final, spans)
+}
+
+// scanAfter is scan for a stream whose last span ended at spanEnd.
+func (sc *scanner) scanAfter(s []byte, from, spanStart, spanEnd int, final bool, spans []Span) ([]Span, int) {
+	st := scanState{sc: sc, s: s, n: len(s), final: final, lo: from, spanStart: spanStart, spanEnd: spanEnd, hold: len(s), spans: spans[:0]}
 	st.run(from)
 	if !final {
 		st.holdTrailingToken(from)
@@ -78,12 +90,24 @@ func (sc *scanner) scan(s []byte, from int, final bool, spans []Span) ([]Span, i
 func (st *scanState) run(from int) {
 	s, n := st.s, st.n
 	for i := from; i < n && !st.stopped; {
+		// most bytes trigger nothing: skip them four at a time
+		for i+4 <= n {
+			w := s[i : i+4 : i+4]
+			if trigger[w[0]] || trigger[w[1]] || trigger[w[2]] || trigger[w[3]] {
+				break
+			}
+			i += 4
+		}
+		if i >= n {
+			break
+		}
 		c := s[i]
 		if !trigger[c] {
 			i++
 			continue
 		}
 		var next int
+		st.trig = i
 		switch {
 		case isDigit(c):
 			next = st.atDigit(i)
@@ -137,8 +161,10 @@ func (st *scanState) emit(sp Span) int {
 			}
 		}
 	}
+	sp.origin = min(st.trig, sp.Start)
 	st.spans = append(st.spans, sp)
 	st.lo = sp.End
+	st.spanStart, st.spanEnd = sp.Start, sp.End
 	return sp.End
 }
 
@@ -152,13 +178,15 @@ func (st *scanState) holdTrailingToken(from int) {
 	if t < st.hold {
 		st.hold = t
 	}
+	// a span that crosses the hold point is dropped and looked for again
+	// from where its detector started, with the other spans it found
 	for k := len(st.spans) - 1; k >= 0; k-- {
 		sp := st.spans[k]
 		if sp.End <= st.hold {
 			break
 		}
-		if sp.Start < st.hold {
-			st.hold = sp.Start
+		if sp.origin < st.hold {
+			st.hold = sp.origin
 		}
 		st.spans = st.spans[:k]
 	}
@@ -308,12 +336,9 @@ func (st *scanState) versionContext(i int) bool {
 // skipSpace is false, nothing). A 'v' glued to the number counts as a word.
 func (st *scanState) wordBefore(i int, skipSpace bool) []byte {
 	s := st.s
-	lim := i - 40
-	if lim < 0 {
-		lim = 0
-	}
+	lim := max(i-40, st.spanEnd)
 	j := i
-	if j > 0 && (s[j-1] == 'v' || s[j-1] == 'V') {
+	if j > lim && (s[j-1] == 'v' || s[j-1] == 'V') {
 		return s[j-1 : j]
 	}
 	for skipSpace && j > lim && (s[j-1] == ' ' || s[j-1] == '\t' || s[j-1] == '#' || s[j-1] == '\u00a0') {
@@ -398,6 +423,9 @@ func (st *scanState) accountContext(i, j int) bool {
 		e := p
 		for p > lim && (isAlnum(s[p-1]) || s[p-1] == '_' || s[p-1] == '-') {
 			p--
+		}
+		if p < st.spanEnd && e > st.spanStart {
+			return false // the word is (part of) an earlier identifier
 		}
 		var buf [48]byte
 		w := normKey(buf[:0], s[p:e])
@@ -729,9 +757,16 @@ func (st *scanState) atUnderscore(i int) int {
 
 // ---- uppercase prefixes: access keys, session tokens, Google, Bedrock ----
 
-var accessKeyPrefixes = map[string]bool{
-	"AKIA": true, "ASIA": true, "ABIA": true, "ACCA": true, "AGPA": true, "AIDA": true,
-	"AROA": true, "AIPA": true, "ANPA": true, "ANVA": true, "APKA": true, "ASCA": true,
+// isAccessKeyPrefix: AKIA ASIA ABIA ACCA AGPA AIDA AROA AIPA ANPA ANVA APKA ASCA.
+func isAccessKeyPrefix(p []byte) bool {
+	if p[3] != 'A' {
+		return false
+	}
+	switch string(p[:3]) {
+	case "AKI", "ASI", "ABI", "ACC", "AGP", "AID", "ARO", "AIP", "ANP", "ANV", "APK", "ASC":
+		return true
+	}
+	return false
 }
 
 const (
@@ -775,9 +810,8 @@ func (st *scanState) atUpper(i int) int {
 		}
 		return i + 1
 	}
-	p := string(s[i : i+4])
-	switch {
-	case accessKeyPrefixes[p]:
+	switch p := s[i : i+4 : i+4]; {
+	case isAccessKeyPrefix(p):
 		j := i + 4
 		for j < n && j-i < 21 && (isUpper(s[j]) || (s[j] >= '2' && s[j] <= '7')) {
 			j++
@@ -791,12 +825,18 @@ func (st *scanState) atUpper(i int) int {
 		if bytes.HasSuffix(s[i:j], []byte("EXAMPLE")) {
 			return j
 		}
+		p, q, ok, more := st.pairedSecret(j)
+		if more {
+			return st.more(i)
+		}
 		end := st.emit(Span{Start: i, End: j, Kind: KindAccessKeyID, Keep: 4})
-		st.pairedSecret(j)
+		if ok {
+			return st.emit(Span{Start: p, End: q, Kind: KindSecretAccessKey})
+		}
 		return end
-	case p == "AIza":
+	case string(p) == "AIza":
 		return st.token(i, i+4, KindGoogleAPIKey, 30, "-_", false)
-	case p == "ABSK":
+	case string(p) == "ABSK":
 		return st.base64Token(i, 4, KindBedrockKey, 32)
 	}
 	return i + 1
@@ -819,34 +859,30 @@ func (st *scanState) base64Token(i, keep int, k Kind, minLen int) int {
 }
 
 // pairedSecret finds a 40-character secret access key right after an
-// access key ID, separated only by punctuation or spaces (CSV exports,
-// "id:secret" pairs). Keys written with their names are found by context.
-func (st *scanState) pairedSecret(j int) {
+// access key ID that ends at j, separated only by punctuation or spaces
+// (CSV exports, "id:secret" pairs). Keys written with their names are found
+// by context.
+func (st *scanState) pairedSecret(j int) (p, q int, ok, more bool) {
 	s, n := st.s, st.n
-	p := j
+	p = j
 	for p < n && p-j < 8 && !isB64(s[p]) && s[p] != '\n' {
 		p++
 	}
 	if p == n {
-		if !st.final && p-j < 8 {
-			st.more(j)
-		}
-		return
+		return 0, 0, false, !st.final && p-j < 8
 	}
 	if p == j || !isB64(s[p]) {
-		return
+		return 0, 0, false, false
 	}
-	q := p
+	q = p
 	for q < n && q-p <= 40 && isB64(s[q]) {
 		q++
 	}
 	if q == n && !st.final {
-		st.more(j)
-		return
+		return 0, 0, false, true
 	}
-	if q-p == 40 && (q == n || !isWord(s[q])) && hasMixedB64(s[p:q]) && !bytes.Contains(s[p:q], []byte("EXAMPLEKEY")) {
-		st.emit(Span{Start: p, End: q, Kind: KindSecretAccessKey})
-	}
+	ok = q-p == 40 && (q == n || !isWord(s[q])) && hasMixedB64(s[p:q]) && !bytes.Contains(s[p:q], []byte("EXAMPLEKEY"))
+	return p, q, ok, false
 }
 
 func maxInt(a, b int) int {
@@ -902,10 +938,7 @@ func (st *scanState) atEquals(i int) int {
 func (st *scanState) keyBefore(i int) (Kind, bool) {
 	s := st.s
 	p := i
-	lim := i - 64
-	if lim < 0 {
-		lim = 0
-	}
+	lim := max(i-64, st.spanEnd)
 	for p > lim && (s[p-1] == ' ' || s[p-1] == '\t') {
 		p--
 	}
@@ -919,7 +952,7 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 	for p > lim && (isWord(s[p-1]) || s[p-1] == '-' || s[p-1] == '.') {
 		p--
 	}
-	if p == e {
+	if p == e || (p == lim && lim == st.spanEnd && lim > 0) || !keyLastByte[toLower(s[e-1])] {
 		return 0, false
 	}
 	key := s[p:e]
@@ -941,25 +974,39 @@ func keyKind(norm, raw []byte) (Kind, bool) {
 			return k, true
 		}
 	}
+	if len(norm) == 0 || !keyLastByte[norm[len(norm)-1]] {
+		return 0, false
+	}
 	if k, ok := keyKinds[string(norm)]; ok {
 		return k, true
 	}
 	for _, sfx := range keySuffixes {
-		if len(norm) > len(sfx.suffix) && string(norm[len(norm)-len(sfx.suffix):]) == sfx.suffix {
+		if len(norm) > len(sfx.suffix) && norm[len(norm)-1] == sfx.suffix[len(sfx.suffix)-1] &&
+			string(norm[len(norm)-len(sfx.suffix):]) == sfx.suffix {
 			return sfx.kind, true
 		}
 	}
 	return 0, false
 }
 
+// keyLastByte holds the last bytes of every context key, a cheap first
+// test before the map lookup.
+var keyLastByte [256]bool
+
+func init() {
+	for k := range keyKinds {
+		keyLastByte[k[len(k)-1]] = true
+	}
+	for _, sfx := range keySuffixes {
+		keyLastByte[sfx.suffix[len(sfx.suffix)-1]] = true
+	}
+}
+
 // tagNameBefore looks for "Key": "Name", or Key=Name, right before a Value
 // key starting at p.
 func (st *scanState) tagNameBefore(p int) bool {
 	s := st.s
-	lim := p - 48
-	if lim < 0 {
-		lim = 0
-	}
+	lim := max(p-48, st.spanEnd)
 	q := p
 	skip := func() {
 		for q > lim {

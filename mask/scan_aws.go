@@ -7,10 +7,10 @@ import (
 
 // ---- '.': AWS endpoint hostnames ------------------------------------------
 
-var hostSuffixes = []string{
-	"amazonaws.com.cn", "amazonaws.com", "on.aws", "cloudfront.net", "amazoncognito.com",
-	"elasticbeanstalk.com", "awsapprunner.com", "amplifyapp.com",
-}
+var (
+	hostSuffixesA     = []string{"amazonaws.com.cn", "amazonaws.com", "amazoncognito.com", "awsapprunner.com", "amplifyapp.com"}
+	hostSuffixesOther = []string{"on.aws", "cloudfront.net", "elasticbeanstalk.com"}
+)
 
 func (st *scanState) atDot(i int) int {
 	s, n := st.s, st.n
@@ -20,13 +20,17 @@ func (st *scanState) atDot(i int) int {
 		}
 		return n
 	}
+	var cands []string
 	switch s[i+1] {
-	case 'a', 'o', 'c', 'e':
+	case 'a':
+		cands = hostSuffixesA
+	case 'o', 'c', 'e':
+		cands = hostSuffixesOther
 	default:
 		return i + 1
 	}
 	var suffix string
-	for _, sfx := range hostSuffixes {
+	for _, sfx := range cands {
 		if hasPrefixAt(s, i+1, sfx) {
 			suffix = sfx
 			break

@@ -23,6 +23,8 @@ type Stream struct {
 
 	buf   []byte // context (already emitted) + pending input
 	from  int    // start of pending input in buf
+	// the last span, relative to buf (may be < 0)
+	spanStart, spanEnd int
 	base  int64  // input offset of buf[0]
 	spans []Span
 	repl  []string
@@ -61,7 +63,7 @@ func (t *Stream) Pending() int { return len(t.buf) - t.from }
 
 func (t *Stream) process(final bool) ([]byte, error) {
 	var hold int
-	t.spans, hold = t.sc.scan(t.buf, t.from, final, t.spans)
+	t.spans, hold = t.sc.scanAfter(t.buf, t.from, max(t.spanStart, 0), max(t.spanEnd, 0), final, t.spans)
 	if final {
 		hold = len(t.buf)
 	}
@@ -101,6 +103,11 @@ func (t *Stream) process(final bool) ([]byte, error) {
 		}
 		t.out = rewrite(t.out, t.buf, t.from, hold, t.spans, t.repl, t.stats, t.e.kindName)
 	}
+	for _, sp := range t.spans {
+		if sp.End <= hold {
+			t.spanStart, t.spanEnd = sp.Start, sp.End
+		}
+	}
 	// keep context for the detectors that look back, and the held tail
 	keep := hold - maxContextBack
 	if keep < 0 {
@@ -110,6 +117,8 @@ func (t *Stream) process(final bool) ([]byte, error) {
 	t.buf = t.buf[:n]
 	t.base += int64(keep)
 	t.from = hold - keep
+	t.spanStart -= keep
+	t.spanEnd -= keep
 	return t.out, nil
 }
 

@@ -83,7 +83,7 @@ type userRegex struct {
 	kind   string
 	prefix string // the regex's literal prefix, kept in pseudonyms
 	re     *regexp.Regexp
-	full *regexp.Regexp // anchored, to check pseudonyms
+	full   *regexp.Regexp // anchored, to check pseudonyms
 }
 
 type literal struct {

@@ -1,7 +1,6 @@
 package mask
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -300,43 +299,59 @@ func (w *bodyWalker) number(p int) (int, error) {
 	return q, nil
 }
 
-// str returns the position after the string that starts at p.
+// str returns the position after the string that starts at p, checking
+// that it is a valid JSON string (escapes, no raw control bytes). Runs of
+// ordinary bytes are skipped eight at a time.
 func (w *bodyWalker) str(p int) (int, error) {
 	b := w.body
 	q := p + 1
 	for {
-		k := bytes.IndexByte(b[q:], '"')
-		if k < 0 {
+		for q+8 <= len(b) && !specialWord(binary.LittleEndian.Uint64(b[q:])) {
+			q += 8
+		}
+		if q >= len(b) {
 			return 0, &SyntaxError{Offset: p}
 		}
-		q += k
-		if !oddBackslashes(b, q-1) {
-			if hasControl(b[p+1 : q]) {
-				return 0, &SyntaxError{Offset: p}
-			}
+		switch c := b[q]; {
+		case c == '"':
 			return q + 1, nil
+		case c == '\\':
+			n := escapeSize(b[q:])
+			if n == 0 {
+				return 0, &SyntaxError{Offset: q}
+			}
+			q += n
+		case c < 0x20:
+			return 0, &SyntaxError{Offset: q}
+		default:
+			q++
 		}
-		q++
 	}
 }
 
-// hasControl reports whether b holds a byte below 0x20, which JSON strings
-// may not contain unescaped. Eight bytes at a time.
-func hasControl(b []byte) bool {
-	const lo, hi = 0x2020202020202020, 0x8080808080808080
-	for len(b) >= 8 {
-		x := binary.LittleEndian.Uint64(b)
-		if (x-lo)&^x&hi != 0 {
-			return true
-		}
-		b = b[8:]
+// specialWord reports whether any of the eight bytes in x is a quote, a
+// backslash or a control byte.
+func specialWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (0x22 * ones)
+	b := x ^ (0x5c * ones)
+	return ((q-ones)&^q|(b-ones)&^b|(x-0x20*ones)&^x)&highs != 0
+}
+
+// escapeSize returns the length of the valid escape at b[0], or 0.
+func escapeSize(b []byte) int {
+	if len(b) < 2 {
+		return 0
 	}
-	for _, c := range b {
-		if c < 0x20 {
-			return true
+	switch b[1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2
+	case 'u':
+		if len(b) >= 6 && isHexAny(b[2]) && isHexAny(b[3]) && isHexAny(b[4]) && isHexAny(b[5]) {
+			return 6
 		}
 	}
-	return false
+	return 0
 }
 
 func (w *bodyWalker) object(p int, n node, depth int) (int, error) {

@@ -50,20 +50,20 @@ type scanner struct {
 }
 
 type scanState struct {
-	sc      *scanner
-	s       []byte
-	n       int
-	final   bool
-	lo      int // no span may start before lo
+	sc    *scanner
+	s     []byte
+	n     int
+	final bool
+	lo    int // no span may start before lo
 	// [spanStart, spanEnd) is the last span (also from earlier chunks of a
 	// stream): its text differs between the original and the masked text,
 	// so no detector takes context from it.
 	spanStart, spanEnd int
-	hold    int
-	stopped bool
-	spans   []Span
-	key     []byte // scratch for normKey
-	trig    int    // the trigger being handled
+	hold               int
+	stopped            bool
+	spans              []Span
+	key                []byte // scratch for normKey
+	trig               int    // the trigger being handled
 }
 
 // scan finds the spans in s[from:]; s[:from] is context that was already

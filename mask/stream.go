@@ -21,14 +21,14 @@ type Stream struct {
 	line      int   // scan mode: line number at buf[from]
 	lineStart int64 // scan mode: input offset where that line starts
 
-	buf   []byte // context (already emitted) + pending input
-	from  int    // start of pending input in buf
+	buf  []byte // context (already emitted) + pending input
+	from int    // start of pending input in buf
 	// the last span, relative to buf (may be < 0)
 	spanStart, spanEnd int
-	base  int64  // input offset of buf[0]
-	spans []Span
-	repl  []string
-	out   []byte
+	base               int64 // input offset of buf[0]
+	spans              []Span
+	repl               []string
+	out                []byte
 }
 
 // NewMasker returns a Stream that masks.

@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/claude-secure/claude-secure/mask"
@@ -40,7 +41,8 @@ const FileName = "store.db"
 
 var (
 	// ErrDamaged means a record failed authentication or the file is not a
-	// store: it was changed, truncated, or is sealed under another key.
+	// store: it was changed or truncated. Errors that wrap it are
+	// *DamagedError, which names the file.
 	ErrDamaged = errors.New("store is damaged")
 	// ErrWrongKey means the store was sealed under a different key.
 	ErrWrongKey = errors.New("store key does not open this store")
@@ -57,6 +59,35 @@ var (
 	metaCheck  = []byte("check")
 	metaSeed   = []byte("seed")
 )
+
+// DamagedError reports a damaged store file without quoting its content.
+type DamagedError struct {
+	Path   string
+	Reason string
+}
+
+func (e *DamagedError) Error() string {
+	msg := "store " + e.Path + " is damaged"
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrDamaged) true.
+func (e *DamagedError) Is(target error) bool { return target == ErrDamaged }
+
+func (s *Store) damaged(err error) error {
+	var de *DamagedError
+	if err == nil || !errors.Is(err, ErrDamaged) || errors.As(err, &de) {
+		return err
+	}
+	reason := "a record failed authentication"
+	if err != ErrDamaged {
+		reason = strings.TrimPrefix(err.Error(), ErrDamaged.Error()+": ")
+	}
+	return &DamagedError{Path: s.path, Reason: reason}
+}
 
 const checkPlaintext = "claude-secure store key check v1"
 
@@ -146,7 +177,7 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.damaged(err)
 	}
 	return s, nil
 }
@@ -205,10 +236,12 @@ func (s *Store) db(readOnly bool) (*bolt.DB, error) {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("store is busy: %w", err)
 		}
-		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
-			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("failed to open store: %w", err)
 		}
-		return nil, fmt.Errorf("failed to open store: %w", err)
+		// bbolt refuses files that are not a valid database: truncated,
+		// overwritten, or not a store at all
+		return nil, &DamagedError{Path: s.path, Reason: err.Error()}
 	}
 	return db, nil
 }
@@ -219,7 +252,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 		return err
 	}
 	defer db.Close()
-	return s.guard(func() error { return db.View(s.checked(fn)) })
+	return s.damaged(s.guard(func() error { return db.View(s.checked(fn)) }))
 }
 
 func (s *Store) update(fn func(*bolt.Tx) error) error {
@@ -228,7 +261,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 		return err
 	}
 	defer db.Close()
-	return s.guard(func() error { return db.Update(s.checked(fn)) })
+	return s.damaged(s.guard(func() error { return db.Update(s.checked(fn)) }))
 }
 
 // checked verifies, inside the transaction, that the file is still sealed
@@ -254,7 +287,7 @@ func (s *Store) checked(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 func (s *Store) guard(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: corrupt page", ErrDamaged)
+			err = &DamagedError{Path: s.path, Reason: "corrupt page"}
 		}
 	}()
 	return fn()

@@ -1,0 +1,376 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
+	bolt "go.etcd.io/bbolt"
+)
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
+func openTest(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func engineOn(t testing.TB, s *Store) *mask.Engine {
+	e, err := mask.New(s.Seed(), s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+const sample = "i-0f3a9c2b7d1e4a605 in account 210987654321 at 10.20.30.40, bucket s3://acme-orders-archive"
+
+func TestMaskThroughStoreAcrossProcessesRestores(t *testing.T) {
+	dir := t.TempDir()
+	masked, err := engineOn(t, openTest(t, dir)).MaskBytes([]byte(sample), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a new Store and Engine, as in another process
+	back, err := engineOn(t, openTest(t, dir)).UnmaskBytes(masked, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(back) != sample {
+		t.Error("a second process did not restore what the first masked")
+	}
+	again, _ := engineOn(t, openTest(t, dir)).MaskBytes([]byte(sample), nil)
+	if !bytes.Equal(again, masked) {
+		t.Error("pseudonyms changed between processes")
+	}
+}
+
+func TestNothingReadableAtRest(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s := openTest(t, dir)
+	masked, err := engineOn(t, s).MaskBytes([]byte(sample), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(Path(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range append(strings.Fields(sample), strings.Fields(string(masked))...) {
+		v = strings.Trim(v, ",")
+		if len(v) >= 6 && bytes.Contains(raw, []byte(v)) {
+			t.Errorf("value %d is readable in the store file", i)
+		}
+	}
+	if bytes.Contains(raw, s.Seed()) {
+		t.Error("the pseudonym seed is readable in the store file")
+	}
+	for _, p := range []string{dir, Path(dir)} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := os.FileMode(0o600)
+		if st.IsDir() {
+			want = 0o700
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", filepath.Base(p), st.Mode().Perm(), want)
+		}
+	}
+}
+
+// tamper rewrites every value of a bucket with fn.
+func tamper(t *testing.T, dir string, bucket []byte, fn func(k, v []byte) []byte) {
+	t.Helper()
+	db, err := bolt.Open(Path(dir), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		var ks, vs [][]byte
+		b.ForEach(func(k, v []byte) error {
+			ks = append(ks, append([]byte(nil), k...))
+			vs = append(vs, append([]byte(nil), v...))
+			return nil
+		})
+		for i := range ks {
+			if err := b.Put(ks[i], fn(ks[i], vs[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTamperedRecordIsReportedNotUsed(t *testing.T) {
+	for name, fn := range map[string]func(k, v []byte) []byte{
+		"flipped bit": func(k, v []byte) []byte { v[len(v)-1] ^= 1; return v },
+		"truncated":   func(k, v []byte) []byte { return v[:len(v)/2] },
+		"swapped":     nil, // filled below
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openTest(t, dir)
+			masked, err := engineOn(t, s).MaskBytes([]byte(sample), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fn == nil {
+				// move every value to another key: each is bound to its own key
+				var first []byte
+				fn = func(k, v []byte) []byte {
+					if first == nil {
+						first = v
+						return v
+					}
+					return first
+				}
+			}
+			tamper(t, dir, bucketRev, fn)
+			_, err = engineOn(t, openTest(t, dir)).UnmaskBytes(masked, nil)
+			if !errors.Is(err, ErrDamaged) {
+				t.Fatalf("got %v, want ErrDamaged", err)
+			}
+			if strings.Contains(err.Error(), "210987654321") {
+				t.Error("error quotes a value")
+			}
+		})
+	}
+}
+
+func TestTruncatedFileIsDamaged(t *testing.T) {
+	dir := t.TempDir()
+	engineOn(t, openTest(t, dir)).MaskBytes([]byte(sample), nil)
+	if err := os.Truncate(Path(dir), 4096); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, testKey)
+	if err == nil {
+		t.Fatal("a truncated store opened")
+	}
+	if !errors.Is(err, ErrDamaged) {
+		t.Errorf("got %v, want ErrDamaged", err)
+	}
+}
+
+func TestWrongKeyRefused(t *testing.T) {
+	dir := t.TempDir()
+	openTest(t, dir)
+	_, err := Open(dir, bytes.Repeat([]byte{8}, 32))
+	if !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("got %v, want ErrWrongKey", err)
+	}
+}
+
+func TestRotateKeyKeepsEveryPseudonym(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	masked, err := engineOn(t, s).MaskBytes([]byte(sample), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := bytes.Repeat([]byte{9}, 32)
+	if _, err := s.RotateKey(newKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, testKey); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("old key: got %v, want ErrWrongKey", err)
+	}
+	// the old handle must not write records under the old key any more
+	if _, err := engineOn(t, s).MaskBytes([]byte("vpc-0d4e5f6a"), nil); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("stale handle: got %v, want ErrWrongKey", err)
+	}
+	ns, err := Open(dir, newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := engineOn(t, ns).UnmaskBytes(masked, nil)
+	if err != nil || string(back) != sample {
+		t.Fatalf("after rotation the store no longer restores: %v", err)
+	}
+	again, _ := engineOn(t, ns).MaskBytes([]byte(sample), nil)
+	if !bytes.Equal(again, masked) {
+		t.Error("rotation changed pseudonyms")
+	}
+	info, err := ns.Info()
+	if err != nil || info.Mappings != 4 {
+		t.Errorf("info after rotation: %d mappings, %v", info.Mappings, err)
+	}
+}
+
+// ---- several processes -----------------------------------------------------
+
+// The test binary doubles as a helper process: STORE_HELPER selects a role.
+func TestMain(m *testing.M) {
+	switch os.Getenv("STORE_HELPER") {
+	case "mask":
+		helperMask()
+		return
+	case "issue-forever":
+		helperIssueForever()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func helperMask() {
+	s, err := Open(os.Getenv("STORE_DIR"), testKey)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	e, err := mask.New(s.Seed(), s, nil)
+	if err != nil {
+		os.Exit(3)
+	}
+	out := map[string]string{}
+	seed, _ := time.Now().MarshalBinary()
+	r := rand.New(rand.NewPCG(uint64(len(seed)), uint64(time.Now().UnixNano())))
+	for _, i := range r.Perm(60) {
+		orig := fmt.Sprintf("i-%017x", 0xabc000+i)
+		m, err := e.MaskBytes([]byte(orig), nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
+		out[orig] = string(m)
+	}
+	json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func helperIssueForever() {
+	s, err := Open(os.Getenv("STORE_DIR"), testKey)
+	if err != nil {
+		os.Exit(3)
+	}
+	e, _ := mask.New(s.Seed(), s, nil)
+	w := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		orig := fmt.Sprintf("vpc-%08x", i)
+		m, err := e.MaskBytes([]byte(orig), nil)
+		if err != nil {
+			os.Exit(4)
+		}
+		// the mapping is durable before its pseudonym is printed
+		fmt.Fprintf(w, "%s %s\n", orig, m)
+		w.Flush()
+	}
+}
+
+func helper(t *testing.T, role, dir string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "STORE_HELPER="+role, "STORE_DIR="+dir)
+	return cmd
+}
+
+func TestConcurrentProcessesAgreeAndLoseNothing(t *testing.T) {
+	dir := t.TempDir()
+	openTest(t, dir)
+	const n = 4
+	cmds := make([]*exec.Cmd, n)
+	outs := make([]*bytes.Buffer, n)
+	for i := range cmds {
+		cmds[i] = helper(t, "mask", dir)
+		outs[i] = new(bytes.Buffer)
+		cmds[i].Stdout = outs[i]
+		cmds[i].Stderr = os.Stderr
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results := make([]map[string]string, n)
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("helper %d: %v", i, err)
+		}
+		if err := json.Unmarshal(outs[i].Bytes(), &results[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range results[0] {
+		for i := 1; i < n; i++ {
+			if results[i][k] != v {
+				t.Fatalf("processes disagree on a pseudonym")
+			}
+		}
+	}
+	info, err := openTest(t, dir).Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mappings != 60 {
+		t.Errorf("store holds %d mappings, want 60", info.Mappings)
+	}
+}
+
+func TestKill9LosesNoUsedMapping(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		dir := t.TempDir()
+		openTest(t, dir)
+		cmd := helper(t, "issue-forever", dir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var used []string
+		sc := bufio.NewScanner(stdout)
+		deadline := time.Now().Add(time.Duration(200+round*150) * time.Millisecond)
+		for sc.Scan() {
+			used = append(used, sc.Text())
+			if time.Now().After(deadline) {
+				cmd.Process.Signal(syscall.SIGKILL)
+				break
+			}
+		}
+		for sc.Scan() {
+			used = append(used, sc.Text()) // lines already written before the kill
+		}
+		cmd.Wait()
+		if len(used) == 0 {
+			t.Fatal("helper issued nothing before it was killed")
+		}
+		s, err := Open(dir, testKey)
+		if err != nil {
+			t.Fatalf("store does not open after kill -9: %v", err)
+		}
+		e := engineOn(t, s)
+		for _, l := range used {
+			orig, ps, ok := strings.Cut(l, " ")
+			if !ok {
+				continue // a line cut by the kill
+			}
+			back, err := e.UnmaskBytes([]byte(ps), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(back) != orig {
+				t.Fatalf("round %d: a mapping whose pseudonym was used is missing after kill -9", round)
+			}
+		}
+		t.Logf("round %d: %d mappings used before the kill, all present", round, len(used))
+	}
+}

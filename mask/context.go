@@ -10,7 +10,7 @@ var keyKinds = map[string]Kind{
 	"bucket": KindS3Bucket, "bucketname": KindS3Bucket, "s3bucket": KindS3Bucket,
 	"dbinstanceidentifier": KindResourceName, "dbclusteridentifier": KindResourceName,
 	"dbsnapshotidentifier": KindResourceName,
-	"functionname":         KindResourceName, "rolename": KindResourceName, "username": KindResourceName,
+	"functionname":         KindResourceName, "rolename": KindResourceName,
 	"clustername": KindResourceName, "tablename": KindResourceName, "queuename": KindResourceName,
 	"stackname": KindResourceName, "keyname": KindResourceName, "secretid": KindResourceName,
 	"secretname": KindResourceName, "loggroupname": KindResourceName, "topicname": KindResourceName,
@@ -59,6 +59,24 @@ var keySuffixes = []struct {
 // a lowercase name is everywhere in ordinary code.
 var caseSensitiveKeys = map[string]Kind{
 	"Name": KindTagName,
+	// IAM user names as AWS spells them; a plain "username" is everywhere
+	"UserName": KindResourceName, "userName": KindResourceName, "user_name": KindResourceName,
+	"USER_NAME": KindResourceName, "iam_user_name": KindResourceName, "username": KindResourceName,
+}
+
+// quotedOnlyKeys count only as quoted keys ("username": "…" in JSON), not
+// as code or header parameters (username="…").
+var quotedOnlyKeys = map[string]bool{"username": true, "identifier": true}
+
+// connectionSchemes are the URL schemes whose user:password@ part is a
+// database or broker credential.
+var connectionSchemes = map[string]bool{
+	"postgres": true, "postgresql": true, "mysql": true, "mariadb": true, "mongodb": true,
+	"mongodb+srv": true, "redis": true, "rediss": true, "amqp": true, "amqps": true,
+	"mssql": true, "sqlserver": true, "oracle": true, "clickhouse": true, "cassandra": true,
+	"neo4j": true, "memcached": true, "kafka": true, "nats": true, "ldap": true, "ldaps": true,
+	"smtp": true, "smtps": true, "ftp": true, "sftp": true, "jdbc:postgresql": true, "jdbc:mysql": true,
+	"elasticsearch": true, "opensearch": true, "snowflake": true, "redshift": true, "db2": true,
 }
 
 // flagKinds maps normalized CLI flags (without the leading dashes) to kinds.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 )
 
@@ -306,36 +307,54 @@ func (w *bodyWalker) str(p int) (int, error) {
 	b := w.body
 	q := p + 1
 	for {
-		for q+8 <= len(b) && !specialWord(binary.LittleEndian.Uint64(b[q:])) {
+		found := false
+		for q+8 <= len(b) {
+			if m := specialMask(binary.LittleEndian.Uint64(b[q:])); m != 0 {
+				q += bits.TrailingZeros64(m) >> 3
+				found = true
+				break
+			}
 			q += 8
 		}
-		if q >= len(b) {
-			return 0, &SyntaxError{Offset: p}
+		if !found {
+			for q < len(b) && b[q] != '"' && b[q] != '\\' && b[q] >= 0x20 {
+				q++
+			}
+			if q >= len(b) {
+				return 0, &SyntaxError{Offset: p}
+			}
 		}
 		switch c := b[q]; {
 		case c == '"':
 			return q + 1, nil
 		case c == '\\':
-			n := escapeSize(b[q:])
-			if n == 0 {
-				return 0, &SyntaxError{Offset: q}
+			// runs of short escapes (\n\t\t in source code) without a call
+			for q+1 < len(b) && b[q] == '\\' && shortEscape[b[q+1]] {
+				q += 2
 			}
-			q += n
-		case c < 0x20:
-			return 0, &SyntaxError{Offset: q}
+			if q < len(b) && b[q] == '\\' {
+				n := escapeSize(b[q:])
+				if n == 0 {
+					return 0, &SyntaxError{Offset: q}
+				}
+				q += n
+			}
 		default:
-			q++
+			return 0, &SyntaxError{Offset: q}
 		}
 	}
 }
 
-// specialWord reports whether any of the eight bytes in x is a quote, a
-// backslash or a control byte.
-func specialWord(x uint64) bool {
+var shortEscape = [256]bool{'"': true, '\\': true, '/': true, 'b': true, 'f': true, 'n': true, 'r': true, 't': true}
+
+// specialMask has the high bit set in every byte of x (little-endian) that
+// may be a quote, a backslash or a control byte. The lowest set bit is
+// always exact, which is all str needs.
+func specialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q := x ^ (0x22 * ones)
 	b := x ^ (0x5c * ones)
-	return ((q-ones)&^q|(b-ones)&^b|(x-0x20*ones)&^x)&highs != 0
+	return ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs
 }
 
 // escapeSize returns the length of the valid escape at b[0], or 0.

@@ -64,6 +64,9 @@ type scanState struct {
 	spans              []Span
 	key                []byte // scratch for normKey
 	trig               int    // the trigger being handled
+	// set by keyBefore: the key as written, and whether only its suffix matched
+	keyText   []byte
+	suffixKey bool
 }
 
 // scan finds the spans in s[from:]; s[:from] is context that was already
@@ -432,7 +435,8 @@ func (st *scanState) accountContext(i, j int) bool {
 		if len(w) == 0 || len(w) > 40 {
 			return false
 		}
-		if k, ok := keyKind(w, nil); (ok && k == KindAccountID) || accountWords[string(w)] {
+		quotedWord := p > 0 && (s[p-1] == '"' || s[p-1] == '\'')
+		if k, ok := keyKind(w, s[p:e], quotedWord); (ok && k&^suffixMatch == KindAccountID) || accountWords[string(w)] {
 			return true
 		}
 		switch string(w) {
@@ -942,7 +946,10 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 	for p > lim && (s[p-1] == ' ' || s[p-1] == '\t') {
 		p--
 	}
+	quoted := false
+	var qc byte
 	if p > lim && (s[p-1] == '"' || s[p-1] == '\'') {
+		quoted, qc = true, s[p-1]
 		p--
 		if p > lim && s[p-1] == '\\' {
 			p--
@@ -955,9 +962,34 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 	if p == e || (p == lim && lim == st.spanEnd && lim > 0) || !keyLastByte[toLower(s[e-1])] {
 		return 0, false
 	}
+	// a quoted key opens with the same quote; a bare one starts a token
+	if p > 0 {
+		switch c := s[p-1]; {
+		case quoted:
+			if c != qc {
+				return 0, false
+			}
+		case c == '/' || c == '\\' || c == '@' || c == '%':
+			return 0, false
+		}
+	}
 	key := s[p:e]
 	st.key = normKey(st.key[:0], key)
-	if k, ok := keyKind(st.key, key); ok {
+	if k, ok := keyKind(st.key, key, quoted); ok {
+		st.suffixKey = k&suffixMatch != 0
+		k &^= suffixMatch
+		st.keyText = key
+		if k == KindTagName && !st.inTagsBlock(p) {
+			// Name is a field everywhere; it is a tag inside a tags map:
+			// "tags": {"Name": "x"}, tags = { Name = "x" }
+			return 0, false
+		}
+		if quotedOnlyKeys[string(st.key)] && !quoted {
+			return 0, false
+		}
+		if st.inDeclaration(p) {
+			return 0, false
+		}
 		return k, true
 	}
 	if string(st.key) == "value" && st.tagNameBefore(p) {
@@ -968,7 +1000,7 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 
 // keyKind looks up a normalized key (raw is the key as written, for the
 // case-sensitive ones): exact names first, then suffixes.
-func keyKind(norm, raw []byte) (Kind, bool) {
+func keyKind(norm, raw []byte, quoted bool) (Kind, bool) {
 	if raw != nil {
 		if k, ok := caseSensitiveKeys[string(raw)]; ok {
 			return k, true
@@ -980,14 +1012,24 @@ func keyKind(norm, raw []byte) (Kind, bool) {
 	if k, ok := keyKinds[string(norm)]; ok {
 		return k, true
 	}
+	// suffixes only for quoted keys ("groupOwnerId") and snake, kebab or
+	// dotted ones (EXPORT_BUCKET), not for identifiers in code
+	// (encodeUserPassword)
+	if raw == nil || (!quoted && bytes.IndexAny(raw, "_-.") < 0) {
+		return 0, false
+	}
 	for _, sfx := range keySuffixes {
 		if len(norm) > len(sfx.suffix) && norm[len(norm)-1] == sfx.suffix[len(sfx.suffix)-1] &&
 			string(norm[len(norm)-len(sfx.suffix):]) == sfx.suffix {
-			return sfx.kind, true
+			return sfx.kind | suffixMatch, true
 		}
 	}
 	return 0, false
 }
+
+// suffixMatch marks a kind found through a key suffix; values then need
+// a stronger shape (a bucket name with a dash, for instance).
+const suffixMatch Kind = 0x80
 
 // keyLastByte holds the last bytes of every context key, a cheap first
 // test before the map lookup.
@@ -1000,6 +1042,58 @@ func init() {
 	for _, sfx := range keySuffixes {
 		keyLastByte[sfx.suffix[len(sfx.suffix)-1]] = true
 	}
+}
+
+// inTagsBlock reports whether the key at p sits directly in a map that a
+// tags key opens ("tags": {, Tags = {, tags_all: {).
+func (st *scanState) inTagsBlock(p int) bool {
+	s := st.s
+	lim := max(p-512, 0)
+	depth := 0
+	q := p
+	for q > lim {
+		q--
+		switch s[q] {
+		case '}':
+			depth++
+		case '{':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			r := q
+			for r > lim && (s[r-1] == ' ' || s[r-1] == '=' || s[r-1] == ':' || s[r-1] == '"' || s[r-1] == '\\' || s[r-1] == '\t') {
+				r--
+			}
+			e := r
+			for r > lim && (isWord(s[r-1]) || s[r-1] == '-') {
+				r--
+			}
+			var buf [16]byte
+			switch string(normKey(buf[:0], s[r:e])) {
+			case "tags", "tagsall", "tagset", "defaulttags":
+				return true
+			}
+			return false
+		}
+	}
+	return false
+}
+
+// inDeclaration reports whether the key at p is a variable being declared
+// in code (const password = …, var bucket = …), not a setting.
+func (st *scanState) inDeclaration(p int) bool {
+	s := st.s
+	q := p
+	for q > 0 && p-q < 16 && (s[q-1] == ' ' || s[q-1] == '\t') {
+		q--
+	}
+	for _, kw := range []string{"const", "var", "let", "final", "val", "def", "local"} {
+		if q >= len(kw) && string(s[q-len(kw):q]) == kw && q < p && (q == len(kw) || !isWord(s[q-len(kw)-1])) {
+			return true
+		}
+	}
+	return false
 }
 
 // tagNameBefore looks for "Key": "Name", or Key=Name, right before a Value
@@ -1118,6 +1212,9 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 		if q == n && !st.final {
 			return st.more(trig)
 		}
+		if q < n && (s[q] == '(' || s[q] == '[') {
+			return q // code: Username: u.Username(), bucket = hash[2:]
+		}
 		// a trailing period ends a sentence, not a name
 		for q > p && (s[q-1] == '.' || s[q-1] == ':') {
 			q--
@@ -1169,12 +1266,15 @@ func (st *scanState) emitValue(a, b int, k Kind) int {
 		}
 		return st.emit(Span{Start: a, End: b, Kind: k})
 	case KindPassword:
-		if len(v) < 4 || isPlaceholder(v) {
+		if len(v) < 4 || isPlaceholder(v) || bytes.Equal(v, st.keyText) || passwordPlaceholders[string(bytes.ToLower(v))] {
 			return a
 		}
 		return st.emit(Span{Start: a, End: b, Kind: k})
 	}
-	if len(v) == 0 || nameReadable(v) || !hasAlnum(v) {
+	if len(v) == 0 || nameReadable(v) || !hasAlnum(v) || bytes.Equal(v, st.keyText) {
+		return a
+	}
+	if k == KindS3Bucket && (!bucketShaped(v) || (st.suffixKey && bytes.IndexByte(v, '-') < 0)) {
 		return a
 	}
 	if bytes.HasPrefix(v, []byte("arn:")) || bytes.Contains(v, []byte("://")) || bytes.Contains(v, []byte("${")) ||
@@ -1187,6 +1287,25 @@ func (st *scanState) emitValue(a, b int, k Kind) int {
 		return a
 	}
 	return st.emit(Span{Start: a, End: b, Kind: k})
+}
+
+// bucketShaped: 3 to 63 of [a-z0-9.-], starting and ending alphanumeric,
+// and not a number literal.
+func bucketShaped(v []byte) bool {
+	if len(v) < 3 || len(v) > 63 || !isAlnum(v[0]) || !isAlnum(v[len(v)-1]) {
+		return false
+	}
+	for _, c := range v {
+		if !(isLower(c) || isDigit(c) || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return !(v[0] == '0' && v[1] == 'x') && !allDigits(v)
+}
+
+var passwordPlaceholders = map[string]bool{
+	"password": true, "passwd": true, "pass": true, "secret": true, "changeme": true, "example": true,
+	"xxx": true, "xxxx": true, "xxxxxx": true, "xxxxxxxx": true, "********": true, "redacted": true,
 }
 
 func allB64(v []byte) bool {
@@ -1262,7 +1381,8 @@ func (st *scanState) url(i int) int {
 	if q == n && !st.final {
 		return st.more(a)
 	}
-	if q < n && s[q] == '@' && colon > p && q > colon+1 && !isPlaceholder(s[colon+1:q]) {
+	if q < n && s[q] == '@' && colon > p && q > colon+1 && !isPlaceholder(s[colon+1:q]) && connectionSchemes[string(scheme)] &&
+		!passwordPlaceholders[string(bytes.ToLower(s[colon+1:q]))] {
 		return st.emit(Span{Start: colon + 1, End: q, Kind: KindPassword})
 	}
 	return p

@@ -366,16 +366,41 @@ func (s *Store) record(v, k []byte) (mask.Mapping, error) {
 	return decodeRecord(plain)
 }
 
-// Issue implements mask.Mappings: one read-write transaction, committed and
-// fsynced before it returns.
+// Issue implements mask.Mappings. Mappings already recorded are read in a
+// read-only transaction; the new ones are written in one read-write
+// transaction, committed and fsynced before Issue returns.
 func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, error)) ([]string, error) {
 	out := make([]string, len(batch))
-	err := s.update(func(tx *bolt.Tx) error {
+	missing := 0
+	err := s.view(func(tx *bolt.Tx) error {
+		fwd := tx.Bucket(bucketFwd)
+		for i, m := range batch {
+			fk := s.fwdKey(m.Family, m.Original)
+			v := fwd.Get(fk)
+			if v == nil {
+				missing++
+				continue
+			}
+			r, err := s.record(v, fk)
+			if err != nil {
+				return err
+			}
+			out[i] = r.Pseudonym
+		}
+		return nil
+	})
+	if err != nil || missing == 0 {
+		return out, err
+	}
+	err = s.update(func(tx *bolt.Tx) error {
 		fwd, rev := tx.Bucket(bucketFwd), tx.Bucket(bucketRev)
 		if fwd == nil || rev == nil {
 			return ErrDamaged
 		}
 		for i, m := range batch {
+			if out[i] != "" {
+				continue
+			}
 			fk := s.fwdKey(m.Family, m.Original)
 			if v := fwd.Get(fk); v != nil {
 				r, err := s.record(v, fk)

@@ -955,6 +955,9 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 			p--
 		}
 	}
+	if p == lim || !keyLastByte[toLower(s[p-1])] {
+		return 0, false // most keys fail here, before they are read
+	}
 	e := p
 	for p > lim && (isWord(s[p-1]) || s[p-1] == '-' || s[p-1] == '.') {
 		p--

@@ -1,8 +1,25 @@
 #!/bin/sh
-# The whole test suite: formatting, vet, unit and end-to-end tests with the
-# race detector, and the keyring tests against a real Secret Service.
+# The whole test suite, with its set-up on a fresh machine: installs the
+# Debian packages the keyring tests need (dbus, gnome-keyring) and the Go
+# modules, then checks formatting, runs go vet, every test with the race
+# detector, and the keyring tests against a real Secret Service.
 set -eu
 cd "$(dirname "$0")/.."
+
+need=""
+command -v dbus-run-session >/dev/null 2>&1 || need="$need dbus"
+command -v gnome-keyring-daemon >/dev/null 2>&1 || need="$need gnome-keyring"
+if [ -n "$need" ]; then
+	echo "== installing$need"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+echo "== go mod download"
+go mod download
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -21,6 +38,6 @@ echo "== keyring tests against a real Secret Service"
 if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then
 	scripts/test-keyring.sh 2>&1 | grep -v 'Failed to set fd limit'
 else
-	echo "dbus-run-session or gnome-keyring-daemon is missing: install the Debian packages dbus and gnome-keyring" >&2
+	echo "dbus-run-session or gnome-keyring-daemon is missing after the install step" >&2
 	exit 1
 fi

@@ -14,34 +14,28 @@ type maskOptions struct {
 }
 
 func newCmdMask(f *factory, runF func(*maskOptions) error) *cobra.Command {
-	opts := &maskOptions{f: f}
-	return &cobra.Command{
-		Use:   "mask [FILE]",
-		Short: "Write a masked copy of FILE (or standard input) to standard output",
-		Long: `Write a masked copy of FILE (or standard input) to standard output.
+	return newMaskCommand(&maskOptions{f: f}, runF, "mask [FILE]",
+		"Write a masked copy of FILE (or standard input) to standard output",
+		`Write a masked copy of FILE (or standard input) to standard output.
 
 Every identifier is replaced by its pseudonym; everything else is copied as is.
-The same original always gets the same pseudonym, in every process and on every day.`,
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.args = args
-			if runF != nil {
-				return runF(opts)
-			}
-			return maskRun(opts)
-		},
-	}
+The same original always gets the same pseudonym, in every process and on every day.`)
 }
 
 func newCmdUnmask(f *factory, runF func(*maskOptions) error) *cobra.Command {
-	opts := &maskOptions{f: f, unmask: true}
-	return &cobra.Command{
-		Use:   "unmask [FILE]",
-		Short: "Restore the originals in FILE (or standard input)",
-		Long: `Restore the originals in FILE (or standard input) and write the result to standard output.
+	return newMaskCommand(&maskOptions{f: f, unmask: true}, runF, "unmask [FILE]",
+		"Restore the originals in FILE (or standard input)",
+		`Restore the originals in FILE (or standard input) and write the result to standard output.
 
-Only pseudonyms this store issued are restored; anything else is copied as is.`,
-		Args: cobra.MaximumNArgs(1),
+Only pseudonyms this store issued are restored; anything else is copied as is.`)
+}
+
+func newMaskCommand(opts *maskOptions, runF func(*maskOptions) error, use, short, long string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.args = args
 			if runF != nil {

@@ -18,6 +18,15 @@ const (
 	BodyBatch
 	// BodyAny masks every string value.
 	BodyAny
+	// BodyResponse is a Messages API response (a message object). Used with
+	// UnmaskJSON; thinking blocks stay as they are.
+	BodyResponse
+	// BodyBlock is a single content block.
+	BodyBlock
+	// BodyEvent is the data of a streamed Messages API event. The text and
+	// partial_json of deltas are skipped: they span events and are
+	// unmasked by a Stream per content block.
+	BodyEvent
 )
 
 // ErrInvalidJSON is returned for a body that is not valid JSON.
@@ -52,6 +61,9 @@ const (
 	nBatchRoot
 	nBatchRequests
 	nBatchRequest
+	nResponse
+	nEvent
+	nDelta
 )
 
 // child returns the schema position of member key in an object at n. Only
@@ -113,6 +125,31 @@ func child(n node, key []byte) node {
 		if k == "requests" {
 			return nBatchRequests
 		}
+	case nEvent:
+		switch k {
+		case "type", "index", "usage":
+			return nSkip
+		case "message":
+			return nResponse
+		case "content_block":
+			return nBlock
+		case "delta":
+			return nDelta
+		}
+	case nDelta:
+		switch k {
+		case "type", "text", "partial_json", "thinking", "signature", "stop_reason", "stop_sequence":
+			return nSkip
+		case "citation":
+			return nCitation
+		}
+	case nResponse:
+		switch k {
+		case "id", "type", "role", "model", "stop_reason", "stop_sequence", "container", "usage":
+			return nSkip
+		case "content":
+			return nContent
+		}
 	case nBatchRequest:
 		switch k {
 		case "custom_id":
@@ -153,16 +190,22 @@ type bodyWalker struct {
 }
 
 // scanBody finds the spans to mask in an API body, without rewriting.
-func (w *bodyWalker) scanBody(e *Engine, body []byte, kind Body) ([]Span, error) {
+func (w *bodyWalker) scanBody(sc *scanner, body []byte, kind Body) ([]Span, error) {
 	w.body = body
 	w.spans = w.spans[:0]
-	w.st = scanState{sc: &e.mask, spans: w.st.spans[:0], key: w.st.key}
+	w.st = scanState{sc: sc, spans: w.st.spans[:0], key: w.st.key}
 	root := nRoot
 	switch kind {
 	case BodyBatch:
 		root = nBatchRoot
 	case BodyAny:
 		root = nAny
+	case BodyResponse:
+		root = nResponse
+	case BodyBlock:
+		root = nBlock
+	case BodyEvent:
+		root = nEvent
 	}
 	p, err := w.value(w.ws(0), root, -1, 0)
 	if err != nil {
@@ -188,7 +231,7 @@ func (e *Engine) MaskRequest(body []byte, kind Body, stats Stats) ([]byte, error
 func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]byte, error) {
 	w := walkerPool.Get().(*bodyWalker)
 	defer walkerPool.Put(w)
-	spans, err := w.scanBody(e, body, kind)
+	spans, err := w.scanBody(&e.mask, body, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +240,27 @@ func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]
 		return nil, err
 	}
 	return rewrite(dst, body, 0, len(body), spans, w.repl, stats, e.kindName), nil
+}
+
+// UnmaskJSON restores the originals in the string values of a JSON
+// document (a response, an event's content block), leaving thinking and
+// redacted_thinking blocks and the structural fields of the schema as they
+// are. Bytes outside changed strings are kept.
+func (e *Engine) UnmaskJSON(body []byte, kind Body, stats Stats) ([]byte, error) {
+	w := walkerPool.Get().(*bodyWalker)
+	defer walkerPool.Put(w)
+	spans, err := w.scanBody(&e.unmask, body, kind)
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		return body, nil
+	}
+	w.repl, err = e.originals(body, spans, w.repl)
+	if err != nil {
+		return nil, err
+	}
+	return rewrite(make([]byte, 0, len(body)), body, 0, len(body), spans, w.repl, stats, e.kindName), nil
 }
 
 var walkerPool = sync.Pool{New: func() any { return new(bodyWalker) }}

@@ -178,6 +178,7 @@ func (st *scanState) holdTrailingToken(from int) {
 	for t > from && class[st.s[t-1]]&cHold != 0 && st.n-t < maxTokenLen {
 		t--
 	}
+	t = escapeStart(st.s, t, from)
 	if t < st.hold {
 		st.hold = t
 	}
@@ -193,6 +194,19 @@ func (st *scanState) holdTrailingToken(from int) {
 		}
 		st.spans = st.spans[:k]
 	}
+}
+
+// escapeStart moves t back to the start of a JSON escape sequence that it
+// would otherwise split, so that text released up to t stays valid inside
+// a JSON string.
+func escapeStart(s []byte, t, from int) int {
+	for k := 1; k <= 5 && t-k >= from; k++ {
+		b := t - k
+		if s[b] == '\\' && oddBackslashes(s, b) && b+escapeLen(s, b) > t {
+			return b
+		}
+	}
+	return t
 }
 
 // ---- digits: IPv4 addresses and account IDs -------------------------------

@@ -29,6 +29,8 @@ type Stream struct {
 	spans              []Span
 	repl               []string
 	out                []byte
+
+	escape func(string) string // applied to every restored value, if set
 }
 
 // NewMasker returns a Stream that masks.
@@ -101,6 +103,13 @@ func (t *Stream) process(final bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if t.escape != nil {
+			for i, r := range t.repl {
+				if r != "" {
+					t.repl[i] = t.escape(r)
+				}
+			}
+		}
 		t.out = rewrite(t.out, t.buf, t.from, hold, t.spans, t.repl, t.stats, t.e.kindName)
 	}
 	for _, sp := range t.spans {
@@ -155,4 +164,28 @@ func (t *Stream) Copy(w io.Writer, r io.Reader) error {
 		_, err = w.Write(out)
 	}
 	return err
+}
+
+// EscapeForJSONString makes the stream write each restored value escaped
+// for one more level of JSON string, for text that is itself the content
+// of a JSON string (an input_json_delta's partial_json).
+func (t *Stream) EscapeForJSONString() {
+	t.escape = jsonEscape
+}
+
+// jsonEscape escapes s for the inside of a JSON string.
+func jsonEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }

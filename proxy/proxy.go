@@ -1,0 +1,305 @@
+// Package proxy is the loopback masking proxy that claude-secure runs in
+// its own process for its child.
+//
+// Start with [New]: it listens on 127.0.0.1 on an ephemeral port and
+// returns a [Proxy] whose [Proxy.BaseURL] (with a per-session secret in the
+// path) is what the child gets as ANTHROPIC_BASE_URL. Every request body to
+// the Messages API is masked before it is forwarded; every response is
+// unmasked on its way back, streamed events included. A request that
+// cannot be masked is refused with an error in the Anthropic error shape
+// and nothing is sent upstream.
+//
+// The proxy engine is goproxy: requests with relative paths reach its
+// NonproxyHandler, which checks the secret and the Host, points the request
+// at the upstream and hands it back to goproxy, whose request and response
+// handlers mask and unmask. The transport is our own: TLS verified, no
+// proxy from the environment (children get proxy variables we must not
+// loop through), HTTP/2, pooled connections.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
+	"github.com/elazarl/goproxy"
+)
+
+// DefaultMaxBody bounds a request body; larger ones are refused.
+const DefaultMaxBody = 256 << 20
+
+// Options configure a Proxy.
+type Options struct {
+	// Upstream is where requests go, e.g. https://api.anthropic.com.
+	Upstream *url.URL
+	// Engine masks and unmasks.
+	Engine *mask.Engine
+	// Transport overrides the upstream transport (tests); NewTransport by default.
+	Transport *http.Transport
+	// Audit receives one JSON line per request; nil discards.
+	Audit *slog.Logger
+	// AllowPaths are extra paths whose request bodies may be forwarded;
+	// every string in them is masked.
+	AllowPaths []string
+	// MaxBody bounds request bodies (DefaultMaxBody when 0).
+	MaxBody int64
+	// Addr is the listen address; only loopback addresses are accepted.
+	// Default 127.0.0.1:0.
+	Addr string
+}
+
+// Proxy is a running masking proxy.
+type Proxy struct {
+	opts   Options
+	secret string
+	ln     net.Listener
+	srv    *http.Server
+	gp     *goproxy.ProxyHttpServer
+	stats  *Stats
+	hosts  map[string]bool
+	wg     sync.WaitGroup
+	closed chan struct{}
+}
+
+// New starts listening. Call Serve (or Start) to accept requests.
+func New(opts Options) (*Proxy, error) {
+	if opts.Upstream == nil || opts.Engine == nil {
+		return nil, errors.New("proxy needs an upstream and an engine")
+	}
+	if opts.Upstream.Scheme != "https" && opts.Upstream.Scheme != "http" {
+		return nil, fmt.Errorf("upstream must be an http or https URL")
+	}
+	if opts.MaxBody == 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid listen address: %w", err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, errors.New("the proxy listens on loopback addresses only")
+	}
+	if opts.Audit == nil {
+		opts.Audit = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	var sec [16]byte
+	if _, err := rand.Read(sec[:]); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen: %w", err)
+	}
+	p := &Proxy{
+		opts:   opts,
+		secret: hex.EncodeToString(sec[:]),
+		ln:     ln,
+		stats:  newStats(),
+		closed: make(chan struct{}),
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	p.hosts = map[string]bool{}
+	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
+		p.hosts[fmt.Sprintf("%s:%d", h, port)] = true
+	}
+	p.gp = p.newGoproxy()
+	p.srv = &http.Server{
+		Handler:           p.gp,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	return p, nil
+}
+
+// NewTransport returns the upstream transport: TLS verified against the
+// system roots, no proxy from the environment, HTTP/2, pooled.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// BaseURL is what the child gets as ANTHROPIC_BASE_URL: the proxy's
+// address with the session secret as the first path segment.
+func (p *Proxy) BaseURL() string {
+	return fmt.Sprintf("http://%s/%s", p.ln.Addr().String(), p.secret)
+}
+
+// Addr is the listening address.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Stats returns the session's counters.
+func (p *Proxy) Stats() Snapshot { return p.stats.snapshot() }
+
+// Start serves in the background.
+func (p *Proxy) Start() {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_ = p.srv.Serve(p.ln)
+	}()
+}
+
+// Shutdown stops accepting, waits for requests in flight until ctx ends,
+// then closes everything.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	err := p.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		p.srv.Close()
+	}
+	p.wg.Wait()
+	return err
+}
+
+type ctxKey struct{}
+
+// reqInfo travels with a request from the handlers to the audit line.
+type reqInfo struct {
+	id       string
+	start    time.Time
+	path     string
+	bytesIn  int64
+	masked   mask.Stats
+	unmasked mask.Stats
+	mu       sync.Mutex
+}
+
+func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
+	gp := goproxy.NewProxyHttpServer()
+	gp.Logger = log.New(io.Discard, "", 0)
+	gp.Verbose = false
+	gp.KeepDestinationHeaders = true
+	gp.Tr = p.opts.Transport
+	if gp.Tr == nil {
+		gp.Tr = NewTransport()
+	}
+	// requests without an absolute URL are ours: check and point upstream
+	gp.NonproxyHandler = http.HandlerFunc(p.front)
+	// not a forward proxy: no CONNECT tunnels, no absolute URLs from clients
+	gp.OnRequest().HandleConnect(goproxy.AlwaysReject)
+	gp.OnRequest().DoFunc(func(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+		// errors become Anthropic-shaped responses, not goproxy's plain 500
+		ctx.RoundTripper = goproxy.RoundTripperFunc(p.roundTrip)
+		if _, ok := r.Context().Value(ctxKey{}).(*reqInfo); !ok {
+			p.stats.addRefused()
+			return r, errorResponse(r, http.StatusForbidden, "permission_error", "this proxy forwards to its upstream only")
+		}
+		return p.maskRequest(r)
+	})
+	gp.OnResponse().DoFunc(func(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+		return p.unmaskResponse(resp, ctx)
+	})
+	return gp
+}
+
+// front is the first stop of every request: it accepts only the session's
+// own child (secret and Host), then hands the request, now with an
+// absolute upstream URL, back to goproxy.
+func (p *Proxy) front(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect || r.URL.IsAbs() {
+		p.refuse(w, r, http.StatusForbidden, "permission_error", "this proxy forwards to its upstream only")
+		return
+	}
+	if !p.hosts[r.Host] {
+		// DNS rebinding: a page on another origin resolving to 127.0.0.1
+		p.refuse(w, r, http.StatusForbidden, "permission_error", "request refused: Host is not this proxy")
+		return
+	}
+	rest, ok := p.checkSecret(r.URL.Path)
+	if !ok {
+		p.refuse(w, r, http.StatusForbidden, "permission_error", "request refused: missing or wrong session secret")
+		return
+	}
+	up := *p.opts.Upstream
+	up.Path = strings.TrimSuffix(up.Path, "/") + rest
+	up.RawPath = ""
+	up.RawQuery = r.URL.RawQuery
+	r2 := r.Clone(r.Context())
+	r2.URL = &up
+	r2.Host = up.Host
+	r2.RequestURI = ""
+	info := &reqInfo{id: newRequestID(), start: time.Now(), path: rest, masked: mask.Stats{}, unmasked: mask.Stats{}}
+	r2 = r2.WithContext(context.WithValue(r2.Context(), ctxKey{}, info))
+	aw := &auditWriter{ResponseWriter: w, p: p, r: r2, info: info}
+	p.gp.ServeHTTP(aw, r2)
+	aw.done()
+}
+
+// checkSecret strips "/<secret>" from the path, comparing in constant time.
+func (p *Proxy) checkSecret(path string) (string, bool) {
+	if len(path) < len(p.secret)+1 || path[0] != '/' {
+		return "", false
+	}
+	got := path[1 : 1+len(p.secret)]
+	if subtle.ConstantTimeCompare([]byte(got), []byte(p.secret)) != 1 {
+		return "", false
+	}
+	rest := path[1+len(p.secret):]
+	if rest != "" && rest[0] != '/' {
+		return "", false
+	}
+	if rest == "" {
+		rest = "/"
+	}
+	return rest, true
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "cs_" + hex.EncodeToString(b[:])
+}
+
+func infoOf(r *http.Request) *reqInfo {
+	if info, ok := r.Context().Value(ctxKey{}).(*reqInfo); ok {
+		return info
+	}
+	return &reqInfo{masked: mask.Stats{}, unmasked: mask.Stats{}}
+}
+
+// roundTrip sends a request upstream; failures become a 502 in the
+// Anthropic error shape.
+func (p *Proxy) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
+	resp, err := ctx.Proxy.Tr.RoundTrip(r)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return errorResponse(r, 499, "api_error", "client went away"), nil
+		}
+		return errorResponse(r, http.StatusBadGateway, "api_error", "upstream unreachable: "+describeNetErr(err)), nil
+	}
+	return resp, nil
+}
+
+// describeNetErr names the failure without echoing anything from bodies.
+func describeNetErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}

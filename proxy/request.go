@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/claude-secure/claude-secure/mask"
+)
+
+// hopHeaders are connection-level headers that are not forwarded.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// endpointBody names the request schema of the endpoints whose bodies are
+// masked; everything else with a body is refused.
+func (p *Proxy) endpointBody(method, path string) (mask.Body, bool) {
+	if method == http.MethodPost {
+		switch path {
+		case "/v1/messages", "/v1/messages/count_tokens":
+			return mask.BodyMessages, true
+		case "/v1/messages/batches":
+			return mask.BodyBatch, true
+		}
+	}
+	if slices.Contains(p.opts.AllowPaths, path) {
+		return mask.BodyAny, true
+	}
+	return 0, false
+}
+
+// maskRequest masks the body of a request before it leaves, or returns the
+// response that refuses it. Nothing is forwarded on any failure.
+func (p *Proxy) maskRequest(r *http.Request) (*http.Request, *http.Response) {
+	info := infoOf(r)
+	for _, h := range hopHeaders {
+		r.Header.Del(h)
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	kind, masked := p.endpointBody(r.Method, info.path)
+	if !hasBody {
+		return r, nil
+	}
+	if !masked {
+		return r, errorResponse(r, http.StatusForbidden, "permission_error",
+			fmt.Sprintf("refusing to forward a request body to %s %s: only the Messages API is masked (see allow_paths)", r.Method, info.path))
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, p.opts.MaxBody+1))
+	r.Body.Close()
+	if err != nil {
+		return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "failed to read the request body")
+	}
+	if int64(len(raw)) > p.opts.MaxBody {
+		return r, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large",
+			fmt.Sprintf("request body larger than %d MiB", p.opts.MaxBody>>20))
+	}
+	body, err := decodeBody(raw, r.Header.Get("Content-Encoding"), p.opts.MaxBody)
+	if err != nil {
+		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
+	}
+	info.bytesIn = int64(len(body))
+	out, err := p.opts.Engine.MaskRequest(body, kind, info.masked)
+	if err != nil {
+		p.stats.addError()
+		if errors.Is(err, mask.ErrInvalidJSON) {
+			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "request body is not valid JSON; nothing was sent")
+		}
+		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not mask the request, nothing was sent: "+err.Error())
+	}
+	r.Body = io.NopCloser(bytes.NewReader(out))
+	r.ContentLength = int64(len(out))
+	r.Header.Del("Content-Encoding")
+	r.Header.Del("Content-Length")
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
+	return r, nil
+}
+
+// decodeBody undoes a Content-Encoding we can read; others are refused.
+func decodeBody(raw []byte, enc string, limit int64) ([]byte, error) {
+	var rd io.Reader
+	switch strings.ToLower(strings.TrimSpace(enc)) {
+	case "", "identity":
+		return raw, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, errors.New("request body is not valid gzip")
+		}
+		rd = zr
+	case "deflate":
+		rd = flate.NewReader(bytes.NewReader(raw))
+	default:
+		return nil, fmt.Errorf("request Content-Encoding %q cannot be decoded for masking; send it uncompressed or gzip", enc)
+	}
+	out, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	if err != nil {
+		return nil, errors.New("request body could not be decompressed")
+	}
+	if int64(len(out)) > limit {
+		return nil, errors.New("decompressed request body is too large")
+	}
+	return out, nil
+}
+
+// errorResponse builds a response in the Anthropic error shape, so SDKs
+// and Claude Code report it like any API error.
+func errorResponse(r *http.Request, status int, typ, msg string) *http.Response {
+	body, _ := json.Marshal(map[string]any{
+		"type":  "error",
+		"error": map[string]string{"type": typ, "message": "claude-secure: " + msg},
+	})
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Claude-Secure-Error", "1")
+	return &http.Response{
+		StatusCode:    status,
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       r,
+	}
+}
+
+// refuse answers a request that never reaches goproxy's handlers.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, status int, typ, msg string) {
+	resp := errorResponse(r, status, typ, msg)
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(status)
+	io.Copy(w, resp.Body)
+	p.stats.addRefused()
+	p.opts.Audit.Info("refused", "method", r.Method, "status", status, "reason", typ)
+}

@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/claude-secure/claude-secure/mask"
+	"github.com/elazarl/goproxy"
+)
+
+// maxPlainBody bounds a non-streamed response that is unmasked as a whole.
+const maxPlainBody = 64 << 20
+
+// unmaskResponse restores the originals in a response on its way back:
+// event streams event by event, JSON bodies as a whole (thinking blocks
+// untouched), anything else as text. Status and headers stay.
+func (p *Proxy) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+	if resp == nil {
+		return nil
+	}
+	info := infoOf(ctx.Req)
+	if resp.Header.Get("X-Claude-Secure-Error") != "" {
+		return resp // our own refusal: nothing to unmask
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.Body == nil || resp.Body == http.NoBody || ctx.Req.Method == http.MethodHead {
+		return resp
+	}
+	switch ct {
+	case "text/event-stream":
+		resp.Body = newSSEUnmasker(resp.Body, p.opts.Engine, info)
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
+		return resp
+	case "application/json":
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, maxPlainBody+1))
+		resp.Body.Close()
+		if err != nil || len(raw) > maxPlainBody {
+			return errorResponse(ctx.Req, http.StatusBadGateway, "api_error", "upstream response could not be read")
+		}
+		kind := mask.BodyResponse
+		if resp.StatusCode >= 400 {
+			kind = mask.BodyAny
+		}
+		info.mu.Lock()
+		out, err := p.opts.Engine.UnmaskJSON(raw, kind, info.unmasked)
+		if err != nil {
+			// not JSON after all: unmask as text
+			out, err = p.opts.Engine.UnmaskBytes(raw, info.unmasked)
+		}
+		info.mu.Unlock()
+		if err != nil {
+			return errorResponse(ctx.Req, http.StatusBadGateway, "api_error", "could not unmask the response: "+err.Error())
+		}
+		setBody(resp, out)
+		return resp
+	}
+	// JSONL batch results, plain text and anything else: stream as text
+	resp.Body = &textUnmasker{src: resp.Body, s: p.opts.Engine.NewUnmasker(info.unmasked), info: info}
+	resp.ContentLength = -1
+	resp.Header.Del("Content-Length")
+	return resp
+}
+
+func setBody(resp *http.Response, b []byte) {
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	resp.Header.Del("Content-Encoding")
+}
+
+// textUnmasker streams a body through the text unmasker.
+type textUnmasker struct {
+	src  io.ReadCloser
+	s    *mask.Stream
+	info *reqInfo
+	out  []byte
+	buf  [32 << 10]byte
+	done bool
+}
+
+func (t *textUnmasker) Read(b []byte) (int, error) {
+	for len(t.out) == 0 {
+		if t.done {
+			return 0, io.EOF
+		}
+		n, err := t.src.Read(t.buf[:])
+		if n > 0 {
+			t.info.mu.Lock()
+			o, werr := t.s.Write(t.buf[:n])
+			t.info.mu.Unlock()
+			if werr != nil {
+				return 0, werr
+			}
+			t.out = append(t.out, o...)
+		}
+		if err == io.EOF {
+			t.info.mu.Lock()
+			o, ferr := t.s.Flush()
+			t.info.mu.Unlock()
+			if ferr != nil {
+				return 0, ferr
+			}
+			t.out = append(t.out, o...)
+			t.done = true
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	n := copy(b, t.out)
+	t.out = t.out[n:]
+	return n, nil
+}
+
+func (t *textUnmasker) Close() error { return t.src.Close() }

@@ -4,6 +4,37 @@ package proxy
 // document and returns the range of its raw content (between the quotes).
 // It reads only as much as it needs and does not unescape.
 func fieldRange(data []byte, path ...string) (int, int, bool) {
+	return valueRange(data, true, path...)
+}
+
+// stringField returns the raw content of a string field, or "".
+func stringField(data []byte, path ...string) string {
+	a, z, ok := fieldRange(data, path...)
+	if !ok {
+		return ""
+	}
+	return string(data[a:z])
+}
+
+// intField returns a small non-negative integer field, or -1.
+func intField(data []byte, key string) int {
+	a, z, ok := valueRange(data, false, key)
+	if !ok || z-a > 9 || z == a {
+		return -1
+	}
+	v := 0
+	for _, c := range data[a:z] {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v
+}
+
+// valueRange finds the value at path; for a string (wantString) the range
+// of its content, otherwise the range of the raw value.
+func valueRange(data []byte, wantString bool, path ...string) (int, int, bool) {
 	p := skipWS(data, 0)
 	for depth, key := range path {
 		if p >= len(data) || data[p] != '{' {
@@ -37,6 +68,10 @@ func fieldRange(data []byte, path ...string) (int, int, bool) {
 			return 0, 0, false
 		}
 		if depth == len(path)-1 {
+			if !wantString {
+				e := skipValue(data, p)
+				return p, e, e > p
+			}
 			if p >= len(data) || data[p] != '"' {
 				return 0, 0, false
 			}

@@ -187,6 +187,7 @@ type reqInfo struct {
 	masked   mask.Stats
 	unmasked mask.Stats
 	mu       sync.Mutex
+	bufs     [][]byte // recycled when the request is done
 }
 
 func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
@@ -248,6 +249,7 @@ func (p *Proxy) front(w http.ResponseWriter, r *http.Request) {
 	aw := &auditWriter{ResponseWriter: w, p: p, r: r2, info: info}
 	p.gp.ServeHTTP(aw, r2)
 	aw.done()
+	info.release()
 }
 
 // checkSecret strips "/<secret>" from the path, comparing in constant time.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/claude-secure/claude-secure/mask"
 )
@@ -52,7 +53,7 @@ func (p *Proxy) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 		return r, errorResponse(r, http.StatusForbidden, "permission_error",
 			fmt.Sprintf("refusing to forward a request body to %s %s: only the Messages API is masked (see allow_paths)", r.Method, info.path))
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, p.opts.MaxBody+1))
+	raw, err := readBody(r, p.opts.MaxBody, info)
 	r.Body.Close()
 	if err != nil {
 		return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "failed to read the request body")
@@ -66,7 +67,7 @@ func (p *Proxy) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
 	}
 	info.bytesIn = int64(len(body))
-	out, err := p.opts.Engine.MaskRequest(body, kind, info.masked)
+	out, err := p.opts.Engine.AppendMaskRequest(info.buffer(len(body)+len(body)/16), body, kind, info.masked)
 	if err != nil {
 		p.stats.addError()
 		if errors.Is(err, mask.ErrInvalidJSON) {
@@ -80,6 +81,64 @@ func (p *Proxy) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 	r.Header.Del("Content-Length")
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
 	return r, nil
+}
+
+// bufPool recycles request body buffers: a Claude Code request is often
+// megabytes, sent again on every turn.
+var bufPool sync.Pool
+
+// buffer returns an empty buffer of at least n bytes that is recycled when
+// the request is done.
+func (info *reqInfo) buffer(n int) []byte {
+	var b []byte
+	if v, ok := bufPool.Get().(*[]byte); ok && cap(*v) >= n {
+		b = (*v)[:0]
+	} else {
+		if ok {
+			bufPool.Put(v)
+		}
+		b = make([]byte, 0, n)
+	}
+	info.bufs = append(info.bufs, b)
+	return b
+}
+
+func (info *reqInfo) release() {
+	for _, b := range info.bufs {
+		b := b[:0]
+		bufPool.Put(&b)
+	}
+	info.bufs = nil
+}
+
+// readBody reads a request body of at most limit bytes (one more tells
+// that it was larger) into a recycled buffer.
+func readBody(r *http.Request, limit int64, info *reqInfo) ([]byte, error) {
+	n := int64(64 << 10)
+	if r.ContentLength > 0 {
+		n = min(r.ContentLength, limit) + 1
+	}
+	b := info.buffer(int(n))
+	for {
+		if len(b) == cap(b) {
+			if int64(len(b)) > limit {
+				return b, nil
+			}
+			b = append(b, 0)[:len(b)]
+			info.bufs = append(info.bufs, b)
+		}
+		k, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if int64(len(b)) > limit {
+			return b, nil
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // decodeBody undoes a Content-Encoding we can read; others are refused.

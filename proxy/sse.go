@@ -26,6 +26,7 @@ type sseUnmasker struct {
 	e      *mask.Engine
 	info   *reqInfo
 	in     []byte // input not yet parsed into events
+	seen   int    // bytes of in already searched for an event end
 	out    []byte // output ready for the reader
 	blocks map[int]*blockStream
 	buf    []byte
@@ -51,6 +52,10 @@ func (u *sseUnmasker) Read(b []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if u.next() {
+			// release together the events that arrived together: one write
+			// (and one flush) per upstream read, not per event
+			for len(u.out) < 64<<10 && u.next() {
+			}
 			continue
 		}
 		n, err := u.src.Read(u.buf)
@@ -74,10 +79,12 @@ func (u *sseUnmasker) Close() error { return u.src.Close() }
 
 // next handles one complete event from the input, if there is one.
 func (u *sseUnmasker) next() bool {
-	end, sep := eventEnd(u.in)
+	end, sep := eventEnd(u.in, u.seen)
 	if end < 0 {
+		u.seen = max(len(u.in)-2, 0)
 		return false
 	}
+	u.seen = 0
 	ev := u.in[:end]
 	u.handle(ev, u.in[end:end+sep])
 	u.in = u.in[end+sep:]
@@ -86,8 +93,8 @@ func (u *sseUnmasker) next() bool {
 
 // eventEnd finds the blank line that ends the first event: its offset and
 // the length of the separator.
-func eventEnd(b []byte) (int, int) {
-	for i := 0; i < len(b); i++ {
+func eventEnd(b []byte, from int) (int, int) {
+	for i := from; i < len(b); i++ {
 		if b[i] != '\n' {
 			continue
 		}
@@ -135,17 +142,6 @@ func (u *sseUnmasker) emitError(msg string) {
 	u.out = append(u.out, "\n\n"...)
 }
 
-type eventHead struct {
-	Type         string `json:"type"`
-	Index        int    `json:"index"`
-	ContentBlock *struct {
-		Type string `json:"type"`
-	} `json:"content_block"`
-	Delta *struct {
-		Type string `json:"type"`
-	} `json:"delta"`
-}
-
 // handle rewrites one event (its lines without the final blank line) and
 // appends it, with sep, to the output.
 func (u *sseUnmasker) handle(ev, sep []byte) {
@@ -169,31 +165,20 @@ func (u *sseUnmasker) handle(ev, sep []byte) {
 		u.out = append(append(u.out, ev...), sep...)
 		return
 	}
-	var head eventHead
-	if err := json.Unmarshal(data, &head); err != nil {
-		// not JSON: unmask as text, it may be an upstream error message
-		u.info.mu.Lock()
-		out, uerr := u.e.UnmaskBytes(data, u.info.unmasked)
-		u.info.mu.Unlock()
-		if uerr != nil {
-			u.fail("could not unmask an event")
-			return
-		}
-		u.writeEvent(lines, out, sep)
-		return
-	}
+	typ := stringField(data, "type")
+	index := intField(data, "index")
 	var pre []byte // events synthesized before this one (released held text)
-	switch head.Type {
+	switch typ {
 	case "message_start":
 		u.started = true
 	case "message_stop":
 		u.stopped = true
 	case "content_block_start":
-		u.startBlock(head)
+		u.startBlock(index, stringField(data, "content_block", "type"))
 	case "content_block_stop":
-		pre = u.flushBlock(head.Index)
+		pre = u.flushBlock(index)
 	case "content_block_delta":
-		if b := u.blocks[head.Index]; b != nil && head.Delta != nil && head.Delta.Type == b.deltaType {
+		if b := u.blocks[index]; b != nil && stringField(data, "delta", "type") == b.deltaType {
 			var err error
 			data, err = u.streamDelta(b, data)
 			if err != nil {
@@ -204,6 +189,10 @@ func (u *sseUnmasker) handle(ev, sep []byte) {
 	}
 	u.info.mu.Lock()
 	out, err := u.e.UnmaskJSON(data, mask.BodyEvent, u.info.unmasked)
+	if err != nil {
+		// not JSON after all: it may be an upstream error in plain text
+		out, err = u.e.UnmaskBytes(data, u.info.unmasked)
+	}
 	u.info.mu.Unlock()
 	if err != nil {
 		u.fail("could not unmask an event")
@@ -249,19 +238,19 @@ func fieldValue(line []byte, name string) ([]byte, bool) {
 	return v, true
 }
 
-func (u *sseUnmasker) startBlock(head eventHead) {
-	if head.ContentBlock == nil {
+func (u *sseUnmasker) startBlock(index int, typ string) {
+	if index < 0 {
 		return
 	}
-	switch head.ContentBlock.Type {
+	switch typ {
 	case "text":
-		u.blocks[head.Index] = &blockStream{s: u.e.NewUnmasker(u.info.unmasked), field: "text", deltaType: "text_delta"}
+		u.blocks[index] = &blockStream{s: u.e.NewUnmasker(u.info.unmasked), field: "text", deltaType: "text_delta"}
 	case "tool_use", "server_tool_use", "mcp_tool_use":
 		s := u.e.NewUnmasker(u.info.unmasked)
 		// partial_json is JSON text inside a JSON string: restored values
 		// need one more level of escaping
 		s.EscapeForJSONString()
-		u.blocks[head.Index] = &blockStream{s: s, field: "partial_json", deltaType: "input_json_delta"}
+		u.blocks[index] = &blockStream{s: s, field: "partial_json", deltaType: "input_json_delta"}
 	}
 }
 

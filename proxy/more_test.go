@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -201,4 +202,38 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	copy(p, c.b[:k])
 	c.b = c.b[k:]
 	return k, nil
+}
+
+// failingMappings stands for a store that cannot be written.
+type failingMappings struct{ *mask.MemoryMappings }
+
+func (failingMappings) Issue([]mask.Mapping, func(mask.Mapping) (string, error)) ([]string, error) {
+	return nil, io.ErrShortWrite
+}
+
+func TestStoreFailureForwardsNothing(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {})
+	e, err := mask.New([]byte("s"), failingMappings{mask.NewMemoryMappings()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(up.URL)
+	p, err := New(Options{Upstream: u, Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	defer p.Shutdown(context.Background())
+	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("status %d, want 500", resp.StatusCode)
+	}
+	assertErrorShape(t, resp.Body)
+	if up.hits.Load() != 0 {
+		t.Error("a request was forwarded although its pseudonyms could not be recorded")
+	}
+	if p.Stats().Errors != 1 {
+		t.Error("the failure was not counted")
+	}
 }

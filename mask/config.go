@@ -27,10 +27,13 @@ import (
 //	kind   = "codename"
 //	values = ["project-falcon"]
 type Config struct {
-	Disable []string      `toml:"disable"`
-	Allow   []string      `toml:"allow"`
-	Rules   []RuleConfig  `toml:"rule"`
-	Literal []LiteralList `toml:"literal"`
+	// AllowPaths are API paths (besides the Messages API) whose request
+	// bodies the proxy may forward, with every string masked.
+	AllowPaths []string      `toml:"allow_paths"`
+	Disable    []string      `toml:"disable"`
+	Allow      []string      `toml:"allow"`
+	Rules      []RuleConfig  `toml:"rule"`
+	Literal    []LiteralList `toml:"literal"`
 }
 
 // RuleConfig is one user regex rule.

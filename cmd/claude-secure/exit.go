@@ -30,6 +30,15 @@ type silentExit struct{ code exitCode }
 
 func (e *silentExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
+// codeError ends the program with a given code after printing its message.
+type codeError struct {
+	code exitCode
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
+
 // hintError carries a hint line printed after the error.
 type hintError struct {
 	err  error
@@ -55,6 +64,10 @@ func report(w io.Writer, err error) exitCode {
 	var he *hintError
 	if errors.As(err, &he) && he.hint != "" {
 		fmt.Fprintf(w, "claude-secure: hint: %s\n", he.hint)
+	}
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return ce.code
 	}
 	var ue *usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {

@@ -34,6 +34,9 @@ Mappings live in an encrypted store whose key sits in the OS keyring.`,
 		newCmdScan(f, nil),
 		newCmdRules(f),
 		newCmdStore(f),
+		newCmdRun(f, nil),
+		newCmdInit(f),
+		newCmdDoctor(f),
 		newCmdVersion(f),
 	)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask/store"
+	"github.com/claude-secure/claude-secure/shellwrap"
+	"github.com/spf13/cobra"
+)
+
+func newCmdDoctor(f *factory) *cobra.Command {
+	var upstream string
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the key, the store, the upstream, Claude Code and the shell hook",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return doctorRun(f, upstream)
+		},
+	}
+	cmd.Flags().StringVar(&upstream, "upstream", "", "upstream to check (default: as run would use)")
+	return cmd
+}
+
+type check struct {
+	ok     bool
+	warn   bool
+	name   string
+	detail string
+}
+
+func doctorRun(f *factory, upstream string) error {
+	var checks []check
+	add := func(c check) { checks = append(checks, c) }
+	u := newUI(f.Out, f.Getenv)
+
+	o, err := f.opener()
+	if err != nil {
+		return err
+	}
+	// key and store, without creating either
+	switch {
+	case f.Getenv(store.KeyEnv) != "":
+		_, err := store.DecodeKey(f.Getenv(store.KeyEnv))
+		add(check{ok: err == nil, name: "key", detail: "from CLAUDE_SECURE_KEY" + errSuffix(err)})
+	default:
+		_, err := o.Keyring.Get(store.Service, "claude-secure-doctor-probe")
+		switch {
+		case err == nil || errors.Is(err, store.ErrKeyNotFound):
+			add(check{ok: true, name: "keyring", detail: "OS keyring usable (service " + store.Service + ")"})
+		default:
+			add(check{ok: true, warn: true, name: "keyring", detail: "no usable OS keyring: the key falls back to a 0600 file beside the store"})
+		}
+	}
+	if _, err := os.Stat(store.Path(o.Dir)); errors.Is(err, os.ErrNotExist) {
+		add(check{ok: true, name: "store", detail: "none yet at " + store.Path(o.Dir) + " (created on first use)"})
+	} else {
+		s, key, err := o.Open()
+		if err == nil {
+			var info store.Info
+			info, err = s.Info()
+			if err == nil {
+				add(check{ok: true, name: "store", detail: fmt.Sprintf("%s, %d mappings, key in %s", info.Path, info.Mappings, keySourceText(key.Source))})
+			}
+		}
+		if err != nil {
+			add(check{name: "store", detail: lowerFirst(err.Error())})
+		}
+	}
+	// upstream
+	if upstream == "" {
+		upstream = f.Getenv("ANTHROPIC_BASE_URL")
+	}
+	if upstream == "" {
+		upstream = "https://api.anthropic.com"
+	}
+	if up, err := url.Parse(upstream); err != nil || up.Host == "" {
+		add(check{name: "upstream", detail: "not a URL"})
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, upstream, nil)
+		client := &http.Client{Transport: proxyTransport()}
+		resp, err := client.Do(req)
+		cancel()
+		if err != nil {
+			add(check{name: "upstream", detail: up.Host + " unreachable: " + lowerFirst(describe(err))})
+		} else {
+			resp.Body.Close()
+			add(check{ok: true, name: "upstream", detail: fmt.Sprintf("%s answers (HTTP %d)", up.Host, resp.StatusCode)})
+		}
+	}
+	// Claude Code
+	if path, err := exec.LookPath("claude"); err != nil {
+		add(check{name: "claude code", detail: "claude not found on PATH (npm install -g @anthropic-ai/claude-code)"})
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, path, "--version").Output()
+		cancel()
+		v := strings.TrimSpace(string(out))
+		if err != nil || v == "" {
+			v = "version unknown"
+		}
+		add(check{ok: true, name: "claude code", detail: path + " (" + v + ")"})
+	}
+	// shell hook
+	if h := f.Getenv(shellwrap.HookEnv); h != "" {
+		add(check{ok: true, name: "shell hook", detail: "active (" + h + ")"})
+	} else {
+		add(check{ok: true, warn: true, name: "shell hook", detail: "not active: add eval \"$(claude-secure init zsh)\" (or bash, fish, powershell) to your shell rc file"})
+	}
+	if f.Getenv("CLAUDE_SECURE") == "1" {
+		add(check{ok: true, name: "session", detail: "running inside claude-secure run"})
+	}
+
+	failed := 0
+	for _, c := range checks {
+		mark := u.accent.Render("✓")
+		switch {
+		case !c.ok:
+			mark = u.warn.Render("✗")
+			failed++
+		case c.warn:
+			mark = u.warn.Render("!")
+		}
+		fmt.Fprintf(f.Out, "%s %-12s %s\n", mark, c.name, c.detail)
+	}
+	if failed > 0 {
+		return &silentExit{code: exitError}
+	}
+	return nil
+}
+
+func errSuffix(err error) string {
+	if err != nil {
+		return ": " + err.Error()
+	}
+	return ""
+}
+
+func describe(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// proxyTransport checks the upstream the way the proxy reaches it.
+func proxyTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	return t
+}

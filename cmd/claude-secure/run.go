@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
+	"github.com/claude-secure/claude-secure/proxy"
+	"github.com/claude-secure/claude-secure/shellwrap"
+	"github.com/spf13/cobra"
+)
+
+type runOptions struct {
+	f                 *factory
+	upstream          string
+	quiet             bool
+	allowNonessential bool
+	argv              []string
+}
+
+func newCmdRun(f *factory, runF func(*runOptions) error) *cobra.Command {
+	opts := &runOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "run [flags] [--] [CMD [ARGS...]]",
+		Short: "Run Claude Code (or CMD) behind the masking proxy",
+		Long: `Run CMD (default: claude) with ANTHROPIC_BASE_URL pointing at a masking proxy
+inside this process. Every request is masked before it leaves the machine and
+every response is unmasked on its way back.
+
+Flags of run come before CMD; everything from CMD on goes to it untouched.
+The exit code is CMD's own (128+N when a signal N ended it; 127 when CMD is
+not found, 126 when it is not executable).`,
+		Example: `  claude-secure run
+  claude-secure run -- claude --model opus
+  claude-secure run --upstream https://gateway.example.com -- python agent.py`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.argv = args
+			if len(opts.argv) == 0 {
+				opts.argv = []string{"claude"}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRun(opts)
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().StringVar(&opts.upstream, "upstream", "", "where the proxy forwards (default: $ANTHROPIC_BASE_URL, else https://api.anthropic.com)")
+	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print nothing before and after CMD")
+	cmd.Flags().BoolVar(&opts.allowNonessential, "allow-nonessential-traffic", false, "do not set CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 for CMD")
+	return cmd
+}
+
+func truthy(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
+}
+
+// childEnv is the parent's environment with the proxy in it.
+func childEnv(parent []string, baseURL string, disableNonessential bool) []string {
+	env := make([]string, 0, len(parent)+3)
+	hasNonessential := false
+	for _, kv := range parent {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "ANTHROPIC_BASE_URL", "CLAUDE_SECURE":
+			continue
+		case "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC":
+			hasNonessential = true
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "ANTHROPIC_BASE_URL="+baseURL, "CLAUDE_SECURE=1")
+	if disableNonessential && !hasNonessential {
+		env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
+	}
+	return env
+}
+
+func runRun(opts *runOptions) error {
+	f := opts.f
+	child := shellwrap.Command{Path: opts.argv[0], Args: opts.argv[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+
+	// inside a claude-secure session: a second proxy would mask pseudonyms
+	if f.Getenv("CLAUDE_SECURE") == "1" {
+		child.Env = os.Environ()
+		return childExit(shellwrap.Run(child))
+	}
+	for _, v := range []string{"CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX"} {
+		if truthy(f.Getenv(v)) {
+			return withHint(fmt.Errorf("%s is set: Claude Code would send requests to the cloud provider directly, around the masking proxy", v),
+				"unset "+v+" to use the Anthropic API through claude-secure")
+		}
+	}
+	upstream := opts.upstream
+	if upstream == "" {
+		upstream = f.Getenv("ANTHROPIC_BASE_URL")
+	}
+	if upstream == "" {
+		upstream = "https://api.anthropic.com"
+	}
+	up, err := url.Parse(upstream)
+	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
+		return usagef("--upstream must be an http or https URL")
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	s, key, _, err := f.openStore()
+	if err != nil {
+		return err
+	}
+	e, err := mask.New(s.Seed(), s, cfg)
+	if err != nil {
+		return err
+	}
+	dir, err := f.stateDir()
+	if err != nil {
+		return err
+	}
+	audit, err := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to open the audit log: %w", err)
+	}
+	defer audit.Close()
+	p, err := proxy.New(proxy.Options{
+		Upstream:   up,
+		Engine:     e,
+		Audit:      slog.New(slog.NewJSONHandler(audit, nil)),
+		AllowPaths: cfg.AllowPaths,
+	})
+	if err != nil {
+		return err
+	}
+	p.Start()
+	ui := newUI(f.Err, f.Getenv)
+	if !opts.quiet {
+		ui.banner(p.Addr(), up.Host, dir, keySourceText(key.Source))
+	}
+	child.Env = childEnv(os.Environ(), p.BaseURL(), !opts.allowNonessential)
+	code, runErr := shellwrap.Run(child)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.Shutdown(ctx)
+	if !opts.quiet && runErr == nil {
+		ui.summary(p.Stats())
+	}
+	return childExit(code, runErr)
+}
+
+// childExit turns the child's end into ours.
+func childExit(code int, err error) error {
+	var se *shellwrap.StartError
+	if errors.As(err, &se) {
+		hint := "check that it is installed and on PATH"
+		if se.Code == shellwrap.ExitNotExecutable {
+			hint = "check its permissions"
+		}
+		return &codeError{code: exitCode(se.Code), err: withHint(se, hint)}
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &silentExit{code: exitCode(code)}
+	}
+	return nil
+}
+
+// sortedCounts renders "ec2-instance 3, ipv4 2" by count.
+func sortedCounts(m mask.Stats) (string, int) {
+	total := 0
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		keys = append(keys, k)
+		total += v
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", "), total
+}

@@ -2,7 +2,9 @@
 # The whole test suite, with its set-up on a fresh machine: installs the
 # Debian packages the keyring tests need (dbus, gnome-keyring) and the Go
 # modules, then checks formatting, runs go vet, every test with the race
-# detector, and the keyring tests against a real Secret Service.
+# detector, the end-to-end test with the real Claude Code (installed from
+# npm by scripts/e2e.sh), and the keyring tests against a real Secret
+# Service.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,9 @@ go vet ./...
 
 echo "== go test -race"
 go test -race -count=1 ./...
+
+echo "== end to end with the real Claude Code"
+scripts/e2e.sh
 
 echo "== keyring tests against a real Secret Service"
 if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then

@@ -63,6 +63,7 @@ func Run(c Command) (int, error) {
 	cmd := exec.Command(path, c.Args...)
 	cmd.Env = c.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+	guard(cmd)
 
 	// Catch (not ignore: an ignored signal stays ignored in the child
 	// after exec) what the terminal sends to the child as well, and drop

@@ -34,7 +34,16 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test -race"
-go test -race -count=1 ./...
+log=$(mktemp)
+if go test -race -count=1 -v ./... >"$log" 2>&1; then
+	# package results, and every skipped test with the reason it gives
+	grep -E '^(ok|FAIL|---\s+SKIP)|^\s+\S+_test\.go:[0-9]+: ' "$log" | grep -vE '^\s+\S+_test\.go:[0-9]+: .*(rounds?|requests?|mappings) ' || true
+	rm -f "$log"
+else
+	grep -vE '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)' "$log" | tail -200
+	rm -f "$log"
+	exit 1
+fi
 
 echo "== end to end with the real Claude Code"
 scripts/e2e.sh

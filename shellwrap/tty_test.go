@@ -88,7 +88,15 @@ func exitStatus(t *testing.T, cmd *exec.Cmd) int {
 // TestCtrlCReachesTheChildNotTheWrapper: ^C on the terminal interrupts
 // the child; the wrapper lives on and returns 128+SIGINT.
 func TestCtrlCReachesTheChildNotTheWrapper(t *testing.T) {
-	cmd, tty, _ := onTerminal(t, "echo ready; sleep 30")
+	cmd, tty, _ := onTerminal(t, "echo ready; exec sleep 30")
+	// press ^C once the child is really running its command, as a person would
+	child := childOf(t, cmd.Process.Pid)
+	for i := 0; i < 250; i++ {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(child) + "/comm"); strings.TrimSpace(string(b)) == "sleep" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	tty.Write([]byte{3}) // ^C
 	if code := exitStatus(t, cmd); code != 130 {
 		t.Errorf("exit code %d, want 130", code)

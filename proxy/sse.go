@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/claude-secure/claude-secure/mask"
@@ -85,9 +87,9 @@ func (u *sseUnmasker) next() bool {
 		return false
 	}
 	u.seen = 0
-	ev := u.in[:end]
-	u.handle(ev, u.in[end:end+sep])
+	ev, sepb := u.in[:end], u.in[end:end+sep]
 	u.in = u.in[end+sep:]
+	u.handle(ev, sepb)
 	return true
 }
 
@@ -294,8 +296,10 @@ func (u *sseUnmasker) flushBlock(index int) []byte {
 	return append(ev, "\"}}\n\n"...)
 }
 
+// flushBlocks releases every open block, in index order.
 func (u *sseUnmasker) flushBlocks() {
-	for i := range u.blocks {
+	idx := slices.Sorted(maps.Keys(u.blocks))
+	for _, i := range idx {
 		u.out = append(u.out, u.flushBlock(i)...)
 	}
 }

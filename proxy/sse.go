@@ -180,13 +180,19 @@ func (u *sseUnmasker) handle(ev, sep []byte) {
 	case "content_block_stop":
 		pre = u.flushBlock(index)
 	case "content_block_delta":
-		if b := u.blocks[index]; b != nil && stringField(data, "delta", "type") == b.deltaType {
-			var err error
-			data, err = u.streamDelta(b, data)
+		switch dt := stringField(data, "delta", "type"); {
+		case u.blocks[index] != nil && dt == u.blocks[index].deltaType:
+			out, err := u.streamDelta(u.blocks[index], data)
 			if err != nil {
 				u.fail("could not unmask a delta")
 				return
 			}
+			// the delta's text was the only content in the event
+			u.writeEvent(lines, out, sep)
+			return
+		case dt == "thinking_delta" || dt == "signature_delta":
+			u.writeEvent(lines, data, sep) // passes byte-identical
+			return
 		}
 	}
 	u.info.mu.Lock()

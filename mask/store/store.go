@@ -357,6 +357,16 @@ func decodeRecord(b []byte) (mask.Mapping, error) {
 	return mask.Mapping{Kind: f[0], Family: f[1], Original: f[2], Pseudonym: f[3]}, nil
 }
 
+// get reads and opens the record under k in bucket b, if there is one.
+func (s *Store) get(b *bolt.Bucket, k []byte) (mask.Mapping, bool, error) {
+	v := b.Get(k)
+	if v == nil {
+		return mask.Mapping{}, false, nil
+	}
+	r, err := s.record(v, k)
+	return r, err == nil, err
+}
+
 // record decrypts and decodes the value stored under key k.
 func (s *Store) record(v, k []byte) (mask.Mapping, error) {
 	plain, err := s.open(v, k)
@@ -375,15 +385,13 @@ func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, er
 	err := s.view(func(tx *bolt.Tx) error {
 		fwd := tx.Bucket(bucketFwd)
 		for i, m := range batch {
-			fk := s.fwdKey(m.Family, m.Original)
-			v := fwd.Get(fk)
-			if v == nil {
-				missing++
-				continue
-			}
-			r, err := s.record(v, fk)
+			r, ok, err := s.get(fwd, s.fwdKey(m.Family, m.Original))
 			if err != nil {
 				return err
+			}
+			if !ok {
+				missing++
+				continue
 			}
 			out[i] = r.Pseudonym
 		}
@@ -402,11 +410,9 @@ func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, er
 				continue
 			}
 			fk := s.fwdKey(m.Family, m.Original)
-			if v := fwd.Get(fk); v != nil {
-				r, err := s.record(v, fk)
-				if err != nil {
-					return err
-				}
+			if r, ok, err := s.get(fwd, fk); err != nil {
+				return err
+			} else if ok {
 				out[i] = r.Pseudonym
 				continue
 			}
@@ -452,16 +458,13 @@ func (s *Store) Lookup(pseudonyms []string) ([]string, error) {
 			return ErrDamaged
 		}
 		for i, p := range pseudonyms {
-			rk := s.revKey(p)
-			v := rev.Get(rk)
-			if v == nil {
-				continue
-			}
-			r, err := s.record(v, rk)
+			r, ok, err := s.get(rev, s.revKey(p))
 			if err != nil {
 				return err
 			}
-			out[i] = r.Original
+			if ok {
+				out[i] = r.Original
+			}
 		}
 		return nil
 	})
@@ -471,17 +474,9 @@ func (s *Store) Lookup(pseudonyms []string) ([]string, error) {
 // LookupOne returns the original and kind behind one pseudonym.
 func (s *Store) LookupOne(pseudonym string) (original, kind string, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		rk := s.revKey(pseudonym)
-		v := tx.Bucket(bucketRev).Get(rk)
-		if v == nil {
-			return nil
-		}
-		r, err := s.record(v, rk)
-		if err != nil {
-			return err
-		}
-		original, kind, ok = r.Original, r.Kind, true
-		return nil
+		r, found, err := s.get(tx.Bucket(bucketRev), s.revKey(pseudonym))
+		original, kind, ok = r.Original, r.Kind, found
+		return err
 	})
 	return original, kind, ok, err
 }

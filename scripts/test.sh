@@ -3,8 +3,9 @@
 # Debian packages the keyring tests need (dbus, gnome-keyring) and the Go
 # modules, then checks formatting, runs go vet, every test with the race
 # detector, the end-to-end test with the real Claude Code (installed from
-# npm by scripts/e2e.sh), and the keyring tests against a real Secret
-# Service.
+# npm by scripts/e2e.sh), the release checks (goreleaser from the Go module
+# proxy, scripts/release-check.sh), and the keyring tests against a real
+# Secret Service.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -47,6 +48,9 @@ fi
 
 echo "== end to end with the real Claude Code"
 scripts/e2e.sh
+
+echo "== release: goreleaser check, snapshot build of six targets, installer"
+scripts/release-check.sh
 
 echo "== keyring tests against a real Secret Service"
 if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Release checks: `goreleaser check`, a snapshot build of all six targets,
+# and the installer against that snapshot. goreleaser is installed from the
+# Go module proxy once and kept in $(go env GOPATH)/bin.
+set -eu
+cd "$(dirname "$0")/.."
+want=2.15.1
+gr="$(go env GOPATH)/bin/goreleaser"
+if ! "$gr" --version 2>/dev/null | grep -q "$want"; then
+	echo "== installing goreleaser v$want"
+	go install "github.com/goreleaser/goreleaser/v2@v$want"
+fi
+echo "== goreleaser check"
+"$gr" check
+echo "== goreleaser snapshot build"
+"$gr" release --snapshot --clean --skip=publish >/tmp/goreleaser-snapshot.log 2>&1 || {
+	tail -40 /tmp/goreleaser-snapshot.log
+	exit 1
+}
+n=$(ls dist/*.tar.gz dist/*.zip 2>/dev/null | wc -l)
+[ "$n" -eq 6 ] || { echo "release-check: expected 6 archives, got $n" >&2; exit 1; }
+for t in linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64 windows_arm64; do
+	ls dist/*_"$t".* >/dev/null || { echo "release-check: no archive for $t" >&2; exit 1; }
+done
+echo "ok  six archives and checksums.txt"
+scripts/test-install.sh dist

@@ -23,4 +23,18 @@ for t in linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64 windows
 	ls dist/*_"$t".* >/dev/null || { echo "release-check: no archive for $t" >&2; exit 1; }
 done
 echo "ok  six archives and checksums.txt"
+a=$(ls dist/*_linux_amd64.tar.gz)
+for f in claude-secure README.md LICENSE completions/claude-secure.bash completions/claude-secure.zsh completions/claude-secure.fish; do
+	tar -tzf "$a" | grep -qx "$f" || { echo "release-check: $f missing from $a" >&2; exit 1; }
+done
+echo "ok  archives hold the binary, README, LICENSE and completions"
+cask=dist/homebrew/Casks/claude-secure.rb
+[ -f "$cask" ] || { echo "release-check: no Homebrew cask generated" >&2; exit 1; }
+for t in darwin_amd64 darwin_arm64 linux_amd64 linux_arm64; do
+	sum=$(grep "_${t}\.tar\.gz\$" dist/checksums.txt | cut -d' ' -f1)
+	grep -q "sha256 \"$sum\"" "$cask" || { echo "release-check: cask checksum for $t does not match checksums.txt" >&2; exit 1; }
+done
+grep -q 'binary "claude-secure"' "$cask" && grep -q 'zsh_completion' "$cask" ||
+	{ echo "release-check: cask lacks the binary or completions" >&2; exit 1; }
+echo "ok  Homebrew cask: four platforms, checksums match, binary and completions"
 scripts/test-install.sh dist

@@ -8,7 +8,6 @@ import (
 	"os"
 	"regexp"
 	"sort"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -258,6 +257,3 @@ func (st *scanState) userRules(from int) {
 	st.spans = append(st.spans, extra...)
 	sort.Slice(st.spans, func(a, b int) bool { return st.spans[a].Start < st.spans[b].Start })
 }
-
-// String renders a kind name list for messages.
-func kindList(ks []string) string { return strings.Join(ks, ", ") }

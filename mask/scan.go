@@ -903,7 +903,6 @@ func (st *scanState) pairedSecret(j int) (p, q int, ok, more bool) {
 	return p, q, ok, false
 }
 
-
 // hasMixedB64 is true for random-looking base64: upper, lower and digits.
 func hasMixedB64(b []byte) bool {
 	var u, l, d bool

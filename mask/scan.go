@@ -171,6 +171,25 @@ func (st *scanState) emit(sp Span) int {
 	return sp.End
 }
 
+// inSpan reports whether s[a:b] overlaps an identifier found before: its
+// text differs between the original and the masked text, so it is never
+// read as context.
+func (st *scanState) inSpan(a, b int) bool {
+	if a < st.spanEnd && b > st.spanStart {
+		return true
+	}
+	for k := len(st.spans) - 1; k >= 0; k-- {
+		sp := st.spans[k]
+		if sp.End <= a {
+			break
+		}
+		if sp.Start < b {
+			return true
+		}
+	}
+	return false
+}
+
 // holdTrailingToken keeps back the final run of bytes that could still
 // grow into a span, and any span that crosses it.
 func (st *scanState) holdTrailingToken(from int) {
@@ -365,6 +384,9 @@ func (st *scanState) wordBefore(i int, skipSpace bool) []byte {
 	for j > lim && (isAlnum(s[j-1]) || s[j-1] == '_') {
 		j--
 	}
+	if st.inSpan(j, e) {
+		return nil
+	}
 	return s[j:e]
 }
 
@@ -441,7 +463,7 @@ func (st *scanState) accountContext(i, j int) bool {
 		for p > lim && (isAlnum(s[p-1]) || s[p-1] == '_' || s[p-1] == '-') {
 			p--
 		}
-		if p < st.spanEnd && e > st.spanStart {
+		if st.inSpan(p, e) {
 			return false // the word is (part of) an earlier identifier
 		}
 		var buf [48]byte
@@ -983,6 +1005,9 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 			return 0, false
 		}
 	}
+	if st.inSpan(p, e) {
+		return 0, false
+	}
 	key := s[p:e]
 	st.key = normKey(st.key[:0], key)
 	if k, ok := keyKind(st.key, key, quoted); ok {
@@ -1079,6 +1104,9 @@ func (st *scanState) inTagsBlock(p int) bool {
 			for r > lim && (isWord(s[r-1]) || s[r-1] == '-') {
 				r--
 			}
+			if st.inSpan(r, e) {
+				return false
+			}
 			var buf [16]byte
 			switch string(normKey(buf[:0], s[r:e])) {
 			case "tags", "tagsall", "tagset", "defaulttags":
@@ -1125,7 +1153,7 @@ func (st *scanState) tagNameBefore(p int) bool {
 		}
 	}
 	skip()
-	if q-lim < 4 || string(s[q-4:q]) != "Name" {
+	if q-lim < 4 || string(s[q-4:q]) != "Name" || st.inSpan(q-4, q) {
 		return false
 	}
 	q -= 4
@@ -1134,7 +1162,7 @@ func (st *scanState) tagNameBefore(p int) bool {
 		q--
 	}
 	skip()
-	return q-lim >= 3 && (string(s[q-3:q]) == "Key" || string(s[q-3:q]) == "key")
+	return q-lim >= 3 && (string(s[q-3:q]) == "Key" || string(s[q-3:q]) == "key") && !st.inSpan(q-3, q)
 }
 
 // contextValue reads the value after a key or flag (the separator ends at

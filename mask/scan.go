@@ -329,6 +329,26 @@ func (st *scanState) ipv4(i int) (int, bool) {
 		st.more(i)
 		return 0, false
 	}
+	// 1.2.3.4-abc.example.com is a hostname label, not an address (but
+	// 10.0.0.1-10.0.0.9 is a range of two)
+	if end < n && s[end] == '-' {
+		r := end + 1
+		for r < n && isAlnum(s[r]) {
+			r++
+		}
+		if r == n && !st.final {
+			st.more(i)
+			return 0, false
+		}
+		if r > end+1 && r < n && s[r] == '.' {
+			if _, _, ok, more := parseQuad(s, end+1, '.', st.final); more {
+				st.more(i)
+				return 0, false
+			} else if !ok {
+				return 0, false
+			}
+		}
+	}
 	bits := 32
 	spanEnd := end
 	if end < n && s[end] == '/' {

@@ -84,7 +84,9 @@ func (st *scanState) atDot(i int) int {
 		st.hostLabel(p, q, label)
 		p = q + 1
 	}
-	if end < n && s[end] == '/' && firstLabel != nil {
+	// path-style S3 and SQS URLs, when the service label was left readable
+	// (a masked label must not decide what follows, or unmask would differ)
+	if end < n && s[end] == '/' && firstLabel != nil && readableHostLabel(firstLabel) {
 		return st.hostPath(end, firstLabel)
 	}
 	return end
@@ -212,6 +214,9 @@ func (st *scanState) hostPath(slash int, firstLabel []byte) int {
 		}
 		for q > slash+1 && s[q-1] == '.' {
 			q--
+		}
+		if !bucketShaped(s[slash+1 : q]) {
+			return q
 		}
 		return st.emit(Span{Start: slash + 1, End: q, Kind: KindS3Bucket})
 	case string(firstLabel) == "sqs" || string(firstLabel) == "queue":

@@ -65,11 +65,11 @@ func toLower(c byte) byte {
 // scanned here is often raw JSON string content, and an identifier right
 // after an escape must be found like one after a space.
 func escapeEndsAt(s []byte, i int) bool {
+	// any byte after an unescaped backslash: \n, \t, \" in JSON, and
+	// also \y, so that a pseudonym after a backslash never turns into
+	// (or out of) an escape
 	if i >= 2 && s[i-2] == '\\' && oddBackslashes(s, i-2) {
-		switch s[i-1] {
-		case 'n', 't', 'r', 'b', 'f', '"', '/', '\\', '\'':
-			return true
-		}
+		return true
 	}
 	if i >= 6 && s[i-6] == '\\' && s[i-5] == 'u' && isHexAny(s[i-4]) && isHexAny(s[i-3]) &&
 		isHexAny(s[i-2]) && isHexAny(s[i-1]) && oddBackslashes(s, i-6) {

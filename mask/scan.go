@@ -362,7 +362,13 @@ func (st *scanState) ipv4(i int) (int, bool) {
 			st.more(i)
 			return 0, false
 		}
-		if q > end+1 && q-end <= 3 && v <= 32 && !(q-end > 2 && s[end+1] == '0') && (q == n || !isWord(s[q])) {
+		if q+1 == n && s[q] == '.' && !st.final {
+			st.more(i)
+			return 0, false
+		}
+		// "/23.45.67.89" starts another address, not a prefix length
+		nextQuad := q+1 < n && s[q] == '.' && isDigit(s[q+1])
+		if q > end+1 && q-end <= 3 && v <= 32 && !(q-end > 2 && s[end+1] == '0') && (q == n || (!isWord(s[q]) && !nextQuad)) {
 			bits = v
 			spanEnd = q
 		}

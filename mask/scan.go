@@ -1410,9 +1410,14 @@ func isPlaceholder(v []byte) bool {
 // url handles scheme://user:password@host and s3://bucket.
 func (st *scanState) url(i int) int {
 	s, n := st.s, st.n
+	// the scheme is context, not part of a span: it may lie in text that
+	// was already released, but never inside an earlier identifier
 	a := i
-	for a > st.lo && a > i-16 && (isAlnum(s[a-1]) || s[a-1] == '+') && !escapeEndsAt(s, a) {
+	for a > 0 && a > i-16 && (isAlnum(s[a-1]) || s[a-1] == '+') && !escapeEndsAt(s, a) {
 		a--
+	}
+	if st.inSpan(a, i) {
+		return i + 3
 	}
 	scheme := s[a:i]
 	p := i + 3
@@ -1422,7 +1427,7 @@ func (st *scanState) url(i int) int {
 			q++
 		}
 		if q == n && !st.final {
-			return st.more(a)
+			return st.more(max(a, st.lo))
 		}
 		if q-p < 3 || (q < n && isWord(s[q])) {
 			return q
@@ -1443,7 +1448,7 @@ func (st *scanState) url(i int) int {
 		q++
 	}
 	if q == n && !st.final {
-		return st.more(a)
+		return st.more(max(a, st.lo))
 	}
 	if q < n && s[q] == '@' && colon > p && q > colon+1 && !isPlaceholder(s[colon+1:q]) && connectionSchemes[string(scheme)] &&
 		!passwordPlaceholders[string(bytes.ToLower(s[colon+1:q]))] {

@@ -133,37 +133,57 @@ func (t *Stream) process(final bool) ([]byte, error) {
 
 const streamChunk = 256 << 10
 
-// Copy runs a whole reader through the stream into w, in bounded memory.
+// Copy runs a whole reader through the stream into w (nil discards), in
+// bounded memory.
 func (t *Stream) Copy(w io.Writer, r io.Reader) error {
-	buf := make([]byte, streamChunk)
-	for {
-		n, rerr := r.Read(buf)
+	if w == nil {
+		w = io.Discard
+	}
+	_, err := io.Copy(w, t.Reader(r))
+	return err
+}
+
+// Reader returns a reader of r's text run through the stream: what is safe
+// is released as r is read, the rest at r's end.
+func (t *Stream) Reader(r io.Reader) io.Reader {
+	return &streamReader{t: t, src: r, buf: make([]byte, streamChunk)}
+}
+
+type streamReader struct {
+	t    *Stream
+	src  io.Reader
+	buf  []byte
+	out  []byte
+	done bool
+}
+
+func (sr *streamReader) Read(p []byte) (int, error) {
+	for len(sr.out) == 0 {
+		if sr.done {
+			return 0, io.EOF
+		}
+		n, rerr := sr.src.Read(sr.buf)
 		if n > 0 {
-			out, err := t.Write(buf[:n])
+			o, err := sr.t.Write(sr.buf[:n])
 			if err != nil {
-				return err
+				return 0, err
 			}
-			if w != nil && len(out) > 0 {
-				if _, err := w.Write(out); err != nil {
-					return err
-				}
-			}
+			sr.out = append(sr.out, o...)
 		}
 		if errors.Is(rerr, io.EOF) {
-			break
+			o, err := sr.t.Flush()
+			if err != nil {
+				return 0, err
+			}
+			sr.out = append(sr.out, o...)
+			sr.done = true
+		} else if rerr != nil {
+			return 0, rerr
 		}
-		if rerr != nil {
-			return rerr
-		}
 	}
-	out, err := t.Flush()
-	if err != nil {
-		return err
-	}
-	if w != nil && len(out) > 0 {
-		_, err = w.Write(out)
-	}
-	return err
+	n := copy(p, sr.out)
+	sr.out = sr.out[n:]
+	return n, nil
 }
 
 // EscapeForJSONString makes the stream write each restored value escaped

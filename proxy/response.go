@@ -59,7 +59,7 @@ func (p *Proxy) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http
 		return resp
 	}
 	// JSONL batch results, plain text and anything else: stream as text
-	resp.Body = &textUnmasker{src: resp.Body, s: p.opts.Engine.NewUnmasker(info.unmasked), info: info}
+	resp.Body = readCloser{p.opts.Engine.NewUnmasker(info.unmasked).Reader(resp.Body), resp.Body}
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
 	return resp
@@ -72,47 +72,8 @@ func setBody(resp *http.Response, b []byte) {
 	resp.Header.Del("Content-Encoding")
 }
 
-// textUnmasker streams a body through the text unmasker.
-type textUnmasker struct {
-	src  io.ReadCloser
-	s    *mask.Stream
-	info *reqInfo
-	out  []byte
-	buf  [32 << 10]byte
-	done bool
+// readCloser reads from one reader and closes another (the upstream body).
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
-
-func (t *textUnmasker) Read(b []byte) (int, error) {
-	for len(t.out) == 0 {
-		if t.done {
-			return 0, io.EOF
-		}
-		n, err := t.src.Read(t.buf[:])
-		if n > 0 {
-			t.info.mu.Lock()
-			o, werr := t.s.Write(t.buf[:n])
-			t.info.mu.Unlock()
-			if werr != nil {
-				return 0, werr
-			}
-			t.out = append(t.out, o...)
-		}
-		if err == io.EOF {
-			t.info.mu.Lock()
-			o, ferr := t.s.Flush()
-			t.info.mu.Unlock()
-			if ferr != nil {
-				return 0, ferr
-			}
-			t.out = append(t.out, o...)
-			t.done = true
-		} else if err != nil {
-			return 0, err
-		}
-	}
-	n := copy(b, t.out)
-	t.out = t.out[n:]
-	return n, nil
-}
-
-func (t *textUnmasker) Close() error { return t.src.Close() }

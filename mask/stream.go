@@ -153,7 +153,7 @@ type streamReader struct {
 	t    *Stream
 	src  io.Reader
 	buf  []byte
-	out  []byte
+	out  []byte // the stream's own output, served until the next call into it
 	done bool
 }
 
@@ -163,28 +163,57 @@ func (sr *streamReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		n, rerr := sr.src.Read(sr.buf)
-		if n > 0 {
-			o, err := sr.t.Write(sr.buf[:n])
-			if err != nil {
-				return 0, err
+		var err error
+		switch {
+		case errors.Is(rerr, io.EOF):
+			if n > 0 {
+				if sr.out, err = sr.t.Write(sr.buf[:n]); err == nil && len(sr.out) > 0 {
+					// serve this first; Flush comes at the next call
+					sr.src = eofReader{}
+					continue
+				}
 			}
-			sr.out = append(sr.out, o...)
-		}
-		if errors.Is(rerr, io.EOF) {
-			o, err := sr.t.Flush()
-			if err != nil {
-				return 0, err
+			if err == nil {
+				sr.out, err = sr.t.Flush()
 			}
-			sr.out = append(sr.out, o...)
 			sr.done = true
-		} else if rerr != nil {
+		case n > 0:
+			sr.out, err = sr.t.Write(sr.buf[:n])
+		case rerr != nil:
 			return 0, rerr
+		}
+		if err != nil {
+			return 0, err
 		}
 	}
 	n := copy(p, sr.out)
 	sr.out = sr.out[n:]
 	return n, nil
 }
+
+// WriteTo lets io.Copy hand the stream's output straight to the writer.
+func (sr *streamReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(sr.out) == 0 {
+			if _, err := sr.Read(nil); errors.Is(err, io.EOF) {
+				return total, nil
+			} else if err != nil {
+				return total, err
+			}
+		}
+		k, err := w.Write(sr.out)
+		total += int64(k)
+		sr.out = sr.out[k:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // EscapeForJSONString makes the stream write each restored value escaped
 // for one more level of JSON string, for text that is itself the content

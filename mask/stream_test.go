@@ -2,9 +2,11 @@ package mask
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"os"
 	"testing"
+	"testing/iotest"
 )
 
 // streamThrough feeds text to a stream in the given chunk sizes.
@@ -135,5 +137,24 @@ func TestStreamBoundedMemory(t *testing.T) {
 		if s.Pending() > maxTokenLen+maxContextBack {
 			t.Fatalf("stream holds %d bytes", s.Pending())
 		}
+	}
+}
+
+// TestStreamReader: reading the stream's output a byte at a time, or with
+// io.Copy, gives what masking the whole text gives.
+func TestStreamReader(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	text, err := os.ReadFile("testdata/request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := e.MaskBytes(text, nil)
+	got, err := io.ReadAll(iotest.OneByteReader(e.NewMasker(nil).Reader(iotest.HalfReader(bytes.NewReader(text)))))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("byte-at-a-time reads differ at byte %d (%v)", firstDiff(got, want), err)
+	}
+	var buf bytes.Buffer
+	if err := e.NewMasker(nil).Copy(&buf, iotest.DataErrReader(bytes.NewReader(text))); err != nil || !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("Copy differs at byte %d (%v)", firstDiff(buf.Bytes(), want), err)
 	}
 }

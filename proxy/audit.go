@@ -37,10 +37,8 @@ func (s *Stats) addRequest(info *reqInfo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
-	info.mu.Lock()
 	s.masked.Add(info.masked)
 	s.unmasked.Add(info.unmasked)
-	info.mu.Unlock()
 }
 
 func (s *Stats) snapshot() Snapshot {
@@ -89,9 +87,6 @@ func (a *auditWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 func (a *auditWriter) done() {
 	info := a.info
 	a.p.stats.addRequest(info)
-	info.mu.Lock()
-	masked, unmasked := maps.Clone(info.masked), maps.Clone(info.unmasked)
-	info.mu.Unlock()
 	a.p.opts.Audit.Info("request",
 		"request_id", info.id,
 		"method", a.r.Method,
@@ -100,7 +95,7 @@ func (a *auditWriter) done() {
 		"duration_ms", float64(time.Since(info.start).Microseconds())/1000,
 		"bytes_in", info.bytesIn,
 		"bytes_out", a.bytes,
-		"masked", masked,
-		"unmasked", unmasked,
+		"masked", info.masked,
+		"unmasked", info.unmasked,
 	)
 }

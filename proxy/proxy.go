@@ -178,7 +178,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 
 type ctxKey struct{}
 
-// reqInfo travels with a request from the handlers to the audit line.
+// reqInfo travels with a request from the handlers to the audit line. All
+// of one request's work (masking, unmasking the response as goproxy copies
+// it, the audit line) runs on the request's own goroutine.
 type reqInfo struct {
 	id       string
 	start    time.Time
@@ -186,7 +188,6 @@ type reqInfo struct {
 	bytesIn  int64
 	masked   mask.Stats
 	unmasked mask.Stats
-	mu       sync.Mutex
 	bufs     [][]byte // recycled when the request is done
 }
 

@@ -45,13 +45,11 @@ func (p *Proxy) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http
 		if resp.StatusCode >= 400 {
 			kind = mask.BodyAny
 		}
-		info.mu.Lock()
 		out, err := p.opts.Engine.UnmaskJSON(raw, kind, info.unmasked)
 		if err != nil {
 			// not JSON after all: unmask as text
 			out, err = p.opts.Engine.UnmaskBytes(raw, info.unmasked)
 		}
-		info.mu.Unlock()
 		if err != nil {
 			return errorResponse(ctx.Req, http.StatusBadGateway, "api_error", "could not unmask the response: "+err.Error())
 		}

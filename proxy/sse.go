@@ -195,13 +195,11 @@ func (u *sseUnmasker) handle(ev, sep []byte) {
 			return
 		}
 	}
-	u.info.mu.Lock()
 	out, err := u.e.UnmaskJSON(data, mask.BodyEvent, u.info.unmasked)
 	if err != nil {
 		// not JSON after all: it may be an upstream error in plain text
 		out, err = u.e.UnmaskBytes(data, u.info.unmasked)
 	}
-	u.info.mu.Unlock()
 	if err != nil {
 		u.fail("could not unmask an event")
 		return
@@ -269,9 +267,7 @@ func (u *sseUnmasker) streamDelta(b *blockStream, data []byte) ([]byte, error) {
 	if !ok {
 		return data, nil
 	}
-	u.info.mu.Lock()
 	ready, err := b.s.Write(data[a:z])
-	u.info.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -288,9 +284,7 @@ func (u *sseUnmasker) flushBlock(index int) []byte {
 		return nil
 	}
 	delete(u.blocks, index)
-	u.info.mu.Lock()
 	rest, err := b.s.Flush()
-	u.info.mu.Unlock()
 	if err != nil || len(rest) == 0 {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/claude-secure/claude-secure/mask/store"
+	"github.com/claude-secure/claude-secure/proxy"
 	"github.com/claude-secure/claude-secure/shellwrap"
 	"github.com/spf13/cobra"
 )
@@ -87,7 +88,8 @@ func doctorRun(f *factory, upstream string) error {
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, upstream, nil)
-		client := &http.Client{Transport: proxyTransport()}
+		// the same transport the proxy uses: TLS verified, no proxy from the environment
+		client := &http.Client{Transport: proxy.NewTransport()}
 		resp, err := client.Do(req)
 		cancel()
 		if err != nil {
@@ -151,11 +153,4 @@ func describe(err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
-}
-
-// proxyTransport checks the upstream the way the proxy reaches it.
-func proxyTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil
-	return t
 }

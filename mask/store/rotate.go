@@ -76,10 +76,8 @@ func (s *Store) RotateKey(newKey []byte) (*Store, error) {
 
 // Reset deletes the store in dir. The key stays where it is.
 func Reset(dir string) error {
-	for _, p := range []string{Path(dir), Path(dir) + ".lock"} {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("failed to delete the store: %w", err)
-		}
+	if err := os.Remove(Path(dir)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("failed to delete the store: %w", err)
 	}
 	return nil
 }

@@ -40,7 +40,14 @@ type Engine struct {
 	fwd   map[string]map[string]string // family → original → pseudonym
 	rev   map[string]string            // pseudonym → original
 	count int
+	// miss remembers pseudonym-shaped text the mappings do not know (a
+	// model writing IDs of its own), so each is looked up once, not on
+	// every response; issuing a pseudonym removes it from here
+	miss map[string]struct{}
 }
+
+// missLimit bounds the cache of unknown pseudonyms.
+const missLimit = 1 << 14
 
 // cacheLimit bounds the in-memory caches so memory stays flat on inputs
 // with ever new identifiers; the store remains the source of truth.
@@ -61,6 +68,7 @@ func New(seed []byte, maps Mappings, cfg *Config) (*Engine, error) {
 		maps:   maps,
 		fwd:    map[string]map[string]string{},
 		rev:    map[string]string{},
+		miss:   map[string]struct{}{},
 	}
 	for _, l := range rules.literals {
 		p, err := e.ps.next(KindUserRule, l.rule, 0, l.value)
@@ -178,6 +186,7 @@ func (e *Engine) pseudonyms(s []byte, spans []Span, out []string) ([]string, err
 	if e.count > cacheLimit {
 		clear(e.fwd)
 		clear(e.rev)
+		clear(e.miss)
 		e.count = 0
 	}
 	for i, m := range batch {
@@ -188,6 +197,7 @@ func (e *Engine) pseudonyms(s []byte, spans []Span, out []string) ([]string, err
 		}
 		fm[m.Original] = got[i]
 		e.rev[got[i]] = m.Original
+		delete(e.miss, got[i])
 		e.count++
 	}
 	for i, sp := range spans {
@@ -207,19 +217,28 @@ func (e *Engine) originals(s []byte, spans []Span, out []string) ([]string, erro
 	var idx []int
 	e.mu.Lock()
 	for i, sp := range spans {
-		var o string
-		var ok bool
+		var o, c string
+		var ok, unknown bool
 		if sp.Dashed {
-			o, ok = e.rev[canonical(s, sp)]
+			c = canonical(s, sp)
+			o, ok = e.rev[c]
+			_, unknown = e.miss[c]
 		} else {
 			o, ok = e.rev[string(s[sp.Start:sp.End])]
+			_, unknown = e.miss[string(s[sp.Start:sp.End])]
 		}
 		if ok {
 			out = append(out, o)
 			continue
 		}
 		out = append(out, "")
-		ask = append(ask, canonical(s, sp))
+		if unknown {
+			continue
+		}
+		if c == "" {
+			c = canonical(s, sp)
+		}
+		ask = append(ask, c)
 		idx = append(idx, i)
 	}
 	e.mu.Unlock()
@@ -235,7 +254,12 @@ func (e *Engine) originals(s []byte, spans []Span, out []string) ([]string, erro
 		out[idx[j]] = o
 		if o != "" {
 			e.rev[ask[j]] = o
+			continue
 		}
+		if len(e.miss) >= missLimit {
+			clear(e.miss)
+		}
+		e.miss[ask[j]] = struct{}{}
 	}
 	e.mu.Unlock()
 	return out, nil

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"runtime"
@@ -18,13 +20,18 @@ import (
 )
 
 // The proxy benchmarks run the same requests against the same fake upstream
-// twice in one run: directly, and through the proxy. They report the median
-// (p50) per request; the difference is what the proxy adds.
+// three times in one run: directly, through a plain reverse proxy that only
+// forwards (what any extra hop costs), and through the proxy. They report
+// the median (p50) per request.
 
-func benchUpstream(b *testing.B, handler http.HandlerFunc) (direct, viaProxy string) {
+type bases struct{ direct, hop, proxy string }
+
+func benchUpstream(b *testing.B, e *mask.Engine, handler http.HandlerFunc) bases {
 	srv := httptest.NewServer(handler)
 	b.Cleanup(srv.Close)
-	e, _ := mask.New([]byte("bench"), mask.NewMemoryMappings(), nil)
+	if e == nil {
+		e, _ = mask.New([]byte("bench"), mask.NewMemoryMappings(), nil)
+	}
 	u, _ := url.Parse(srv.URL)
 	p, err := New(Options{Upstream: u, Engine: e})
 	if err != nil {
@@ -32,7 +39,12 @@ func benchUpstream(b *testing.B, handler http.HandlerFunc) (direct, viaProxy str
 	}
 	p.Start()
 	b.Cleanup(func() { p.Shutdown(b.Context()) })
-	return srv.URL, p.BaseURL()
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	hop := httptest.NewServer(rp)
+	b.Cleanup(hop.Close)
+	return bases{srv.URL, hop.URL, p.BaseURL()}
 }
 
 func p50(b *testing.B, ds []time.Duration) {
@@ -46,20 +58,20 @@ var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 // BenchmarkTimeToFirstByte: a streamed response whose first event comes at
 // once; time from sending the request to the first byte of the body.
 func BenchmarkTimeToFirstByte(b *testing.B) {
-	direct, proxied := benchUpstream(b, func(w http.ResponseWriter, r *http.Request) {
+	urls := benchUpstream(b, nil, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Write([]byte("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"content\":[]}}\n\n"))
 		w.(http.Flusher).Flush()
 		w.Write([]byte("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"))
 	})
-	compare(b, direct, proxied, requestBody("Summarise the incident on i-0f3a9c2b7d1e4a605 in account 210987654321."), true)
+	compare(b, urls, requestBody("Summarise the incident on i-0f3a9c2b7d1e4a605 in account 210987654321."), true)
 }
 
 // compare posts body to both bases and reports the p50 time to the first
 // byte of the answer (firstByte) or to its end.
-func compare(b *testing.B, direct, proxied string, body []byte, firstByte bool) {
-	for _, c := range []struct{ name, base string }{{"direct", direct}, {"proxy", proxied}} {
+func compare(b *testing.B, urls bases, body []byte, firstByte bool) {
+	for _, c := range []struct{ name, base string }{{"direct", urls.direct}, {"hop", urls.hop}, {"proxy", urls.proxy}} {
 		b.Run(c.name, func(b *testing.B) {
 			var ds []time.Duration
 			for b.Loop() {
@@ -92,35 +104,92 @@ func BenchmarkRequest1MB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	direct, proxied := benchUpstream(b, func(w http.ResponseWriter, r *http.Request) {
+	urls := benchUpstream(b, nil, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"type":"message","content":[{"type":"text","text":"ok"}]}`))
 	})
-	compare(b, direct, proxied, body, false)
+	compare(b, urls, body, false)
 }
 
-// BenchmarkStream2000Events: a 2,000-event streamed answer with pseudonyms
-// in its deltas; total time to read it all.
+// BenchmarkStream2000Events: a 2,000-event streamed answer, the model
+// quoting two of the session's pseudonyms in every delta (an instance and
+// an address it was shown); total time to read it all.
 func BenchmarkStream2000Events(b *testing.B) {
 	e, _ := mask.New([]byte("bench"), mask.NewMemoryMappings(), nil)
 	var stream bytes.Buffer
 	stream.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"content\":[]}}\n\n")
 	stream.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
 	for i := 0; i < 1996; i++ {
-		d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": fmt.Sprintf("instance i-%017x is at 10.0.%d.%d; ", i, i/256, i%256)}})
+		// the session masked these originals in an earlier request; the
+		// answer carries their pseudonyms
+		text, err := e.MaskBytes(fmt.Appendf(nil, "instance i-%017x is at 10.0.%d.%d; ", i, i/256, i%256), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": string(text)}})
 		fmt.Fprintf(&stream, "event: content_block_delta\ndata: %s\n\n", d)
 	}
 	stream.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
 	stream.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
-	_ = e
-	direct, proxied := benchUpstream(b, func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		writeChunked(w, stream.Bytes(), 4096)
+	b.Run("burst", func(b *testing.B) {
+		// as fast as loopback carries it: the per-event cost, undiluted
+		urls := benchUpstream(b, e, func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/event-stream")
+			writeChunked(w, stream.Bytes(), 4096)
+		})
+		compare(b, urls, requestBody("go"), false)
 	})
-	body := requestBody("go")
-	compare(b, direct, proxied, body, false)
+	b.Run("paced", func(b *testing.B) {
+		// 20 events a millisecond, still a hundred times faster than a
+		// model writes tokens
+		events := bytes.SplitAfter(stream.Bytes(), []byte("\n\n"))
+		urls := benchUpstream(b, e, func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i, ev := range events {
+				w.Write(ev)
+				if i%20 == 19 {
+					w.(http.Flusher).Flush()
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+		compare(b, urls, requestBody("go"), false)
+	})
+}
+
+// BenchmarkUnmaskEvents2000 runs the same 2,000-event answer through the
+// event unmasker alone, without the network: its share of the total.
+func BenchmarkUnmaskEvents2000(b *testing.B) {
+	e, _ := mask.New([]byte("bench"), mask.NewMemoryMappings(), nil)
+	start := "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+	masked, want := bytes.NewBufferString(start), bytes.NewBufferString(start)
+	for i := 0; i < 2000; i++ {
+		orig := fmt.Sprintf("instance i-%017x is at 10.0.%d.%d; ", i, i/256, i%256)
+		text, _ := e.MaskBytes([]byte(orig), nil)
+		for _, c := range []struct {
+			buf  *bytes.Buffer
+			text string
+		}{{masked, string(text)}, {want, orig}} {
+			d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": c.text}})
+			fmt.Fprintf(c.buf, "event: content_block_delta\ndata: %s\n\n", d)
+		}
+	}
+	b.SetBytes(int64(masked.Len()))
+	var got bytes.Buffer
+	for b.Loop() {
+		got.Reset()
+		u := newSSEUnmasker(io.NopCloser(bytes.NewReader(masked.Bytes())), e, &reqInfo{masked: mask.Stats{}, unmasked: mask.Stats{}})
+		if _, err := io.Copy(&got, u); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		b.Fatal("the unmasked stream differs from the originals")
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/event")
 }
 
 // eventSource produces a text stream of n bytes of deltas, made on the fly.

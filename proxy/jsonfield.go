@@ -1,29 +1,14 @@
 package proxy
 
-// fieldRange finds the string at the given path of object keys in a JSON
-// document and returns the range of its raw content (between the quotes).
-// It reads only as much as it needs and does not unescape.
-func fieldRange(data []byte, path ...string) (int, int, bool) {
-	return valueRange(data, true, path...)
-}
+import "bytes"
 
-// stringField returns the raw content of a string field, or "".
-func stringField(data []byte, path ...string) string {
-	a, z, ok := fieldRange(data, path...)
-	if !ok {
-		return ""
-	}
-	return string(data[a:z])
-}
-
-// intField returns a small non-negative integer field, or -1.
-func intField(data []byte, key string) int {
-	a, z, ok := valueRange(data, false, key)
-	if !ok || z-a > 9 || z == a {
+// smallInt parses a small non-negative integer, or returns -1.
+func smallInt(b []byte) int {
+	if len(b) == 0 || len(b) > 9 {
 		return -1
 	}
 	v := 0
-	for _, c := range data[a:z] {
+	for _, c := range b {
 		if c < '0' || c > '9' {
 			return -1
 		}
@@ -32,54 +17,46 @@ func intField(data []byte, key string) int {
 	return v
 }
 
-// valueRange finds the value at path; for a string (wantString) the range
-// of its content, otherwise the range of the raw value.
-func valueRange(data []byte, wantString bool, path ...string) (int, int, bool) {
-	p := skipWS(data, 0)
-	for depth, key := range path {
-		if p >= len(data) || data[p] != '{' {
-			return 0, 0, false
+// stringContent returns the content range of a string value at data[a:z].
+func stringContent(data []byte, a, z int) (int, int, bool) {
+	if z-a < 2 || data[a] != '"' || data[z-1] != '"' {
+		return 0, 0, false
+	}
+	return a + 1, z - 1, true
+}
+
+// members calls fn with the raw key and the value range of each member of
+// the object at data[p:], in order, until fn returns false. It reports
+// false if the object is malformed before that.
+func members(data []byte, p int, fn func(key []byte, a, z int) bool) bool {
+	p = skipWS(data, p)
+	if p >= len(data) || data[p] != '{' {
+		return false
+	}
+	p = skipWS(data, p+1)
+	for p < len(data) && data[p] == '"' {
+		ks, ke, ok := stringRange(data, p)
+		if !ok {
+			return false
+		}
+		p = skipWS(data, ke+1)
+		if p >= len(data) || data[p] != ':' {
+			return false
 		}
 		p = skipWS(data, p+1)
-		found := false
-		for p < len(data) && data[p] == '"' {
-			ks, ke, ok := stringRange(data, p)
-			if !ok {
-				return 0, 0, false
-			}
-			p = skipWS(data, ke+1)
-			if p >= len(data) || data[p] != ':' {
-				return 0, 0, false
-			}
+		e := skipValue(data, p)
+		if e <= p {
+			return false
+		}
+		if !fn(data[ks:ke], p, e) {
+			return true
+		}
+		p = skipWS(data, e)
+		if p < len(data) && data[p] == ',' {
 			p = skipWS(data, p+1)
-			if string(data[ks:ke]) == key {
-				found = true
-				break
-			}
-			if p = skipValue(data, p); p < 0 {
-				return 0, 0, false
-			}
-			p = skipWS(data, p)
-			if p < len(data) && data[p] == ',' {
-				p = skipWS(data, p+1)
-			}
-		}
-		if !found {
-			return 0, 0, false
-		}
-		if depth == len(path)-1 {
-			if !wantString {
-				e := skipValue(data, p)
-				return p, e, e > p
-			}
-			if p >= len(data) || data[p] != '"' {
-				return 0, 0, false
-			}
-			s, e, ok := stringRange(data, p)
-			return s, e, ok
 		}
 	}
-	return 0, 0, false
+	return true
 }
 
 func skipWS(b []byte, p int) int {
@@ -92,10 +69,18 @@ func skipWS(b []byte, p int) int {
 // stringRange returns the content range of the string starting at b[p].
 func stringRange(b []byte, p int) (int, int, bool) {
 	for q := p + 1; q < len(b); q++ {
-		switch b[q] {
-		case '\\':
-			q++
-		case '"':
+		i := bytes.IndexByte(b[q:], '"')
+		if i < 0 {
+			break
+		}
+		q += i
+		// the quote ends the string unless an odd run of backslashes
+		// escapes it
+		bs := 0
+		for k := q - 1; k > p && b[k] == '\\'; k-- {
+			bs++
+		}
+		if bs%2 == 0 {
 			return p + 1, q, true
 		}
 	}

@@ -24,18 +24,24 @@ const maxEvent = 16 << 20
 // block's stream holds back is released before its content_block_stop.
 // Thinking, signatures and unknown events pass unchanged.
 type sseUnmasker struct {
-	src    io.ReadCloser
-	e      *mask.Engine
-	info   *reqInfo
-	in     []byte // input not yet parsed into events
-	seen   int    // bytes of in already searched for an event end
-	out    []byte // output ready for the reader
+	src  io.ReadCloser
+	e    *mask.Engine
+	info *reqInfo
+	// in[start:] is input not yet parsed into events; seen bytes of it
+	// were already searched for an event end
+	in          []byte
+	start, seen int
+	// out[outPos:] is output ready for the reader
+	out    []byte
+	outPos int
 	blocks map[int]*blockStream
-	buf    []byte
 	done   bool
 	// started and stopped track message_start and message_stop, to tell a
 	// complete stream from one the upstream cut off
 	started, stopped bool
+
+	lines [][]byte // scratch: the current event's lines
+	data  []byte   // scratch: the current event's data, if it has several lines
 }
 
 type blockStream struct {
@@ -44,14 +50,21 @@ type blockStream struct {
 	deltaType string // "text_delta" or "input_json_delta"
 }
 
+const readSize = 32 << 10
+
 func newSSEUnmasker(src io.ReadCloser, e *mask.Engine, info *reqInfo) *sseUnmasker {
-	return &sseUnmasker{src: src, e: e, info: info, blocks: map[int]*blockStream{}, buf: make([]byte, 32<<10)}
+	return &sseUnmasker{src: src, e: e, info: info, blocks: map[int]*blockStream{}, in: make([]byte, 0, 2*readSize)}
 }
 
-func (u *sseUnmasker) Read(b []byte) (int, error) {
-	for len(u.out) == 0 {
+// fill makes output ready: it handles the events already in the input and,
+// if none is complete, reads more. It returns false at the end.
+func (u *sseUnmasker) fill() bool {
+	if u.outPos == len(u.out) {
+		u.out, u.outPos = u.out[:0], 0
+	}
+	for u.outPos == len(u.out) {
 		if u.done {
-			return 0, io.EOF
+			return false
 		}
 		if u.next() {
 			// release together the events that arrived together: one write
@@ -60,8 +73,13 @@ func (u *sseUnmasker) Read(b []byte) (int, error) {
 			}
 			continue
 		}
-		n, err := u.src.Read(u.buf)
-		u.in = append(u.in, u.buf[:n]...)
+		if u.start > 0 {
+			n := copy(u.in, u.in[u.start:])
+			u.in, u.start = u.in[:n], 0
+		}
+		u.in = slices.Grow(u.in, readSize)
+		n, err := u.src.Read(u.in[len(u.in):cap(u.in)])
+		u.in = u.in[:len(u.in)+n]
 		if len(u.in) > maxEvent {
 			u.fail("an event is larger than 16 MiB")
 			continue
@@ -72,24 +90,46 @@ func (u *sseUnmasker) Read(b []byte) (int, error) {
 			u.fail("upstream stream failed")
 		}
 	}
-	n := copy(b, u.out)
-	u.out = u.out[n:]
+	return true
+}
+
+func (u *sseUnmasker) Read(b []byte) (int, error) {
+	if !u.fill() {
+		return 0, io.EOF
+	}
+	n := copy(b, u.out[u.outPos:])
+	u.outPos += n
 	return n, nil
+}
+
+// WriteTo hands each batch of events to w as it is ready, without a copy;
+// the proxy's copy loop flushes after each write.
+func (u *sseUnmasker) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for u.fill() {
+		n, err := w.Write(u.out[u.outPos:])
+		total += int64(n)
+		u.outPos += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 func (u *sseUnmasker) Close() error { return u.src.Close() }
 
 // next handles one complete event from the input, if there is one.
 func (u *sseUnmasker) next() bool {
-	end, sep := eventEnd(u.in, u.seen)
+	in := u.in[u.start:]
+	end, sep := eventEnd(in, u.seen)
 	if end < 0 {
-		u.seen = max(len(u.in)-2, 0)
+		u.seen = max(len(in)-2, 0)
 		return false
 	}
 	u.seen = 0
-	ev, sepb := u.in[:end], u.in[end:end+sep]
-	u.in = u.in[end+sep:]
-	u.handle(ev, sepb)
+	u.start += end + sep
+	u.handle(in[:end], in[end:end+sep])
 	return true
 }
 
@@ -97,9 +137,11 @@ func (u *sseUnmasker) next() bool {
 // the length of the separator.
 func eventEnd(b []byte, from int) (int, int) {
 	for i := from; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
 		}
+		i += j
 		// "\n\n" or "\n\r\n"
 		if i+1 < len(b) && b[i+1] == '\n' {
 			return i + 1, 1
@@ -116,10 +158,10 @@ func (u *sseUnmasker) finish() {
 	for u.next() {
 		// a last read may carry several events along with EOF
 	}
-	if len(bytes.TrimSpace(u.in)) > 0 {
-		u.handle(u.in, []byte("\n"))
+	if rest := u.in[u.start:]; len(bytes.TrimSpace(rest)) > 0 {
+		u.handle(rest, []byte("\n"))
 	}
-	u.in = nil
+	u.in, u.start = nil, 0
 	u.flushBlocks()
 	if u.started && !u.stopped {
 		u.emitError("upstream ended the stream before message_stop")
@@ -133,7 +175,7 @@ func (u *sseUnmasker) fail(why string) {
 	}
 	u.flushBlocks()
 	u.emitError(why)
-	u.in = nil
+	u.in, u.start = nil, 0
 	u.done = true
 }
 
@@ -147,19 +189,27 @@ func (u *sseUnmasker) emitError(msg string) {
 // handle rewrites one event (its lines without the final blank line) and
 // appends it, with sep, to the output.
 func (u *sseUnmasker) handle(ev, sep []byte) {
-	var lines [][]byte
+	u.lines = u.lines[:0]
 	var data []byte
 	dataLines := 0
-	for _, l := range bytes.SplitAfter(ev, []byte("\n")) {
-		if len(l) == 0 {
-			continue
+	for rest := ev; len(rest) > 0; {
+		l := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			l = rest[:i+1]
 		}
-		lines = append(lines, l)
+		rest = rest[len(l):]
+		u.lines = append(u.lines, l)
 		if v, ok := fieldValue(l, "data"); ok {
-			if dataLines > 0 {
-				data = append(data, '\n')
+			switch dataLines {
+			case 0:
+				data = v
+			case 1:
+				u.data = append(append(append(u.data[:0], data...), '\n'), v...)
+				data = u.data
+			default:
+				u.data = append(append(u.data, '\n'), v...)
+				data = u.data
 			}
-			data = append(data, v...)
 			dataLines++
 		}
 	}
@@ -167,31 +217,34 @@ func (u *sseUnmasker) handle(ev, sep []byte) {
 		u.out = append(append(u.out, ev...), sep...)
 		return
 	}
-	typ := stringField(data, "type")
-	index := intField(data, "index")
+	f := parseEvent(data)
 	var pre []byte // events synthesized before this one (released held text)
-	switch typ {
+	switch string(f.typ) {
 	case "message_start":
 		u.started = true
 	case "message_stop":
 		u.stopped = true
 	case "content_block_start":
-		u.startBlock(index, stringField(data, "content_block", "type"))
+		u.startBlock(f.index, f.blockType)
 	case "content_block_stop":
-		pre = u.flushBlock(index)
+		pre = u.flushBlock(f.index)
 	case "content_block_delta":
-		switch dt := stringField(data, "delta", "type"); {
-		case u.blocks[index] != nil && dt == u.blocks[index].deltaType:
-			out, err := u.streamDelta(u.blocks[index], data)
+		switch b := u.blocks[f.index]; {
+		case b != nil && string(f.deltaType) == b.deltaType:
+			a, z, ok := f.deltaField(data, b.field)
+			if !ok {
+				break
+			}
+			ready, err := b.s.Write(data[a:z])
 			if err != nil {
 				u.fail("could not unmask a delta")
 				return
 			}
 			// the delta's text was the only content in the event
-			u.writeEvent(lines, out, sep)
+			u.writeEvent(sep, data[:a], ready, data[z:])
 			return
-		case dt == "thinking_delta" || dt == "signature_delta":
-			u.writeEvent(lines, data, sep) // passes byte-identical
+		case string(f.deltaType) == "thinking_delta" || string(f.deltaType) == "signature_delta":
+			u.writeEvent(sep, data) // passes byte-identical
 			return
 		}
 	}
@@ -205,17 +258,80 @@ func (u *sseUnmasker) handle(ev, sep []byte) {
 		return
 	}
 	u.out = append(u.out, pre...)
-	u.writeEvent(lines, out, sep)
+	u.writeEvent(sep, out)
 }
 
-// writeEvent writes the event's lines with its data replaced.
-func (u *sseUnmasker) writeEvent(lines [][]byte, data, sep []byte) {
+// event holds what the unmasker reads from an event's data, found in one
+// walk over its top-level members.
+type event struct {
+	typ, blockType, deltaType []byte
+	index                     int
+	delta                     [2]int // the delta object's range
+}
+
+func parseEvent(data []byte) event {
+	f := event{index: -1}
+	members(data, 0, func(k []byte, a, z int) bool {
+		switch string(k) {
+		case "type":
+			if s, e, ok := stringContent(data, a, z); ok {
+				f.typ = data[s:e]
+			}
+		case "index":
+			f.index = smallInt(data[a:z])
+		case "delta":
+			f.delta = [2]int{a, z}
+			f.deltaType = stringAt(data[:z], a, "type")
+		case "content_block":
+			f.blockType = stringAt(data[:z], a, "type")
+		}
+		return true
+	})
+	return f
+}
+
+// deltaField returns the content range of the delta's string field name.
+func (f *event) deltaField(data []byte, name string) (int, int, bool) {
+	a, z, found := 0, 0, false
+	members(data[:f.delta[1]], f.delta[0], func(k []byte, va, vz int) bool {
+		if string(k) == name {
+			a, z, found = va, vz, true
+		}
+		return !found
+	})
+	if !found {
+		return 0, 0, false
+	}
+	return stringContent(data, a, z)
+}
+
+// stringAt returns the raw content of the string member key of the object
+// at data[p:], or nil.
+func stringAt(data []byte, p int, key string) []byte {
+	var v []byte
+	members(data, p, func(k []byte, a, z int) bool {
+		if string(k) != key {
+			return true
+		}
+		if s, e, ok := stringContent(data, a, z); ok {
+			v = data[s:e]
+		}
+		return false
+	})
+	return v
+}
+
+// writeEvent writes the event's lines with its data replaced by the
+// concatenation of parts.
+func (u *sseUnmasker) writeEvent(sep []byte, parts ...[]byte) {
 	wrote := false
-	for _, l := range lines {
+	for _, l := range u.lines {
 		if _, ok := fieldValue(l, "data"); ok {
 			if !wrote {
 				u.out = append(u.out, "data: "...)
-				u.out = append(u.out, data...)
+				for _, p := range parts {
+					u.out = append(u.out, p...)
+				}
 				u.out = append(u.out, '\n')
 				wrote = true
 			}
@@ -244,11 +360,11 @@ func fieldValue(line []byte, name string) ([]byte, bool) {
 	return v, true
 }
 
-func (u *sseUnmasker) startBlock(index int, typ string) {
+func (u *sseUnmasker) startBlock(index int, typ []byte) {
 	if index < 0 {
 		return
 	}
-	switch typ {
+	switch string(typ) {
 	case "text":
 		u.blocks[index] = &blockStream{s: u.e.NewUnmasker(u.info.unmasked), field: "text", deltaType: "text_delta"}
 	case "tool_use", "server_tool_use", "mcp_tool_use":
@@ -258,23 +374,6 @@ func (u *sseUnmasker) startBlock(index int, typ string) {
 		s.EscapeForJSONString()
 		u.blocks[index] = &blockStream{s: s, field: "partial_json", deltaType: "input_json_delta"}
 	}
-}
-
-// streamDelta feeds a delta's text (raw JSON string content) to the
-// block's stream and puts what is ready in its place.
-func (u *sseUnmasker) streamDelta(b *blockStream, data []byte) ([]byte, error) {
-	a, z, ok := fieldRange(data, "delta", b.field)
-	if !ok {
-		return data, nil
-	}
-	ready, err := b.s.Write(data[a:z])
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(data)-(z-a)+len(ready))
-	out = append(out, data[:a]...)
-	out = append(out, ready...)
-	return append(out, data[z:]...), nil
 }
 
 // flushBlock releases what a block's stream held back, as one more delta.

@@ -28,6 +28,27 @@ for k, v in rows.items():
     print(f"  {k:34s} {med:9.1f} MB/s  x{med/base:8.1f}")
 PY
 
+echo "\n== proxy: direct, through a plain forwarding hop, through the proxy (count=3)"
+{
+	go test ./proxy -run '^$' -bench 'TimeToFirstByte|Request1MB|Stream2000Events/burst|UnmaskEvents' -benchtime 300x -count 3
+	go test ./proxy -run '^$' -bench 'Stream2000Events/paced' -benchtime 20x -count 3
+	go test ./proxy -run '^$' -bench 'SSE100MB' -benchtime 1x -count 3
+} > "$work/proxy.txt"
+python3 - "$work/proxy.txt" <<'PY'
+import re, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'^(Benchmark\S+?)-\d+\s+\d+\s+(.*)$', line)
+    if not m:
+        continue
+    for val, unit in re.findall(r'([\d.]+) (\S+)', m.group(2)):
+        if unit in ('p50-µs', 'ns/event', 'peak-heap-MiB'):
+            rows.setdefault((m.group(1), unit), []).append(float(val))
+print("median of 3 runs:")
+for (name, unit), v in rows.items():
+    print(f"  {name:50s} {statistics.median(v):10.1f} {unit}")
+PY
+
 go build -o "$work/claude-secure" ./cmd/claude-secure
 bin="$work/claude-secure"
 

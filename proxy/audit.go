@@ -52,7 +52,7 @@ func (s *Stats) snapshot() Snapshot {
 // audit line when goproxy is done with it.
 type auditWriter struct {
 	http.ResponseWriter
-	p      *Proxy
+	p      *Handler
 	r      *http.Request
 	info   *reqInfo
 	status int
@@ -87,15 +87,34 @@ func (a *auditWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 func (a *auditWriter) done() {
 	info := a.info
 	a.p.stats.addRequest(info)
-	a.p.opts.Audit.Info("request",
-		"request_id", info.id,
-		"method", a.r.Method,
-		"path", info.path,
-		"status", a.status,
-		"duration_ms", float64(time.Since(info.start).Microseconds())/1000,
-		"bytes_in", info.bytesIn,
-		"bytes_out", a.bytes,
-		"masked", info.masked,
-		"unmasked", info.unmasked,
-	)
+	rec := Record{
+		ID: info.id, Caller: info.caller, Method: a.r.Method, Path: info.path,
+		Status: a.status, UpstreamStatus: info.upstream, Refusal: info.refusal,
+		Duration: time.Since(info.start), BytesIn: info.bytesIn, BytesOut: a.bytes,
+		Masked: info.masked, Unmasked: info.unmasked,
+	}
+	attrs := []any{
+		"request_id", rec.ID,
+		"method", rec.Method,
+		"path", rec.Path,
+		"status", rec.Status,
+		"duration_ms", float64(rec.Duration.Microseconds()) / 1000,
+		"bytes_in", rec.BytesIn,
+		"bytes_out", rec.BytesOut,
+		"masked", rec.Masked,
+		"unmasked", rec.Unmasked,
+	}
+	if rec.Caller != "" {
+		attrs = append(attrs, "caller", rec.Caller)
+	}
+	if rec.UpstreamStatus != 0 {
+		attrs = append(attrs, "upstream_status", rec.UpstreamStatus)
+	}
+	if rec.Refusal != "" {
+		attrs = append(attrs, "refusal", rec.Refusal)
+	}
+	a.p.opts.Audit.Info("request", attrs...)
+	if a.p.opts.Observe != nil {
+		a.p.opts.Observe(rec)
+	}
 }

@@ -1,7 +1,9 @@
-// Package proxy is the loopback masking proxy that claude-secure runs in
-// its own process for its child.
+// Package proxy is the masking proxy: [Handler] masks every request,
+// forwards it and unmasks the answer; [Proxy] is the loopback session proxy
+// that claude-secure runs in its own process for its child. (The gateway
+// that `claude-secure serve` runs puts the same Handler behind tokens.)
 //
-// Start with [New]: it listens on 127.0.0.1 on an ephemeral port and
+// Start a session with [New]: it listens on 127.0.0.1 on an ephemeral port and
 // returns a [Proxy] whose [Proxy.BaseURL] (with a per-session secret in the
 // path) is what the child gets as ANTHROPIC_BASE_URL. Every request body to
 // the Messages API is masked before it is forwarded; every response is
@@ -57,26 +59,40 @@ type Options struct {
 	AllowPaths []string
 	// MaxBody bounds request bodies (DefaultMaxBody when 0).
 	MaxBody int64
-	// Addr is the listen address; only loopback addresses are accepted.
-	// Default 127.0.0.1:0.
+	// Addr is the listen address of a session proxy; only loopback
+	// addresses are accepted. Default 127.0.0.1:0.
 	Addr string
+	// Observe, if set, is called when each request is done.
+	Observe func(Record)
 }
 
-// Proxy is a running masking proxy.
-type Proxy struct {
-	opts   Options
-	secret string
-	ln     net.Listener
-	srv    *http.Server
-	gp     *goproxy.ProxyHttpServer
-	stats  *Stats
-	hosts  map[string]bool
-	wg     sync.WaitGroup
-	closed chan struct{}
+// Record describes one finished request: names and counts, never a value.
+type Record struct {
+	ID     string
+	Caller string // who sent it, for a gateway; "" in a session
+	Method string
+	Path   string
+	// Status is what the client got; UpstreamStatus what upstream said
+	// (0 if the request never reached it).
+	Status, UpstreamStatus int
+	// Refusal names why the request was not forwarded, or "".
+	Refusal           string
+	Duration          time.Duration
+	BytesIn, BytesOut int64
+	Masked, Unmasked  mask.Stats
 }
 
-// New starts listening. Call Serve (or Start) to accept requests.
-func New(opts Options) (*Proxy, error) {
+// Handler masks requests, forwards them upstream and unmasks the answers.
+// It has no front door of its own: a session Proxy puts it behind a
+// secret, a gateway behind tokens.
+type Handler struct {
+	opts  Options
+	gp    *goproxy.ProxyHttpServer
+	stats *Stats
+}
+
+// NewHandler returns the masking pipeline for opts.
+func NewHandler(opts Options) (*Handler, error) {
 	if opts.Upstream == nil || opts.Engine == nil {
 		return nil, errors.New("proxy needs an upstream and an engine")
 	}
@@ -86,6 +102,35 @@ func New(opts Options) (*Proxy, error) {
 	if opts.MaxBody == 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
+	if opts.Audit == nil {
+		opts.Audit = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	h := &Handler{opts: opts, stats: newStats()}
+	h.gp = h.newGoproxy()
+	return h, nil
+}
+
+// Stats returns the counters of every request so far.
+func (h *Handler) Stats() Snapshot { return h.stats.snapshot() }
+
+// Proxy is a running session proxy: the Handler behind a loopback
+// listener and a per-session secret.
+type Proxy struct {
+	*Handler
+	secret string
+	ln     net.Listener
+	srv    *http.Server
+	hosts  map[string]bool
+	wg     sync.WaitGroup
+}
+
+// New starts listening. Call Start to accept requests.
+func New(opts Options) (*Proxy, error) {
+	h, err := NewHandler(opts)
+	if err != nil {
+		return nil, err
+	}
+	opts = h.opts
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
@@ -96,9 +141,6 @@ func New(opts Options) (*Proxy, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, errors.New("the proxy listens on loopback addresses only")
 	}
-	if opts.Audit == nil {
-		opts.Audit = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
 	var sec [16]byte
 	if _, err := rand.Read(sec[:]); err != nil {
 		return nil, err
@@ -108,20 +150,20 @@ func New(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("failed to listen: %w", err)
 	}
 	p := &Proxy{
-		opts:   opts,
-		secret: hex.EncodeToString(sec[:]),
-		ln:     ln,
-		stats:  newStats(),
-		closed: make(chan struct{}),
+		Handler: h,
+		secret:  hex.EncodeToString(sec[:]),
+		ln:      ln,
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	p.hosts = map[string]bool{}
 	for _, h := range []string{"127.0.0.1", "localhost", "[::1]"} {
 		p.hosts[fmt.Sprintf("%s:%d", h, port)] = true
 	}
-	p.gp = p.newGoproxy()
+	// requests with relative paths reach goproxy's NonproxyHandler: the
+	// session's front door, which points them upstream and hands them back
+	h.gp.NonproxyHandler = http.HandlerFunc(p.front)
 	p.srv = &http.Server{
-		Handler:           p.gp,
+		Handler:           h.gp,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
@@ -153,9 +195,6 @@ func (p *Proxy) BaseURL() string {
 // Addr is the listening address.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// Stats returns the session's counters.
-func (p *Proxy) Stats() Snapshot { return p.stats.snapshot() }
-
 // Start serves in the background.
 func (p *Proxy) Start() {
 	p.wg.Add(1)
@@ -183,15 +222,18 @@ type ctxKey struct{}
 // it, the audit line) runs on the request's own goroutine.
 type reqInfo struct {
 	id       string
+	caller   string
 	start    time.Time
 	path     string
 	bytesIn  int64
+	upstream int    // upstream's status code, once it answered
+	refusal  string // why the request was not forwarded
 	masked   mask.Stats
 	unmasked mask.Stats
 	bufs     [][]byte // recycled when the request is done
 }
 
-func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
+func (p *Handler) newGoproxy() *goproxy.ProxyHttpServer {
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = log.New(io.Discard, "", 0)
 	gp.Verbose = false
@@ -200,8 +242,11 @@ func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
 	if gp.Tr == nil {
 		gp.Tr = NewTransport()
 	}
-	// requests without an absolute URL are ours: check and point upstream
-	gp.NonproxyHandler = http.HandlerFunc(p.front)
+	// requests without an absolute URL reach goproxy only through a front
+	// door that set one (a session proxy installs its own here)
+	gp.NonproxyHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", "this proxy forwards to its upstream only")
+	})
 	// not a forward proxy: no CONNECT tunnels, no absolute URLs from clients
 	gp.OnRequest().HandleConnect(goproxy.AlwaysReject)
 	gp.OnRequest().DoFunc(func(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
@@ -219,33 +264,42 @@ func (p *Proxy) newGoproxy() *goproxy.ProxyHttpServer {
 	return gp
 }
 
-// front is the first stop of every request: it accepts only the session's
-// own child (secret and Host), then hands the request, now with an
-// absolute upstream URL, back to goproxy.
+// front is the first stop of every request to a session proxy: it
+// accepts only the session's own child (secret and Host), then forwards.
 func (p *Proxy) front(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect || r.URL.IsAbs() {
-		p.refuse(w, r, http.StatusForbidden, "permission_error", "this proxy forwards to its upstream only")
+		p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", "this proxy forwards to its upstream only")
 		return
 	}
 	if !p.hosts[r.Host] {
 		// DNS rebinding: a page on another origin resolving to 127.0.0.1
-		p.refuse(w, r, http.StatusForbidden, "permission_error", "request refused: Host is not this proxy")
+		p.Refuse(w, r, http.StatusForbidden, "permission_error", "foreign_host", "request refused: Host is not this proxy")
 		return
 	}
 	rest, ok := p.checkSecret(r.URL.Path)
 	if !ok {
-		p.refuse(w, r, http.StatusForbidden, "permission_error", "request refused: missing or wrong session secret")
+		p.Refuse(w, r, http.StatusForbidden, "permission_error", "no_secret", "request refused: missing or wrong session secret")
+		return
+	}
+	p.Forward(w, r, rest, "")
+}
+
+// Forward masks r, sends it to path on the upstream and unmasks the answer
+// into w. caller names the sender in the audit line and the Record.
+func (p *Handler) Forward(w http.ResponseWriter, r *http.Request, path, caller string) {
+	if r.Method == http.MethodConnect || r.URL.IsAbs() {
+		p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", "this proxy forwards to its upstream only")
 		return
 	}
 	up := *p.opts.Upstream
-	up.Path = strings.TrimSuffix(up.Path, "/") + rest
+	up.Path = strings.TrimSuffix(up.Path, "/") + path
 	up.RawPath = ""
 	up.RawQuery = r.URL.RawQuery
 	r2 := r.Clone(r.Context())
 	r2.URL = &up
 	r2.Host = up.Host
 	r2.RequestURI = ""
-	info := &reqInfo{id: newRequestID(), start: time.Now(), path: rest, masked: mask.Stats{}, unmasked: mask.Stats{}}
+	info := &reqInfo{id: newRequestID(), caller: caller, start: time.Now(), path: path, masked: mask.Stats{}, unmasked: mask.Stats{}}
 	r2 = r2.WithContext(context.WithValue(r2.Context(), ctxKey{}, info))
 	aw := &auditWriter{ResponseWriter: w, p: p, r: r2, info: info}
 	p.gp.ServeHTTP(aw, r2)
@@ -287,14 +341,18 @@ func infoOf(r *http.Request) *reqInfo {
 
 // roundTrip sends a request upstream; failures become a 502 in the
 // Anthropic error shape.
-func (p *Proxy) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
+func (p *Handler) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
 	resp, err := ctx.Proxy.Tr.RoundTrip(r)
+	info := infoOf(r)
 	if err != nil {
 		if r.Context().Err() != nil {
+			info.refusal = "client_gone"
 			return errorResponse(r, 499, "api_error", "client went away"), nil
 		}
+		info.refusal = "upstream_unreachable"
 		return errorResponse(r, http.StatusBadGateway, "api_error", "upstream unreachable: "+describeNetErr(err)), nil
 	}
+	info.upstream = resp.StatusCode
 	return resp, nil
 }
 

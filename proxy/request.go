@@ -22,7 +22,7 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy
 
 // endpointBody names the request schema of the endpoints whose bodies are
 // masked; everything else with a body is refused.
-func (p *Proxy) endpointBody(method, path string) (mask.Body, bool) {
+func (p *Handler) endpointBody(method, path string) (mask.Body, bool) {
 	if method == http.MethodPost {
 		switch path {
 		case "/v1/messages", "/v1/messages/count_tokens":
@@ -39,7 +39,7 @@ func (p *Proxy) endpointBody(method, path string) (mask.Body, bool) {
 
 // maskRequest masks the body of a request before it leaves, or returns the
 // response that refuses it. Nothing is forwarded on any failure.
-func (p *Proxy) maskRequest(r *http.Request) (*http.Request, *http.Response) {
+func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 	info := infoOf(r)
 	for _, h := range hopHeaders {
 		r.Header.Del(h)
@@ -50,27 +50,33 @@ func (p *Proxy) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 		return r, nil
 	}
 	if !masked {
+		info.refusal = "endpoint"
 		return r, errorResponse(r, http.StatusForbidden, "permission_error",
 			fmt.Sprintf("refusing to forward a request body to %s %s: only the Messages API is masked (see allow_paths)", r.Method, info.path))
 	}
 	raw, err := readBody(r, p.opts.MaxBody, info)
 	r.Body.Close()
 	if err != nil {
+		info.refusal = "bad_body"
 		return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "failed to read the request body")
 	}
 	if int64(len(raw)) > p.opts.MaxBody {
+		info.refusal = "too_large"
 		return r, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large",
 			fmt.Sprintf("request body larger than %d MiB", p.opts.MaxBody>>20))
 	}
 	body, err := decodeBody(raw, r.Header.Get("Content-Encoding"), p.opts.MaxBody)
 	if err != nil {
+		info.refusal = "encoding"
 		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
 	}
 	info.bytesIn = int64(len(body))
 	out, err := p.opts.Engine.AppendMaskRequest(info.buffer(len(body)+len(body)/16), body, kind, info.masked)
 	if err != nil {
 		p.stats.addError()
+		info.refusal = "mask_failed"
 		if errors.Is(err, mask.ErrInvalidJSON) {
+			info.refusal = "bad_body"
 			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "request body is not valid JSON; nothing was sent")
 		}
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not mask the request, nothing was sent: "+err.Error())
@@ -191,8 +197,14 @@ func errorResponse(r *http.Request, status int, typ, msg string) *http.Response 
 	}
 }
 
-// refuse answers a request that never reaches goproxy's handlers.
-func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, status int, typ, msg string) {
+// Refuse answers a request that is not forwarded, in the Anthropic error
+// shape; reason is a short name for the audit line and the Record.
+func (p *Handler) Refuse(w http.ResponseWriter, r *http.Request, status int, typ, reason, msg string) {
+	p.RefuseAs(w, r, status, typ, reason, msg, "")
+}
+
+// RefuseAs is Refuse for a known caller.
+func (p *Handler) RefuseAs(w http.ResponseWriter, r *http.Request, status int, typ, reason, msg, caller string) {
 	resp := errorResponse(r, status, typ, msg)
 	for k, v := range resp.Header {
 		w.Header()[k] = v
@@ -200,5 +212,12 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, status int, typ, 
 	w.WriteHeader(status)
 	io.Copy(w, resp.Body)
 	p.stats.addRefused()
-	p.opts.Audit.Info("refused", "method", r.Method, "status", status, "reason", typ)
+	attrs := []any{"method", r.Method, "status", status, "reason", reason}
+	if caller != "" {
+		attrs = append(attrs, "caller", caller)
+	}
+	p.opts.Audit.Info("refused", attrs...)
+	if p.opts.Observe != nil {
+		p.opts.Observe(Record{Caller: caller, Method: r.Method, Path: r.URL.Path, Status: status, Refusal: reason})
+	}
 }

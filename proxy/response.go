@@ -17,7 +17,7 @@ const maxPlainBody = 64 << 20
 // unmaskResponse restores the originals in a response on its way back:
 // event streams event by event, JSON bodies as a whole (thinking blocks
 // untouched), anything else as text. Status and headers stay.
-func (p *Proxy) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
 	if resp == nil {
 		return nil
 	}

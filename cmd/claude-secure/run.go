@@ -104,16 +104,9 @@ func runRun(opts *runOptions) error {
 				"unset "+v+" to use the Anthropic API through claude-secure")
 		}
 	}
-	upstream := opts.upstream
-	if upstream == "" {
-		upstream = f.Getenv("ANTHROPIC_BASE_URL")
-	}
-	if upstream == "" {
-		upstream = "https://api.anthropic.com"
-	}
-	up, err := url.Parse(upstream)
-	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
-		return usagef("--upstream must be an http or https URL")
+	up, err := f.upstream(opts.upstream)
+	if err != nil {
+		return err
 	}
 	cfg, err := f.config()
 	if err != nil {
@@ -160,6 +153,23 @@ func runRun(opts *runOptions) error {
 		ui.summary(p.Stats())
 	}
 	return childExit(code, runErr)
+}
+
+// upstream is the --upstream flag, else $ANTHROPIC_BASE_URL, else the
+// Anthropic API.
+func (f *factory) upstream(flag string) (*url.URL, error) {
+	upstream := flag
+	if upstream == "" {
+		upstream = f.Getenv("ANTHROPIC_BASE_URL")
+	}
+	if upstream == "" {
+		upstream = "https://api.anthropic.com"
+	}
+	up, err := url.Parse(upstream)
+	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
+		return nil, usagef("--upstream must be an http or https URL")
+	}
+	return up, nil
 }
 
 // childExit turns the child's end into ours.

@@ -471,6 +471,12 @@ func (s *Store) Lookup(pseudonyms []string) ([]string, error) {
 	return out, err
 }
 
+// Check opens the store and verifies, in one read transaction, that it is
+// sealed under this process's key.
+func (s *Store) Check() error {
+	return s.view(func(*bolt.Tx) error { return nil })
+}
+
 // LookupOne returns the original and kind behind one pseudonym.
 func (s *Store) LookupOne(pseudonym string) (original, kind string, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {

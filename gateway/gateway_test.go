@@ -1,0 +1,496 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
+	"github.com/claude-secure/claude-secure/mask"
+)
+
+// The originals clients send; none may reach the upstream.
+const (
+	origInstance = "i-0f3a9c2b7d1e4a605"
+	origAccount  = "210987654321"
+)
+
+var originals = []string{origInstance, origAccount}
+
+func prompt() string {
+	return "Why is instance " + origInstance + " in account " + origAccount + " failing its health checks?"
+}
+
+type testGateway struct {
+	*Server
+	url    string
+	api    *fakeapi.Server
+	tokens *Tokens
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newTestGateway(t *testing.T, edit func(*Config)) *testGateway {
+	t.Helper()
+	api := fakeapi.New(true)
+	t.Cleanup(api.Close)
+	e, err := mask.New([]byte("gateway-test-seed"), mask.NewMemoryMappings(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _ := url.Parse(api.URL)
+	logs := &syncBuffer{}
+	cfg := Config{
+		Upstream: up,
+		Engine:   e,
+		Tokens:   OpenTokens(filepath.Join(t.TempDir(), "tokens.json")),
+		Limits:   Limits{},
+		Log:      slog.New(slog.NewJSONHandler(logs, nil)),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		for _, o := range originals {
+			if api.Saw(o) {
+				t.Errorf("an original (%d bytes) reached the upstream", len(o))
+			}
+			if strings.Contains(logs.String(), o) {
+				t.Errorf("an original (%d bytes) is in the gateway's log", len(o))
+			}
+		}
+	})
+	return &testGateway{Server: s, url: srv.URL, api: api, tokens: cfg.Tokens, logs: logs}
+}
+
+func (g *testGateway) token(t *testing.T, name string, role Role) string {
+	t.Helper()
+	tok, err := g.tokens.Create(name, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func messagesBody(stream bool) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"model": "claude-fake", "max_tokens": 100, "stream": stream,
+		"messages": []any{map[string]any{"role": "user", "content": prompt()}},
+	})
+	return b
+}
+
+func post(t *testing.T, url string, header map[string]string, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, out
+}
+
+func errorType(t *testing.T, body []byte) string {
+	t.Helper()
+	var e struct {
+		Type  string `json:"type"`
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.Type != "error" {
+		t.Fatalf("not an Anthropic error body: %q", body)
+	}
+	return e.Error.Type
+}
+
+// Every way of getting in without a usable token is refused, and nothing
+// reaches the upstream.
+func TestAuthRefusals(t *testing.T) {
+	g := newTestGateway(t, nil)
+	g.token(t, "alice", RoleUser)
+	revoked := g.token(t, "bob", RoleUser)
+	if err := g.tokens.Revoke("bob"); err != nil {
+		t.Fatal(err)
+	}
+	viewer := g.token(t, "grafana", RoleViewer)
+	for _, c := range []struct {
+		name   string
+		header map[string]string
+		status int
+		typ    string
+	}{
+		{"no token", nil, 401, "authentication_error"},
+		{"an Anthropic key only", map[string]string{"x-api-key": "sk-ant-api03-abc"}, 401, "authentication_error"},
+		{"wrong token", map[string]string{TokenHeader: "cst_" + strings.Repeat("A", 43)}, 401, "authentication_error"},
+		{"not a token at all", map[string]string{TokenHeader: "hunter2"}, 401, "authentication_error"},
+		{"revoked token", map[string]string{TokenHeader: revoked}, 401, "authentication_error"},
+		{"revoked token as API key", map[string]string{"x-api-key": revoked}, 401, "authentication_error"},
+		{"viewer calling the API", map[string]string{TokenHeader: viewer}, 403, "permission_error"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := post(t, g.url+"/v1/messages", c.header, messagesBody(false))
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			if got := errorType(t, body); got != c.typ {
+				t.Fatalf("error type %q, want %q", got, c.typ)
+			}
+		})
+	}
+	if n := g.api.Hits.Load(); n != 0 {
+		t.Fatalf("%d refused requests reached the upstream", n)
+	}
+	if st := g.Stats(); st.Refused != 7 {
+		t.Fatalf("refused count %d, want 7", st.Refused)
+	}
+}
+
+// A token is accepted in each place an SDK can put it, and never goes
+// upstream; the client's own Anthropic key does, and a client without one
+// gets the gateway's.
+func TestTokenPlacesAndCredentials(t *testing.T) {
+	g := newTestGateway(t, func(c *Config) { c.UpstreamAPIKey = "sk-ant-gateway-key" })
+	tok := g.token(t, "alice", RoleUser)
+	for _, c := range []struct {
+		name    string
+		header  map[string]string
+		wantKey string
+	}{
+		{"header, own key", map[string]string{TokenHeader: tok, "x-api-key": "sk-ant-own-key"}, "sk-ant-own-key"},
+		{"as the API key", map[string]string{"x-api-key": tok}, "sk-ant-gateway-key"},
+		{"as a bearer token", map[string]string{"Authorization": "Bearer " + tok}, "sk-ant-gateway-key"},
+		{"header, own OAuth bearer", map[string]string{TokenHeader: tok, "Authorization": "Bearer own-oauth"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(g.api.Requests())
+			resp, body := post(t, g.url+"/v1/messages", c.header, messagesBody(false))
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			reqs := g.api.Requests()
+			if len(reqs) != before+1 {
+				t.Fatal("the request did not reach the upstream once")
+			}
+			h := reqs[len(reqs)-1].Header
+			if got := h.Get("X-Api-Key"); got != c.wantKey {
+				// names which key arrived, never a token
+				t.Fatalf("upstream x-api-key is %s, want %q", describeKey(got, tok), c.wantKey)
+			}
+			if !strings.Contains(string(body), origInstance) {
+				t.Fatal("the answer does not carry the original instance ID")
+			}
+		})
+	}
+	if g.api.Saw(tok) || g.api.Saw("cst_") {
+		t.Fatal("a gateway token reached the upstream")
+	}
+}
+
+func TestRateLimitPerToken(t *testing.T) {
+	g := newTestGateway(t, func(c *Config) { c.Limits = Limits{PerSecond: 2} })
+	alice := g.token(t, "alice", RoleUser)
+	bob := g.token(t, "bob", RoleUser)
+	body := messagesBody(false)
+	for i := 0; i < 2; i++ {
+		if resp, b := post(t, g.url+"/v1/messages", map[string]string{TokenHeader: alice}, body); resp.StatusCode != 200 {
+			t.Fatalf("request %d within the burst: status %d: %s", i, resp.StatusCode, b)
+		}
+	}
+	resp, b := post(t, g.url+"/v1/messages", map[string]string{TokenHeader: alice}, body)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third request at once: status %d, want 429", resp.StatusCode)
+	}
+	if typ := errorType(t, b); typ != "rate_limit_error" {
+		t.Fatalf("error type %q", typ)
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	if resp, _ := post(t, g.url+"/v1/messages", map[string]string{TokenHeader: bob}, body); resp.StatusCode != 200 {
+		t.Fatalf("another token was limited too: %d", resp.StatusCode)
+	}
+	if n := g.api.Hits.Load(); n != 3 {
+		t.Fatalf("upstream hits %d, want 3", n)
+	}
+}
+
+func TestHourlyLimit(t *testing.T) {
+	l := newLimiter(Limits{PerSecond: 100, PerHour: 3})
+	now := time.Now()
+	for i := 0; i < 3; i++ {
+		if ok, _ := l.allow("a", now); !ok {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	ok, wait := l.allow("a", now)
+	if ok || wait < 15*time.Minute {
+		t.Fatalf("fourth request in the hour: allowed=%v wait=%v", ok, wait)
+	}
+	// a refused request takes nothing: the per-second bucket is intact
+	if ok, _ := l.allow("a", now.Add(20*time.Minute)); !ok {
+		t.Fatal("a request was refused after the hourly bucket refilled one")
+	}
+}
+
+func TestMetricsStatsAndHealth(t *testing.T) {
+	ready := errors.New("store unavailable")
+	var mu sync.Mutex
+	g := newTestGateway(t, func(c *Config) {
+		c.Ready = func() error { mu.Lock(); defer mu.Unlock(); return ready }
+	})
+	user := g.token(t, "alice", RoleUser)
+	viewer := g.token(t, "grafana", RoleViewer)
+	admin := g.token(t, "ops", RoleAdmin)
+	post(t, g.url+"/v1/messages", map[string]string{TokenHeader: user}, messagesBody(true))
+	post(t, g.url+"/v1/messages", nil, messagesBody(false))
+
+	get := func(path, tok string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, g.url+path, nil)
+		if tok != "" {
+			req.Header.Set(TokenHeader, tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz", ""); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	if code, body := get("/readyz", ""); code != 503 || !strings.Contains(body, "store unavailable") {
+		t.Fatalf("readyz with a failing store: %d %s", code, body)
+	}
+	mu.Lock()
+	ready = nil
+	mu.Unlock()
+	if code, _ := get("/readyz", ""); code != 200 {
+		t.Fatalf("readyz %d", code)
+	}
+	for _, c := range []struct {
+		tok  string
+		code int
+	}{{"", 401}, {user, 403}, {viewer, 200}, {admin, 200}} {
+		if code, _ := get("/metrics", c.tok); code != c.code {
+			t.Fatalf("/metrics: %d, want %d", code, c.code)
+		}
+	}
+	_, m := get("/metrics", viewer)
+	for _, want := range []string{
+		`claude_secure_requests_total{code="200",endpoint="/v1/messages",token="alice"} 1`,
+		`claude_secure_rejections_total{reason="no_token"} 2`, // the API call and /metrics without a token
+		`claude_secure_upstream_responses_total{code="200"} 1`,
+		`claude_secure_masked_total{kind="ec2-instance"} 1`,
+		`claude_secure_unmasked_total{kind="ec2-instance"} 2`,
+		`claude_secure_request_duration_seconds_count{endpoint="/v1/messages"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", m)
+	}
+	code, st := get("/stats", admin)
+	if code != 200 || !strings.Contains(st, `"Requests":1`) {
+		t.Fatalf("/stats: %d %s", code, st)
+	}
+	// the log line names the token and counts, never a value
+	var line struct {
+		Token    string         `json:"token"`
+		Status   int            `json:"status"`
+		Masked   map[string]int `json:"masked"`
+		Unmasked map[string]int `json:"unmasked"`
+	}
+	for _, l := range strings.Split(g.logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"request"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line.Token != "alice" || line.Status != 200 || line.Masked["ec2-instance"] != 1 || line.Unmasked["ec2-instance"] != 2 {
+		t.Fatalf("request log line: %+v", line)
+	}
+}
+
+func TestNoAuthIsLocalOnly(t *testing.T) {
+	g := newTestGateway(t, func(c *Config) { c.Tokens = nil })
+	resp, _ := post(t, g.url+"/v1/messages", nil, messagesBody(false))
+	if resp.StatusCode != 200 {
+		t.Fatalf("local request without auth: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/messages", bytes.NewReader(messagesBody(false)))
+	req.Host = "attacker.example:8787"
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != 403 {
+		t.Fatalf("foreign Host without auth: %d", r2.StatusCode)
+	}
+	if n := g.api.Hits.Load(); n != 1 {
+		t.Fatalf("upstream hits %d, want 1", n)
+	}
+}
+
+func TestListenPolicy(t *testing.T) {
+	for _, c := range []struct {
+		addr                string
+		auth, tls, insecure bool
+		ok                  bool
+	}{
+		{"127.0.0.1:8787", false, false, false, true},
+		{"[::1]:8787", false, false, false, true},
+		{"localhost:8787", true, false, false, true},
+		{"0.0.0.0:8787", false, true, false, false},
+		{"0.0.0.0:8787", true, false, false, false},
+		{"0.0.0.0:8787", true, true, false, true},
+		{"10.1.2.3:8787", true, false, true, true},
+		{":8787", true, false, false, false},
+		{"nonsense", true, true, false, false},
+	} {
+		err := ListenPolicy(c.addr, c.auth, c.tls, c.insecure)
+		if (err == nil) != c.ok {
+			t.Errorf("ListenPolicy(%q, auth=%v, tls=%v, insecure=%v) = %v", c.addr, c.auth, c.tls, c.insecure, err)
+		}
+	}
+}
+
+// Run: after the signal, a stream in flight finishes; new connections are
+// refused; Run returns.
+func TestRunDrainsStreams(t *testing.T) {
+	g := newTestGateway(t, nil)
+	g.api.Pace = 20 * time.Millisecond // about a second for the whole answer
+	tok := g.token(t, "alice", RoleUser)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, ln, "", "", 10*time.Second) }()
+	base := "http://" + ln.Addr().String()
+
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/messages", bytes.NewReader(messagesBody(true)))
+	req.Header.Set(TokenHeader, tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 10)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // as SIGTERM does
+	time.Sleep(100 * time.Millisecond)
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Fatal("a new connection was accepted while draining")
+	}
+	rest, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("the stream in flight was cut: %v", err)
+	}
+	all := string(first) + string(rest)
+	if !strings.Contains(all, "event: message_stop") {
+		t.Fatal("the stream in flight did not finish")
+	}
+	if text, _ := streamed(t, all); text != fakeapi.Answer(origInstance, origAccount) {
+		t.Fatal("the drained stream's text is not the model's answer with the originals restored")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the stream finished")
+	}
+}
+
+// streamed joins the text and tool-input deltas of an event stream.
+func streamed(t *testing.T, sse string) (text, toolJSON string) {
+	t.Helper()
+	for _, ev := range strings.Split(sse, "\n\n") {
+		for _, line := range strings.Split(ev, "\n") {
+			data, ok := strings.CutPrefix(line, "data: ")
+			if !ok {
+				continue
+			}
+			var e struct {
+				Type  string `json:"type"`
+				Delta struct {
+					Type        string `json:"type"`
+					Text        string `json:"text"`
+					PartialJSON string `json:"partial_json"`
+				} `json:"delta"`
+			}
+			if err := json.Unmarshal([]byte(data), &e); err != nil {
+				t.Fatalf("an event's data is not JSON (%d bytes)", len(data))
+			}
+			text += e.Delta.Text
+			toolJSON += e.Delta.PartialJSON
+		}
+	}
+	return text, toolJSON
+}
+
+func describeKey(v, tok string) string {
+	switch {
+	case v == "":
+		return "missing"
+	case v == tok:
+		return "the gateway token"
+	case strings.HasPrefix(v, TokenPrefix):
+		return "some gateway token"
+	}
+	return strconv.Quote(v)
+}

@@ -1,0 +1,186 @@
+// Package fakeapi is a stand-in for the Anthropic Messages API on loopback,
+// for tests and load runs: a "model" that answers by quoting the instance
+// ID and account ID it was sent, streamed (text and a tool call, with the
+// identifiers split across deltas) or in one JSON body. It records what it
+// received so tests can check that no original ever reached it.
+package fakeapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is a fake Messages API.
+type Server struct {
+	*httptest.Server
+	// Pace is slept between streamed events (0: none).
+	Pace time.Duration
+	// Deltas is how many extra text deltas a streamed answer carries after
+	// the quoting ones (load runs make answers longer with it).
+	Deltas int
+
+	Hits atomic.Int64
+	mu   sync.Mutex
+	reqs []Request
+	keep bool
+}
+
+// Request is what the fake API received.
+type Request struct {
+	Method, Path string
+	Header       http.Header
+	Body         []byte
+}
+
+// New starts a fake API on 127.0.0.1. keep says whether to keep every
+// request (tests) or only count them (load runs).
+func New(keep bool) *Server {
+	s := &Server{keep: keep}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Requests returns what was received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.reqs...)
+}
+
+// Saw reports whether any request carried v in its URL, headers or body.
+func (s *Server) Saw(v string) bool {
+	for _, r := range s.Requests() {
+		if strings.Contains(r.Path, v) || strings.Contains(string(r.Body), v) {
+			return true
+		}
+		for _, hv := range r.Header {
+			for _, x := range hv {
+				if strings.Contains(x, v) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+var (
+	instanceRe = regexp.MustCompile(`i-[0-9a-f]{17}`)
+	accountRe  = regexp.MustCompile(`\b[0-9]{12}\b`)
+)
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.Hits.Add(1)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read failed", http.StatusBadRequest)
+		return
+	}
+	if s.keep {
+		s.mu.Lock()
+		s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
+		s.mu.Unlock()
+	}
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/count_tokens":
+		writeJSON(w, http.StatusOK, map[string]any{"input_tokens": len(body) / 4})
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages":
+		var req struct {
+			Stream bool `json:"stream"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"type": "error", "error": map[string]string{"type": "invalid_request_error", "message": "bad JSON"}})
+			return
+		}
+		inst := instanceRe.FindString(string(body))
+		acct := accountRe.FindString(string(body))
+		if req.Stream {
+			s.stream(w, inst, acct)
+		} else {
+			writeJSON(w, http.StatusOK, message(inst, acct))
+		}
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]any{"type": "error", "error": map[string]string{"type": "not_found_error", "message": "no such endpoint"}})
+	}
+}
+
+// Answer is the text the model says about an instance and an account.
+func Answer(inst, acct string) string {
+	return fmt.Sprintf("Instance %s in account %s is healthy.", inst, acct)
+}
+
+// ToolInput is the input of the tool call the model makes.
+func ToolInput(inst, acct string) string {
+	return fmt.Sprintf(`{"instance_id": "%s", "account": "%s"}`, inst, acct)
+}
+
+func message(inst, acct string) map[string]any {
+	return map[string]any{
+		"id": "msg_fake", "type": "message", "role": "assistant", "model": "claude-fake",
+		"content": []any{
+			map[string]any{"type": "text", "text": Answer(inst, acct)},
+			map[string]any{"type": "tool_use", "id": "toolu_fake", "name": "describe_instance", "input": json.RawMessage(ToolInput(inst, acct))},
+		},
+		"stop_reason": "tool_use", "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": 10, "output_tokens": 20},
+	}
+}
+
+func (s *Server) stream(w http.ResponseWriter, inst, acct string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	fl, _ := w.(http.Flusher)
+	send := func(typ string, data any) {
+		b, _ := json.Marshal(data)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
+		if fl != nil {
+			fl.Flush()
+		}
+		if s.Pace > 0 {
+			time.Sleep(s.Pace)
+		}
+	}
+	m := message("", "")
+	m["content"] = []any{}
+	m["stop_reason"] = nil
+	send("message_start", map[string]any{"type": "message_start", "message": m})
+	send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+	// seven bytes a delta: every identifier is cut into pieces
+	for _, piece := range chunks(Answer(inst, acct), 7) {
+		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": piece}})
+	}
+	for i := 0; i < s.Deltas; i++ {
+		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": fmt.Sprintf(" Check %d passed.", i)}})
+	}
+	send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	send("content_block_start", map[string]any{"type": "content_block_start", "index": 1, "content_block": map[string]any{"type": "tool_use", "id": "toolu_fake", "name": "describe_instance", "input": map[string]any{}}})
+	for _, piece := range chunks(ToolInput(inst, acct), 5) {
+		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 1, "delta": map[string]any{"type": "input_json_delta", "partial_json": piece}})
+	}
+	send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 1})
+	send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 20}})
+	send("message_stop", map[string]any{"type": "message_stop"})
+}
+
+func chunks(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return append(out, s)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

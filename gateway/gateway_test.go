@@ -408,7 +408,7 @@ func TestListenPolicy(t *testing.T) {
 // refused; Run returns.
 func TestRunDrainsStreams(t *testing.T) {
 	g := newTestGateway(t, nil)
-	g.api.Pace = 20 * time.Millisecond // about a second for the whole answer
+	g.api.SetPace(20 * time.Millisecond) // about a second for the whole answer
 	tok := g.token(t, "alice", RoleUser)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

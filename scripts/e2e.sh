@@ -1,9 +1,10 @@
 #!/bin/sh
-# End to end with the real Claude Code: installs a pinned
-# @anthropic-ai/claude-code from npm into .cache/ (its native binary needs
-# no postinstall step and no network beyond the registry), then drives
-# `claude -p` through `claude-secure run` against the fake upstream in
-# e2e/claudecode_test.go.
+# End to end with real clients from npm: installs a pinned
+# @anthropic-ai/claude-code (its native binary needs no postinstall step and
+# no network beyond the registry) and a pinned @anthropic-ai/sdk into
+# .cache/, then runs ./e2e: `claude -p` through `claude-secure run`, and the
+# TypeScript SDK through a `claude-secure serve` process, both against fake
+# upstreams on loopback.
 set -eu
 cd "$(dirname "$0")/.."
 version=${CLAUDE_CODE_VERSION:-2.1.332}
@@ -26,4 +27,16 @@ if [ ! -x "$bin" ]; then
 	}
 fi
 echo "== Claude Code $("$bin" --version 2>/dev/null || echo '(version unknown)')"
-CLAUDE_CODE_BIN="$PWD/$bin" go test -count=1 -v ./e2e/
+sdk_version=${ANTHROPIC_TS_SDK_VERSION:-1.14.0}
+sdk=.cache/anthropic-sdk-$sdk_version
+if [ ! -f "$sdk/node_modules/@anthropic-ai/sdk/package.json" ]; then
+	echo "== installing @anthropic-ai/sdk@$sdk_version"
+	mkdir -p "$sdk"
+	npm install --prefix "$sdk" --no-audit --no-fund --ignore-scripts --loglevel=error \
+		"@anthropic-ai/sdk@$sdk_version" >/dev/null 2>&1 || {
+		echo "e2e: npm install @anthropic-ai/sdk@$sdk_version failed" >&2
+		exit 1
+	}
+fi
+echo "== @anthropic-ai/sdk $sdk_version, node $(node --version)"
+CLAUDE_CODE_BIN="$PWD/$bin" ANTHROPIC_TS_SDK_DIR="$PWD/$sdk" go test -count=1 -race -v ./e2e/

@@ -21,13 +21,12 @@ import (
 // Server is a fake Messages API.
 type Server struct {
 	*httptest.Server
-	// Pace is slept between streamed events (0: none).
-	Pace time.Duration
 	// Deltas is how many extra text deltas a streamed answer carries after
 	// the quoting ones (load runs make answers longer with it).
 	Deltas int
 
 	Hits atomic.Int64
+	pace atomic.Int64
 	mu   sync.Mutex
 	reqs []Request
 	keep bool
@@ -47,6 +46,9 @@ func New(keep bool) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
+
+// SetPace sets how long to sleep between streamed events (0: none).
+func (s *Server) SetPace(d time.Duration) { s.pace.Store(int64(d)) }
 
 // Requests returns what was received so far.
 func (s *Server) Requests() []Request {
@@ -144,8 +146,8 @@ func (s *Server) stream(w http.ResponseWriter, inst, acct string) {
 		if fl != nil {
 			fl.Flush()
 		}
-		if s.Pace > 0 {
-			time.Sleep(s.Pace)
+		if d := time.Duration(s.pace.Load()); d > 0 {
+			time.Sleep(d)
 		}
 	}
 	m := message("", "")

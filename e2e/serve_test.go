@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
+)
+
+const (
+	serveInstance = "i-0f3a9c2b7d1e4a605"
+	serveAccount  = "210987654321"
+	servePrompt   = "Why is instance " + serveInstance + " in account " + serveAccount + " failing its health checks?"
+)
+
+// buildClaudeSecure builds the command into dir and returns its path.
+func buildClaudeSecure(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "claude-secure")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/claude-secure")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// gatewayProcess is `claude-secure serve` running as its own process.
+type gatewayProcess struct {
+	cmd    *exec.Cmd
+	addr   string
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	exited chan error
+}
+
+func (g *gatewayProcess) log() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.logs.String()
+}
+
+// serveEnv is the environment of every claude-secure process of a test.
+func serveEnv(state string) []string {
+	return append(os.Environ(),
+		"CLAUDE_SECURE_HOME="+state,
+		"CLAUDE_SECURE_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent",
+		"ANTHROPIC_API_KEY=sk-ant-gateway-key",
+		"ANTHROPIC_BASE_URL=",
+	)
+}
+
+func createToken(t *testing.T, bin, state, name, role string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "token", "create", name, "--role", role)
+	cmd.Env = serveEnv(state)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func startGateway(t *testing.T, bin, state string, args ...string) *gatewayProcess {
+	t.Helper()
+	g := &gatewayProcess{exited: make(chan error, 1)}
+	g.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	g.cmd.Env = serveEnv(state)
+	stderr, err := g.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			g.mu.Lock()
+			g.logs.Write(sc.Bytes())
+			g.logs.WriteByte('\n')
+			g.mu.Unlock()
+			var l struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" {
+				addr <- l.Addr
+			}
+		}
+		g.exited <- g.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		g.cmd.Process.Kill()
+	})
+	select {
+	case g.addr = <-addr:
+	case err := <-g.exited:
+		t.Fatalf("serve exited before listening: %v\n%s", err, g.log())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not start listening\n%s", g.log())
+	}
+	return g
+}
+
+// A real `claude-secure serve` process: tokens from `token create`, a
+// streamed answer restored, metrics for a viewer, and SIGTERM letting the
+// stream in flight finish before the process exits 0.
+func TestServeProcess(t *testing.T) {
+	tmp := t.TempDir()
+	bin := buildClaudeSecure(t, tmp)
+	state := filepath.Join(tmp, "state")
+	api := fakeapi.New(true)
+	defer api.Close()
+	user := createToken(t, bin, state, "alice", "user")
+	viewer := createToken(t, bin, state, "grafana", "viewer")
+	g := startGateway(t, bin, state, "--upstream", api.URL)
+	base := "http://" + g.addr
+
+	body, _ := json.Marshal(map[string]any{"model": "claude-fake", "max_tokens": 100, "stream": true,
+		"messages": []any{map[string]any{"role": "user", "content": servePrompt}}})
+	send := func(tok string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/messages", bytes.NewReader(body))
+		req.Header.Set("x-api-key", tok)
+		req.Header.Set("content-type", "application/json")
+		return http.DefaultClient.Do(req)
+	}
+	resp, err := send(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if text := deltaText(t, all); text != fakeapi.Answer(serveInstance, serveAccount) {
+		t.Fatal("the streamed text is not the model's answer with the originals restored")
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("x-claude-secure-token", viewer)
+	mresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if mresp.StatusCode != 200 || !strings.Contains(string(metrics), `claude_secure_requests_total{code="200",endpoint="/v1/messages",token="alice"} 1`) {
+		t.Fatalf("metrics: status %d", mresp.StatusCode)
+	}
+
+	// a slow stream, then SIGTERM in the middle of it
+	api.SetPace(25 * time.Millisecond)
+	resp, err = send(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 20)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if c, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("serve accepted a connection after SIGTERM")
+	}
+	rest, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("the stream in flight was cut at SIGTERM: %v", err)
+	}
+	if text := deltaText(t, append(first, rest...)); text != fakeapi.Answer(serveInstance, serveAccount) {
+		t.Fatal("the stream in flight at SIGTERM did not finish whole")
+	}
+	select {
+	case err := <-g.exited:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not exit after SIGTERM")
+	}
+	logs := g.log()
+	for _, want := range []string{`"msg":"shutting down"`, `"msg":"stopped"`, `"token":"alice"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("serve's log lacks %s", want)
+		}
+	}
+	for _, o := range []string{serveInstance, serveAccount, user, viewer} {
+		if strings.Contains(logs, o) {
+			t.Errorf("serve's log holds a value (%d bytes) it must not", len(o))
+		}
+		if api.Saw(o) {
+			t.Errorf("a value (%d bytes) reached the upstream", len(o))
+		}
+	}
+}
+
+// The official TypeScript SDK from npm against a real `serve`:
+// scripts/e2e.sh installs it and sets ANTHROPIC_TS_SDK_DIR.
+func TestTypeScriptSDK(t *testing.T) {
+	dir := os.Getenv("ANTHROPIC_TS_SDK_DIR")
+	if dir == "" {
+		t.Skip("ANTHROPIC_TS_SDK_DIR is not set: scripts/e2e.sh installs @anthropic-ai/sdk from npm and runs this test")
+	}
+	tmp := t.TempDir()
+	bin := buildClaudeSecure(t, tmp)
+	state := filepath.Join(tmp, "state")
+	api := fakeapi.New(true)
+	defer api.Close()
+	tok := createToken(t, bin, state, "ts-sdk", "user")
+	g := startGateway(t, bin, state, "--upstream", api.URL)
+
+	script, _ := filepath.Abs("testdata/ts-sdk.cjs")
+	node := exec.Command("node", script)
+	node.Env = append(os.Environ(),
+		"NODE_PATH="+filepath.Join(dir, "node_modules"),
+		"GATEWAY_URL=http://"+g.addr,
+		"GATEWAY_TOKEN="+tok,
+		"PROMPT="+servePrompt,
+	)
+	var stderr bytes.Buffer
+	node.Stderr = &stderr
+	out, err := node.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	var got struct {
+		Streamed, Plain struct {
+			Text  string
+			Input map[string]string
+		}
+		StreamedText string
+		InputTokens  int
+		Refused      int
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("the script's output is not JSON (%d bytes)", len(out))
+	}
+	want := fakeapi.Answer(serveInstance, serveAccount)
+	for name, m := range map[string]struct {
+		Text  string
+		Input map[string]string
+	}{"streamed": got.Streamed, "plain": got.Plain} {
+		if m.Text != want {
+			t.Errorf("%s: the text is not the model's answer with the originals restored", name)
+		}
+		if m.Input["instance_id"] != serveInstance || m.Input["account"] != serveAccount {
+			t.Errorf("%s: the tool input does not carry the originals", name)
+		}
+	}
+	if got.StreamedText != want {
+		t.Error("the text events are not the model's answer with the originals restored")
+	}
+	if got.InputTokens <= 0 {
+		t.Errorf("count_tokens: %d", got.InputTokens)
+	}
+	if got.Refused != 401 {
+		t.Errorf("a client without a gateway token got status %d, want 401", got.Refused)
+	}
+	if n := len(api.Requests()); n != 3 {
+		t.Errorf("upstream got %d requests, want 3 (the refused one never reaches it)", n)
+	}
+	for _, o := range []string{serveInstance, serveAccount, tok} {
+		if api.Saw(o) {
+			t.Errorf("a value (%d bytes) reached the upstream", len(o))
+		}
+	}
+}
+
+// deltaText joins the text deltas of an event stream.
+func deltaText(t *testing.T, sse []byte) string {
+	t.Helper()
+	var text strings.Builder
+	for _, line := range strings.Split(string(sse), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var e struct {
+			Delta struct {
+				Type, Text string
+			}
+		}
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			t.Fatalf("an event's data is not JSON (%d bytes)", len(data))
+		}
+		if e.Delta.Type == "text_delta" {
+			text.WriteString(e.Delta.Text)
+		}
+	}
+	return text.String()
+}

@@ -25,8 +25,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/claude-secure/claude-secure/mask"
@@ -100,6 +102,12 @@ type Store struct {
 	aead cipher.AEAD
 	idx  []byte
 	seed []byte
+
+	// writes waiting for the write transaction; see Issue
+	mu      sync.Mutex
+	queue   []*issueCall
+	writing bool
+	commits int // write transactions committed by write (tests)
 }
 
 type keys struct {
@@ -400,53 +408,130 @@ func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, er
 	if err != nil || missing == 0 {
 		return out, err
 	}
-	err = s.update(func(tx *bolt.Tx) error {
-		fwd, rev := tx.Bucket(bucketFwd), tx.Bucket(bucketRev)
-		if fwd == nil || rev == nil {
-			return ErrDamaged
-		}
-		for i, m := range batch {
-			if out[i] != "" {
-				continue
-			}
-			fk := s.fwdKey(m.Family, m.Original)
-			if r, ok, err := s.get(fwd, fk); err != nil {
-				return err
-			} else if ok {
-				out[i] = r.Pseudonym
-				continue
-			}
-			for {
-				rk := s.revKey(m.Pseudonym)
-				v := rev.Get(rk)
-				if v == nil {
-					if err := rev.Put(rk, s.seal(encodeRecord(m), rk)); err != nil {
-						return err
-					}
-					break
-				}
-				r, err := s.record(v, rk)
-				if err != nil {
-					return err
-				}
-				if r.Original == m.Original {
-					break // the same original, seen in another family
-				}
-				if m.Pseudonym, err = retry(m); err != nil {
-					return err
-				}
-			}
-			if err := fwd.Put(fk, s.seal(encodeRecord(m), fk)); err != nil {
-				return err
-			}
-			out[i] = m.Pseudonym
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	return s.write(batch, out, retry)
+}
+
+// issueCall is one Issue waiting for the write transaction.
+type issueCall struct {
+	batch []mask.Mapping
+	out   []string // pseudonyms already found; filled in by the write
+	retry func(mask.Mapping) (string, error)
+	err   error
+	done  chan struct{}
+}
+
+// write records the mappings of batch that out lacks. Concurrent calls
+// share one write transaction (one file lock, one fsync): the first caller
+// writes for every call queued by then, the others wait for it. If that
+// transaction fails, each call is retried in its own, so one call's failure
+// is not another's.
+func (s *Store) write(batch []mask.Mapping, out []string, retry func(mask.Mapping) (string, error)) ([]string, error) {
+	c := &issueCall{batch: batch, out: out, retry: retry, done: make(chan struct{})}
+	s.mu.Lock()
+	s.queue = append(s.queue, c)
+	if s.writing {
+		s.mu.Unlock()
+		<-c.done
+		return c.out, c.err
 	}
-	return out, nil
+	s.writing = true
+	for len(s.queue) > 0 {
+		calls := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		s.writeCalls(calls)
+		s.mu.Lock()
+	}
+	s.writing = false
+	s.mu.Unlock()
+	<-c.done
+	return c.out, c.err
+}
+
+func (s *Store) writeCalls(calls []*issueCall) {
+	attempt := func(group []*issueCall) error {
+		outs := make([][]string, len(group))
+		err := s.update(func(tx *bolt.Tx) error {
+			for i, c := range group {
+				// work on copies: a rolled-back attempt leaves nothing behind
+				outs[i] = slices.Clone(c.out)
+				if err := s.issueIn(tx, slices.Clone(c.batch), outs[i], c.retry); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for i, c := range group {
+				c.out = outs[i]
+			}
+			s.mu.Lock()
+			s.commits++
+			s.mu.Unlock()
+		}
+		return err
+	}
+	if err := attempt(calls); err != nil {
+		if len(calls) == 1 {
+			calls[0].err, calls[0].out = err, nil
+		} else {
+			for _, c := range calls {
+				if err := attempt([]*issueCall{c}); err != nil {
+					c.err, c.out = err, nil
+				}
+			}
+		}
+	}
+	for _, c := range calls {
+		close(c.done)
+	}
+}
+
+// issueIn records, inside a write transaction, the mappings of batch that
+// out lacks, and fills them in.
+func (s *Store) issueIn(tx *bolt.Tx, batch []mask.Mapping, out []string, retry func(mask.Mapping) (string, error)) error {
+	fwd, rev := tx.Bucket(bucketFwd), tx.Bucket(bucketRev)
+	if fwd == nil || rev == nil {
+		return ErrDamaged
+	}
+	for i, m := range batch {
+		if out[i] != "" {
+			continue
+		}
+		fk := s.fwdKey(m.Family, m.Original)
+		if r, ok, err := s.get(fwd, fk); err != nil {
+			return err
+		} else if ok {
+			out[i] = r.Pseudonym
+			continue
+		}
+		for {
+			rk := s.revKey(m.Pseudonym)
+			v := rev.Get(rk)
+			if v == nil {
+				if err := rev.Put(rk, s.seal(encodeRecord(m), rk)); err != nil {
+					return err
+				}
+				break
+			}
+			r, err := s.record(v, rk)
+			if err != nil {
+				return err
+			}
+			if r.Original == m.Original {
+				break // the same original, seen in another family
+			}
+			var err2 error
+			if m.Pseudonym, err2 = retry(m); err2 != nil {
+				return err2
+			}
+		}
+		if err := fwd.Put(fk, s.seal(encodeRecord(m), fk)); err != nil {
+			return err
+		}
+		out[i] = m.Pseudonym
+	}
+	return nil
 }
 
 // Lookup implements mask.Mappings.

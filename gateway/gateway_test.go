@@ -494,3 +494,53 @@ func describeKey(v, tok string) string {
 	}
 	return strconv.Quote(v)
 }
+
+// The Message Batches API through the gateway: the batch's requests are
+// masked, its JSONL results come back with the originals.
+func TestMessageBatches(t *testing.T) {
+	g := newTestGateway(t, nil)
+	tok := g.token(t, "batcher", RoleUser)
+	var reqs []any
+	for i := 0; i < 3; i++ {
+		reqs = append(reqs, map[string]any{"custom_id": "req-" + strconv.Itoa(i), "params": map[string]any{
+			"model": "claude-fake", "max_tokens": 100,
+			"messages": []any{map[string]any{"role": "user", "content": prompt()}}}})
+	}
+	body, _ := json.Marshal(map[string]any{"requests": reqs})
+	resp, out := post(t, g.url+"/v1/messages/batches", map[string]string{TokenHeader: tok}, body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("create: status %d", resp.StatusCode)
+	}
+	var batch struct{ ID string }
+	if err := json.Unmarshal(out, &batch); err != nil || batch.ID == "" {
+		t.Fatalf("create: no batch id")
+	}
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/v1/messages/batches/"+batch.ID+"/results", nil)
+	req.Header.Set(TokenHeader, tok)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Body.Close()
+	lines, _ := io.ReadAll(r2.Body)
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var res struct {
+			Result struct {
+				Message struct {
+					Content []struct{ Text string }
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(l), &res); err != nil {
+			t.Fatalf("a results line is not JSON (%d bytes)", len(l))
+		}
+		if c := res.Result.Message.Content; len(c) == 0 || c[0].Text != fakeapi.Answer(origInstance, origAccount) {
+			t.Fatal("a batch result does not carry the originals")
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d results, want 3", n)
+	}
+}

@@ -27,9 +27,10 @@ type Server struct {
 
 	Hits atomic.Int64
 	pace atomic.Int64
-	mu   sync.Mutex
-	reqs []Request
-	keep bool
+	mu      sync.Mutex
+	reqs    []Request
+	keep    bool
+	batches map[string]string // id → JSONL results
 }
 
 // Request is what the fake API received.
@@ -109,6 +110,45 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		} else {
 			writeJSON(w, http.StatusOK, message(inst, acct))
 		}
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/batches":
+		// the batch's answers are made now from the requests as received
+		var req struct {
+			Requests []struct {
+				CustomID string          `json:"custom_id"`
+				Params   json.RawMessage `json:"params"`
+			} `json:"requests"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"type": "error", "error": map[string]string{"type": "invalid_request_error", "message": "bad JSON"}})
+			return
+		}
+		var results strings.Builder
+		for _, q := range req.Requests {
+			line, _ := json.Marshal(map[string]any{"custom_id": q.CustomID, "result": map[string]any{"type": "succeeded",
+				"message": message(instanceRe.FindString(string(q.Params)), accountRe.FindString(string(q.Params)))}})
+			results.Write(line)
+			results.WriteByte('\n')
+		}
+		s.mu.Lock()
+		if s.batches == nil {
+			s.batches = map[string]string{}
+		}
+		id := fmt.Sprintf("msgbatch_fake%d", len(s.batches)+1)
+		s.batches[id] = results.String()
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "type": "message_batch", "processing_status": "ended",
+			"results_url": s.URL + "/v1/messages/batches/" + id + "/results"})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/messages/batches/") && strings.HasSuffix(r.URL.Path, "/results"):
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/messages/batches/"), "/results")
+		s.mu.Lock()
+		res, ok := s.batches[id]
+		s.mu.Unlock()
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]any{"type": "error", "error": map[string]string{"type": "not_found_error", "message": "no such batch"}})
+			return
+		}
+		w.Header().Set("Content-Type", "application/binary")
+		io.WriteString(w, res)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"type": "error", "error": map[string]string{"type": "not_found_error", "message": "no such endpoint"}})
 	}

@@ -25,8 +25,8 @@ type Server struct {
 	// the quoting ones (load runs make answers longer with it).
 	Deltas int
 
-	Hits atomic.Int64
-	pace atomic.Int64
+	Hits    atomic.Int64
+	pace    atomic.Int64
 	mu      sync.Mutex
 	reqs    []Request
 	keep    bool

@@ -105,7 +105,7 @@ func (a *auditWriter) done() {
 		"unmasked", rec.Unmasked,
 	}
 	if rec.Caller != "" {
-		attrs = append(attrs, "caller", rec.Caller)
+		attrs = append(attrs, "token", rec.Caller)
 	}
 	if rec.UpstreamStatus != 0 {
 		attrs = append(attrs, "upstream_status", rec.UpstreamStatus)

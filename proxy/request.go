@@ -214,7 +214,7 @@ func (p *Handler) RefuseAs(w http.ResponseWriter, r *http.Request, status int, t
 	p.stats.addRefused()
 	attrs := []any{"method", r.Method, "status", status, "reason", reason}
 	if caller != "" {
-		attrs = append(attrs, "caller", caller)
+		attrs = append(attrs, "token", caller)
 	}
 	p.opts.Audit.Info("refused", attrs...)
 	if p.opts.Observe != nil {

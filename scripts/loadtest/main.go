@@ -115,7 +115,9 @@ func run(bin string, clients int, dur, baseDur, pace time.Duration, deltas int) 
 		}
 	})
 	rssStart := rss(cmd.Process.Pid)
+	cpuStart := cpuTime(cmd.Process.Pid)
 	via := load("http://"+addr, tokens, clients, dur)
+	cpu := cpuTime(cmd.Process.Pid) - cpuStart
 	close(stop)
 	sampler.Wait()
 	hwm := statusKB(cmd.Process.Pid, "VmHWM")
@@ -138,6 +140,10 @@ func run(bin string, clients int, dur, baseDur, pace time.Duration, deltas int) 
 		ms(pct(via.total, 50)-pct(direct.total, 50)), ms(pct(via.total, 99)-pct(direct.total, 99)))
 	fmt.Printf("gateway memory: RSS %.1f MiB before the load, peak %.1f MiB sampled, VmHWM %.1f MiB\n",
 		float64(rssStart)/1024, float64(peak.Load())/1024, float64(hwm)/1024)
+	events := float64(via.requests) * float64(deltas+20)
+	fmt.Printf("gateway CPU: %.1f s over the run = %.2f ms per request, %.1f µs per streamed event (%.0f%% of one core)\n",
+		cpu.Seconds(), float64(cpu.Microseconds())/1000/float64(via.requests), float64(cpu.Microseconds())/events,
+		100*cpu.Seconds()/via.elapsed.Seconds())
 	for _, r := range []*result{direct, via} {
 		if r.errors > 0 {
 			return fmt.Errorf("%d errors; first: %s", r.errors, r.firstErr)
@@ -270,6 +276,22 @@ func statusKB(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuTime is the user+system CPU time of a process so far (Linux).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// the fields after the command name, which is in parentheses
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 func pct(ds []time.Duration, p int) time.Duration {

@@ -69,10 +69,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("gateway needs a logger")
 	}
 	s := &Server{cfg: cfg, m: newMetrics(), lim: newLimiter(cfg.Limits)}
+	tr := cfg.Transport
+	if tr == nil {
+		// many clients share the upstream: keep enough connections warm
+		// for all of them (HTTP/2 upstreams multiplex over a few anyway)
+		tr = proxy.NewTransport()
+		tr.MaxIdleConns = 1024
+		tr.MaxIdleConnsPerHost = 512
+	}
 	h, err := proxy.NewHandler(proxy.Options{
 		Upstream:   cfg.Upstream,
 		Engine:     cfg.Engine,
-		Transport:  cfg.Transport,
+		Transport:  tr,
 		Audit:      cfg.Log,
 		AllowPaths: cfg.AllowPaths,
 		MaxBody:    cfg.MaxBody,

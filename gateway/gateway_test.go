@@ -3,14 +3,23 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -284,7 +293,11 @@ func TestMetricsStatsAndHealth(t *testing.T) {
 	user := g.token(t, "alice", RoleUser)
 	viewer := g.token(t, "grafana", RoleViewer)
 	admin := g.token(t, "ops", RoleAdmin)
-	post(t, g.url+"/v1/messages", map[string]string{TokenHeader: user}, messagesBody(true))
+	resp, _ := post(t, g.url+"/v1/messages", map[string]string{TokenHeader: user}, messagesBody(true))
+	reqID := resp.Header.Get("X-Claude-Secure-Request-Id")
+	if !strings.HasPrefix(reqID, "cs_") {
+		t.Fatalf("no request id for the client: %q", reqID)
+	}
 	post(t, g.url+"/v1/messages", nil, messagesBody(false))
 
 	get := func(path, tok string) (int, string) {
@@ -343,6 +356,7 @@ func TestMetricsStatsAndHealth(t *testing.T) {
 	}
 	// the log line names the token and counts, never a value
 	var line struct {
+		ID       string         `json:"request_id"`
 		Token    string         `json:"token"`
 		Status   int            `json:"status"`
 		Masked   map[string]int `json:"masked"`
@@ -355,7 +369,7 @@ func TestMetricsStatsAndHealth(t *testing.T) {
 			}
 		}
 	}
-	if line.Token != "alice" || line.Status != 200 || line.Masked["ec2-instance"] != 1 || line.Unmasked["ec2-instance"] != 2 {
+	if line.ID != reqID || line.Token != "alice" || line.Status != 200 || line.Masked["ec2-instance"] != 1 || line.Unmasked["ec2-instance"] != 2 {
 		t.Fatalf("request log line: %+v", line)
 	}
 }
@@ -543,4 +557,82 @@ func TestMessageBatches(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("%d results, want 3", n)
 	}
+}
+
+// Off loopback the gateway serves TLS: a client that trusts the
+// certificate gets through; the token still decides.
+func TestRunTLS(t *testing.T) {
+	g := newTestGateway(t, nil)
+	tok := g.token(t, "alice", RoleUser)
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, ln, certFile, keyFile, time.Second) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest(http.MethodPost, "https://"+ln.Addr().String()+"/v1/messages", bytes.NewReader(messagesBody(false)))
+	req.Header.Set(TokenHeader, tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil || !strings.Contains(string(body), origInstance) {
+		t.Fatalf("over TLS: status %d, tls %v", resp.StatusCode, resp.TLS != nil)
+	}
+	// plain HTTP to the TLS port gets nothing through
+	plain, err := http.Post("http://"+ln.Addr().String()+"/v1/messages", "application/json", bytes.NewReader(messagesBody(false)))
+	if err == nil {
+		plain.Body.Close()
+		if plain.StatusCode == 200 {
+			t.Fatal("plain HTTP was served on the TLS port")
+		}
+	}
+	if n := g.api.Hits.Load(); n != 1 {
+		t.Fatalf("upstream hits %d, want 1", n)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "claude-secure test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }

@@ -301,6 +301,8 @@ func (p *Handler) Forward(w http.ResponseWriter, r *http.Request, path, caller s
 	r2.RequestURI = ""
 	info := &reqInfo{id: newRequestID(), caller: caller, start: time.Now(), path: path, masked: mask.Stats{}, unmasked: mask.Stats{}}
 	r2 = r2.WithContext(context.WithValue(r2.Context(), ctxKey{}, info))
+	// the id the audit line carries, for the client to quote
+	w.Header().Set("X-Claude-Secure-Request-Id", info.id)
 	aw := &auditWriter{ResponseWriter: w, p: p, r: r2, info: info}
 	p.gp.ServeHTTP(aw, r2)
 	aw.done()

@@ -30,6 +30,7 @@ type serveOptions struct {
 	hourly         int
 	grace          time.Duration
 	logFile        string
+	maxBodyMiB     int64
 }
 
 func newCmdServe(f *factory) *cobra.Command {
@@ -69,6 +70,7 @@ finish for up to --shutdown-grace, then exit.`,
 	fl.IntVar(&opts.hourly, "rate-hourly", gateway.DefaultLimits.PerHour, "requests per hour per token (0: no limit)")
 	fl.DurationVar(&opts.grace, "shutdown-grace", 30*time.Second, "how long requests in flight may finish after SIGTERM")
 	fl.StringVar(&opts.logFile, "log-file", "", "append JSON logs to this file instead of stderr")
+	fl.Int64Var(&opts.maxBodyMiB, "max-body", 256, "largest request body accepted, in MiB")
 	return cmd
 }
 
@@ -79,6 +81,9 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	if opts.rate < 0 || opts.hourly < 0 {
 		return usagef("--rate and --rate-hourly cannot be negative")
+	}
+	if opts.maxBodyMiB < 1 || opts.maxBodyMiB > 4096 {
+		return usagef("--max-body must be between 1 and 4096 MiB")
 	}
 	if err := gateway.ListenPolicy(opts.listen, !opts.noAuth, opts.tlsCert != "", opts.insecureListen); err != nil {
 		var hint string
@@ -136,6 +141,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		Upstream:       up,
 		Engine:         e,
 		AllowPaths:     cfg.AllowPaths,
+		MaxBody:        opts.maxBodyMiB << 20,
 		Tokens:         tokens,
 		Limits:         gateway.Limits{PerSecond: opts.rate, PerHour: opts.hourly},
 		Log:            log,

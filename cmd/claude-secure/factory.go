@@ -119,19 +119,26 @@ func storeError(err error) error {
 }
 
 func (f *factory) engine() (*mask.Engine, *store.Store, error) {
+	_, s, _, e, err := f.session()
+	return e, s, err
+}
+
+// session opens what masking needs: the config, the store (and where its
+// key came from) and an engine over them.
+func (f *factory) session() (*mask.Config, *store.Store, store.Key, *mask.Engine, error) {
 	cfg, err := f.config()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, store.Key{}, nil, err
 	}
-	s, _, _, err := f.openStore()
+	s, key, _, err := f.openStore()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, store.Key{}, nil, err
 	}
 	e, err := mask.New(s.Seed(), s, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, store.Key{}, nil, err
 	}
-	return e, s, nil
+	return cfg, s, key, e, nil
 }
 
 // input opens FILE, or standard input when there is no argument or it is "-".

@@ -108,15 +108,7 @@ func runRun(opts *runOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := f.config()
-	if err != nil {
-		return err
-	}
-	s, key, _, err := f.openStore()
-	if err != nil {
-		return err
-	}
-	e, err := mask.New(s.Seed(), s, cfg)
+	cfg, _, key, e, err := f.session()
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/claude-secure/claude-secure/gateway"
-	"github.com/claude-secure/claude-secure/mask"
 	"github.com/spf13/cobra"
 )
 
@@ -98,7 +97,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := f.config()
+	cfg, s, _, e, err := f.session()
 	if err != nil {
 		return err
 	}
@@ -116,14 +115,6 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		logw = lf
 	}
 	log := slog.New(slog.NewJSONHandler(logw, nil))
-	s, _, _, err := f.openStore()
-	if err != nil {
-		return err
-	}
-	e, err := mask.New(s.Seed(), s, cfg)
-	if err != nil {
-		return err
-	}
 	var tokens *gateway.Tokens
 	if !opts.noAuth {
 		tokens = gateway.OpenTokens(filepath.Join(dir, "tokens.json"))

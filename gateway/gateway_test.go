@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
+	"github.com/claude-secure/claude-secure/internal/syncbuf"
 	"github.com/claude-secure/claude-secure/mask"
 )
 
@@ -48,24 +49,7 @@ type testGateway struct {
 	url    string
 	api    *fakeapi.Server
 	tokens *Tokens
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *syncbuf.Buffer
 }
 
 func newTestGateway(t *testing.T, edit func(*Config)) *testGateway {
@@ -77,7 +61,7 @@ func newTestGateway(t *testing.T, edit func(*Config)) *testGateway {
 		t.Fatal(err)
 	}
 	up, _ := url.Parse(api.URL)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := Config{
 		Upstream: up,
 		Engine:   e,

@@ -10,37 +10,19 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/claude-secure/claude-secure/internal/syncbuf"
 	"github.com/claude-secure/claude-secure/mask"
 )
-
-// syncBuffer is a bytes.Buffer safe for the audit logger's writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestAuditLogHasCountsNeverValues(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"type": "message", "content": []any{map[string]any{"type": "text", "text": maskedText(t, body)}}})
 	})
-	var log syncBuffer
+	var log syncbuf.Buffer
 	p, _ := startProxy(t, up, func(o *Options) { o.Audit = slog.New(slog.NewJSONHandler(&log, nil)) })
 	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
 	io.Copy(io.Discard, resp.Body)

@@ -335,7 +335,7 @@ func TestMetricsStatsAndHealth(t *testing.T) {
 		t.Logf("metrics:\n%s", m)
 	}
 	code, st := get("/stats", admin)
-	if code != 200 || !strings.Contains(st, `"Requests":1`) {
+	if code != 200 || !strings.Contains(st, `"requests":1`) || !strings.Contains(st, `"masked":{"account-id":1,"ec2-instance":1}`) {
 		t.Fatalf("/stats: %d %s", code, st)
 	}
 	// the log line names the token and counts, never a value

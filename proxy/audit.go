@@ -21,11 +21,11 @@ type Stats struct {
 
 // Snapshot is a copy of Stats.
 type Snapshot struct {
-	Requests int
-	Errors   int // requests that could not be masked or forwarded
-	Refused  int // requests refused before forwarding (secret, Host, endpoint)
-	Masked   mask.Stats
-	Unmasked mask.Stats
+	Requests int        `json:"requests"`
+	Errors   int        `json:"errors"`  // requests that could not be masked or forwarded
+	Refused  int        `json:"refused"` // requests refused before forwarding (secret, Host, token, endpoint)
+	Masked   mask.Stats `json:"masked"`
+	Unmasked mask.Stats `json:"unmasked"`
 }
 
 func newStats() *Stats { return &Stats{masked: mask.Stats{}, unmasked: mask.Stats{}} }

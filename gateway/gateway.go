@@ -241,6 +241,23 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// IsSelf reports whether upstream points at the gateway's own listener (a
+// shell whose ANTHROPIC_BASE_URL was set for the gateway's clients).
+func IsSelf(upstream *url.URL, addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || upstream.Port() != strconv.Itoa(ta.Port) {
+		return false
+	}
+	h := upstream.Hostname()
+	if loopbackHost(h) {
+		return true
+	}
+	if ip := net.ParseIP(h); ip != nil && (ta.IP.IsUnspecified() || ip.Equal(ta.IP)) {
+		return true
+	}
+	return false
+}
+
 // ListenPolicy checks a listen address against how the gateway is set up:
 // off loopback, tokens are required, and TLS unless insecure is given.
 func ListenPolicy(addr string, auth, tls, insecure bool) error {

@@ -620,3 +620,28 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+func TestIsSelf(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	for _, c := range []struct {
+		up   string
+		self bool
+	}{
+		{"http://127.0.0.1:" + port, true},
+		{"http://localhost:" + port + "/", true},
+		{"http://[::1]:" + port, true},
+		{"http://127.0.0.1:1", false},
+		{"https://api.anthropic.com", false},
+		{"https://api.anthropic.com:" + port, false},
+	} {
+		u, _ := url.Parse(c.up)
+		if got := IsSelf(u, ln.Addr()); got != c.self {
+			t.Errorf("IsSelf(%s) = %v", c.up, got)
+		}
+	}
+}

@@ -146,6 +146,11 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", opts.listen, err)
 	}
+	if gateway.IsSelf(up, ln.Addr()) {
+		ln.Close()
+		return withHint(fmt.Errorf("the upstream %s is this gateway itself", up.Host),
+			"ANTHROPIC_BASE_URL in this shell points at the gateway; pass --upstream https://api.anthropic.com")
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}

@@ -31,6 +31,7 @@ type sseUnmasker struct {
 	// were already searched for an event end
 	in          []byte
 	start, seen int
+	readSize    int
 	// out[outPos:] is output ready for the reader
 	out    []byte
 	outPos int
@@ -50,10 +51,16 @@ type blockStream struct {
 	deltaType string // "text_delta" or "input_json_delta"
 }
 
-const readSize = 32 << 10
+// Reads start small, since a model's events arrive one at a time, and grow
+// while reads come back full (a burst), so a gateway holding many streams
+// open keeps little memory per stream.
+const (
+	minRead = 4 << 10
+	maxRead = 32 << 10
+)
 
 func newSSEUnmasker(src io.ReadCloser, e *mask.Engine, info *reqInfo) *sseUnmasker {
-	return &sseUnmasker{src: src, e: e, info: info, blocks: map[int]*blockStream{}, in: make([]byte, 0, 2*readSize)}
+	return &sseUnmasker{src: src, e: e, info: info, blocks: map[int]*blockStream{}, readSize: minRead}
 }
 
 // fill makes output ready: it handles the events already in the input and,
@@ -77,9 +84,12 @@ func (u *sseUnmasker) fill() bool {
 			n := copy(u.in, u.in[u.start:])
 			u.in, u.start = u.in[:n], 0
 		}
-		u.in = slices.Grow(u.in, readSize)
-		n, err := u.src.Read(u.in[len(u.in):cap(u.in)])
+		u.in = slices.Grow(u.in, u.readSize)
+		n, err := u.src.Read(u.in[len(u.in) : len(u.in)+u.readSize])
 		u.in = u.in[:len(u.in)+n]
+		if n == u.readSize {
+			u.readSize = min(2*u.readSize, maxRead)
+		}
 		if len(u.in) > maxEvent {
 			u.fail("an event is larger than 16 MiB")
 			continue

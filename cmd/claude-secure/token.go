@@ -100,6 +100,19 @@ Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
 		Use:   "revoke NAME",
 		Short: "Revoke a token; a running gateway refuses it from the next request on",
 		Args:  cobra.ExactArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			if t, err := f.tokens(); err == nil {
+				toks, _ := t.List()
+				for _, k := range toks {
+					names = append(names, k.Name+"\t"+string(k.Role))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := f.tokens()
 			if err != nil {

@@ -320,7 +320,7 @@ func TestMetricsStatsAndHealth(t *testing.T) {
 	_, m := get("/metrics", viewer)
 	for _, want := range []string{
 		`claude_secure_requests_total{code="200",endpoint="/v1/messages",token="alice"} 1`,
-		`claude_secure_rejections_total{reason="no_token"} 2`, // the API call and /metrics without a token
+		`claude_secure_rejections_total{reason="no_token",token=""} 2`, // the API call and /metrics without a token
 		`claude_secure_upstream_responses_total{code="200"} 1`,
 		`claude_secure_masked_total{kind="ec2-instance"} 1`,
 		`claude_secure_unmasked_total{kind="ec2-instance"} 2`,

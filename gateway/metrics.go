@@ -50,8 +50,8 @@ func newMetrics() *metrics {
 	}, []string{"kind"})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "claude_secure_rejections_total",
-		Help: "Requests refused before reaching the upstream API, by reason.",
-	}, []string{"reason"})
+		Help: "Requests refused before reaching the upstream API, by reason and token (\"\" when there was none).",
+	}, []string{"reason", "token"})
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "claude_secure_requests_in_flight",
 		Help: "Requests being served now, streams included.",
@@ -90,7 +90,7 @@ func (m *metrics) observe(r proxy.Record) {
 	ep := endpointLabel(r.Path)
 	m.requests.WithLabelValues(ep, r.Caller, strconv.Itoa(r.Status)).Inc()
 	if r.Refusal != "" {
-		m.rejected.WithLabelValues(r.Refusal).Inc()
+		m.rejected.WithLabelValues(r.Refusal, r.Caller).Inc()
 	}
 	if r.ID == "" {
 		return // refused at the door: no timing, no bodies

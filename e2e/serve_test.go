@@ -170,10 +170,15 @@ func TestServeProcess(t *testing.T) {
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if c, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
-		c.Close()
-		t.Fatal("serve accepted a connection after SIGTERM")
+	refused := false
+	for deadline := time.Now().Add(5 * time.Second); !refused && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", g.addr, time.Second)
+		if refused = err != nil; !refused {
+			c.Close()
+		}
+	}
+	if !refused {
+		t.Fatal("serve still accepted connections 5 s after SIGTERM")
 	}
 	rest, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

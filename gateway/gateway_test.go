@@ -428,9 +428,8 @@ func TestRunDrainsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel() // as SIGTERM does
-	time.Sleep(100 * time.Millisecond)
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-		t.Fatal("a new connection was accepted while draining")
+	if !stopsAccepting(ln.Addr().String(), 5*time.Second) {
+		t.Fatal("new connections were still accepted 5 s into draining")
 	}
 	rest, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -644,4 +643,16 @@ func TestIsSelf(t *testing.T) {
 			t.Errorf("IsSelf(%s) = %v", c.up, got)
 		}
 	}
+}
+
+// stopsAccepting reports whether connections to addr are refused within d.
+func stopsAccepting(addr string, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+	}
+	return false
 }

@@ -17,8 +17,10 @@ func TestConcurrentIssuesShareWrites(t *testing.T) {
 	const n = 64
 	masked := make([][]byte, n)
 	var wg sync.WaitGroup
+	start := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
+			<-start // all at once
 			out, err := e.MaskBytes(fmt.Appendf(nil, "instance i-0f3a9c2b7d1e4%04x in account 2109876%05d", i, i), nil)
 			if err != nil {
 				t.Error(err)
@@ -27,6 +29,7 @@ func TestConcurrentIssuesShareWrites(t *testing.T) {
 			masked[i] = out
 		})
 	}
+	close(start)
 	wg.Wait()
 	if s.commits >= n {
 		t.Fatalf("%d write transactions for %d concurrent requests: writes were not shared", s.commits, n)

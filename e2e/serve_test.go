@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 )
 
@@ -145,6 +148,26 @@ func TestServeProcess(t *testing.T) {
 		t.Fatal("the streamed text is not the model's answer with the originals restored")
 	}
 
+	// the official Go SDK, with the token as its API key
+	client := anthropic.NewClient(option.WithBaseURL(base), option.WithAPIKey(user), option.WithMaxRetries(0))
+	stream := client.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{
+		Model: "claude-fake", MaxTokens: 100,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(servePrompt))},
+	})
+	var msg anthropic.Message
+	for stream.Next() {
+		if err := msg.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("Go SDK stream: %v", err)
+	}
+	if len(msg.Content) != 2 || msg.Content[0].Text != fakeapi.Answer(serveInstance, serveAccount) ||
+		string(msg.Content[1].Input) != fakeapi.ToolInput(serveInstance, serveAccount) {
+		t.Fatal("the Go SDK's message does not carry the originals in its text and tool input")
+	}
+
 	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
 	req.Header.Set("x-claude-secure-token", viewer)
 	mresp, err := http.DefaultClient.Do(req)
@@ -153,7 +176,7 @@ func TestServeProcess(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
-	if mresp.StatusCode != 200 || !strings.Contains(string(metrics), `claude_secure_requests_total{code="200",endpoint="/v1/messages",token="alice"} 1`) {
+	if mresp.StatusCode != 200 || !strings.Contains(string(metrics), `claude_secure_requests_total{code="200",endpoint="/v1/messages",token="alice"} 2`) {
 		t.Fatalf("metrics: status %d", mresp.StatusCode)
 	}
 

@@ -56,11 +56,12 @@ type Config struct {
 
 // Server is a gateway. It is an http.Handler; Run serves it on a listener.
 type Server struct {
-	cfg      Config
-	h        *proxy.Handler
-	m        *metrics
-	lim      *limiter
-	draining atomic.Bool
+	cfg            Config
+	h              *proxy.Handler
+	m              *metrics
+	metricsHandler http.Handler
+	lim            *limiter
+	draining       atomic.Bool
 }
 
 // New builds a gateway.
@@ -69,6 +70,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("gateway needs a logger")
 	}
 	s := &Server{cfg: cfg, m: newMetrics(), lim: newLimiter(cfg.Limits)}
+	s.metricsHandler = promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
 	tr := cfg.Transport
 	if tr == nil {
 		// many clients share the upstream: keep enough connections warm
@@ -126,7 +128,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, s.Stats())
 			return
 		}
-		promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		s.metricsHandler.ServeHTTP(w, r)
 		return
 	}
 	if !tok.Role.mayCall() {
@@ -135,9 +137,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok, wait := s.lim.allow(tok.Name, time.Now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.h.RefuseAs(w, r, http.StatusTooManyRequests, "rate_limit_error", "rate_limited",
-			fmt.Sprintf("rate limit for token %q reached; retry after %s", tok.Name, wait.Round(time.Second)), tok.Name)
+			fmt.Sprintf("rate limit for token %q reached; retry after %d s", tok.Name, secs), tok.Name)
 		return
 	}
 	s.stripCredentials(r)

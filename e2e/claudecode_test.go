@@ -48,6 +48,8 @@ type fakeAPI struct {
 	resultOK  bool
 	pInstance string
 	pAccount  string
+	// what credentials reached it
+	sawToken, gatewayKey bool
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +57,16 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
+	for _, vs := range r.Header {
+		for _, v := range vs {
+			if strings.Contains(v, "cst_") {
+				f.sawToken = true
+			}
+		}
+	}
+	if r.Header.Get("X-Api-Key") == "sk-ant-gateway-key" {
+		f.gatewayKey = true
+	}
 	for i, o := range originals {
 		if bytes.Contains(body, []byte(o)) || strings.Contains(r.URL.String(), o) {
 			f.t.Errorf("request %d: original %d reached the upstream", f.requests, i)
@@ -159,46 +171,53 @@ func (f *fakeAPI) text(w http.ResponseWriter, text string) {
 		map[string]any{"type": "message_stop"})
 }
 
-func TestClaudeCodeThroughRun(t *testing.T) {
+const claudePrompt = "Record instance i-0f3a9c2b7d1e4a605 of account 210987654321 in result.txt, then show inventory.txt."
+
+// claudeScenario is one Claude Code run against the fake API: a work
+// directory with an inventory full of originals, a HOME, and the API.
+type claudeScenario struct {
+	claude, bin, work, home, state string
+	api                            *fakeAPI
+	url                            string // the fake API's address
+}
+
+func newClaudeScenario(t *testing.T) *claudeScenario {
+	t.Helper()
 	claude := os.Getenv("CLAUDE_CODE_BIN")
 	if claude == "" {
 		t.Skip("CLAUDE_CODE_BIN is not set: scripts/e2e.sh installs Claude Code from npm and runs this test")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "bin")
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "claude-secure"), "../cmd/claude-secure")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	if err := os.Symlink(claude, filepath.Join(bin, "claude")); err != nil {
+	sc := &claudeScenario{claude: claude, bin: filepath.Join(tmp, "bin"), work: filepath.Join(tmp, "work"),
+		home: filepath.Join(tmp, "home"), state: filepath.Join(tmp, "state")}
+	buildClaudeSecure(t, sc.bin)
+	if err := os.Symlink(claude, filepath.Join(sc.bin, "claude")); err != nil {
 		t.Fatal(err)
 	}
-	work := filepath.Join(tmp, "work")
-	os.MkdirAll(work, 0o755)
+	os.MkdirAll(sc.work, 0o755)
+	os.MkdirAll(sc.home, 0o700)
 	inventory := "inventory: web-1 i-0f3a9c2b7d1e4a605 10.20.30.40 s3://acme-orders-archive key AKIAQ3EGUWTX3KMNPZRX\n"
-	os.WriteFile(filepath.Join(work, "inventory.txt"), []byte(inventory), 0o644)
+	os.WriteFile(filepath.Join(sc.work, "inventory.txt"), []byte(inventory), 0o644)
+	sc.api = &fakeAPI{t: t}
+	srv := httptest.NewServer(sc.api)
+	t.Cleanup(srv.Close)
+	sc.url = srv.URL
+	return sc
+}
 
-	api := &fakeAPI{t: t}
-	srv := httptest.NewServer(api)
-	defer srv.Close()
-
-	cmd := exec.Command(filepath.Join(bin, "claude-secure"), "run", "--upstream", srv.URL, "--",
-		"claude", "-p", "Record instance i-0f3a9c2b7d1e4a605 of account 210987654321 in result.txt, then show inventory.txt.",
-		"--allowedTools", "Bash", "--output-format", "text")
-	cmd.Dir = work
-	home := filepath.Join(tmp, "home")
-	os.MkdirAll(home, 0o700)
-	cmd.Env = append(os.Environ(),
-		"HOME="+home,
-		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"ANTHROPIC_API_KEY=sk-ant-e2e-not-a-real-key",
-		"ANTHROPIC_BASE_URL=",
-		"CLAUDE_SECURE_HOME="+filepath.Join(tmp, "state"),
-		"CLAUDE_SECURE_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+// run runs argv in the work directory with the scenario's environment
+// plus env, and returns its output.
+func (sc *claudeScenario) run(t *testing.T, env []string, argv ...string) (stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = sc.work
+	cmd.Env = append(append(os.Environ(),
+		"HOME="+sc.home,
+		"PATH="+sc.bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"DISABLE_AUTOUPDATER=1", "NO_COLOR=1",
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -207,19 +226,26 @@ func TestClaudeCodeThroughRun(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("claude-secure run: %v\nstderr:\n%s", err, redact(stderr.String()))
+			t.Fatalf("%s: %v\nstderr:\n%s", filepath.Base(argv[0]), err, redact(errb.String()))
 		}
 	case <-time.After(3 * time.Minute):
 		cmd.Process.Kill()
 		t.Fatal("Claude Code did not finish in 3 minutes")
 	}
+	return out.String(), errb.String()
+}
 
+// check verifies the whole round trip from what the fake API saw, the
+// file the Bash tool wrote and what Claude Code printed.
+func (sc *claudeScenario) check(t *testing.T, stdout string) {
+	t.Helper()
+	api := sc.api
 	api.mu.Lock()
 	defer api.mu.Unlock()
 	if api.pInstance == "" || api.pAccount == "" {
 		t.Fatal("the prompt did not reach the upstream with pseudonyms in it")
 	}
-	got, err := os.ReadFile(filepath.Join(work, "result.txt"))
+	got, err := os.ReadFile(filepath.Join(sc.work, "result.txt"))
 	if err != nil || string(got) != "instance i-0f3a9c2b7d1e4a605 account 210987654321\n" {
 		t.Errorf("the Bash tool did not act on the originals (result.txt: %d bytes, %v)", len(got), err)
 	}
@@ -229,14 +255,50 @@ func TestClaudeCodeThroughRun(t *testing.T) {
 	if !api.thinkOK {
 		t.Error("the signed thinking block did not come back byte-identical")
 	}
-	if !strings.Contains(stdout.String(), "Recorded i-0f3a9c2b7d1e4a605 in account 210987654321.") {
-		t.Errorf("Claude Code's answer was not unmasked: %q", redact(stdout.String()))
+	if !strings.Contains(stdout, "Recorded i-0f3a9c2b7d1e4a605 in account 210987654321.") {
+		t.Errorf("Claude Code's answer was not unmasked: %q", redact(stdout))
 	}
-	summary := stderr.String()
-	if !regexp.MustCompile(`claude-secure ▸ [0-9]+ requests · [1-9][0-9]* identifiers masked .* values restored`).MatchString(summary) {
-		t.Errorf("no summary line on stderr:\n%s", redact(summary))
+}
+
+func TestClaudeCodeThroughRun(t *testing.T) {
+	sc := newClaudeScenario(t)
+	stdout, stderr := sc.run(t, []string{
+		"ANTHROPIC_API_KEY=sk-ant-e2e-not-a-real-key",
+		"ANTHROPIC_BASE_URL=",
+		"CLAUDE_SECURE_HOME=" + sc.state,
+		"CLAUDE_SECURE_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	}, filepath.Join(sc.bin, "claude-secure"), "run", "--upstream", sc.url, "--",
+		"claude", "-p", claudePrompt, "--allowedTools", "Bash", "--output-format", "text")
+	sc.check(t, stdout)
+	if !regexp.MustCompile(`claude-secure ▸ [0-9]+ requests · [1-9][0-9]* identifiers masked .* values restored`).MatchString(stderr) {
+		t.Errorf("no summary line on stderr:\n%s", redact(stderr))
 	}
-	t.Logf("%d requests reached the fake upstream; summary: %s", api.requests, strings.TrimSpace(lastLine(summary)))
+	t.Logf("%d requests reached the fake upstream; summary: %s", sc.api.requests, strings.TrimSpace(lastLine(stderr)))
+}
+
+// Claude Code pointed at a team's `claude-secure serve`, with a gateway
+// token as its API key: the gateway masks, restores, and sends its own
+// Anthropic key upstream in place of the token.
+func TestClaudeCodeThroughServe(t *testing.T) {
+	sc := newClaudeScenario(t)
+	cs := filepath.Join(sc.bin, "claude-secure")
+	tok := createToken(t, cs, sc.state, "claude-code", "user")
+	g := startGateway(t, cs, sc.state, "--upstream", sc.url)
+	stdout, _ := sc.run(t, []string{
+		"ANTHROPIC_BASE_URL=http://" + g.addr,
+		"ANTHROPIC_API_KEY=" + tok,
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+	}, filepath.Join(sc.bin, "claude"), "-p", claudePrompt, "--allowedTools", "Bash", "--output-format", "text")
+	sc.check(t, stdout)
+	sc.api.mu.Lock()
+	defer sc.api.mu.Unlock()
+	if sc.api.sawToken || !sc.api.gatewayKey {
+		t.Errorf("upstream credentials: gateway token seen %v, gateway key used %v", sc.api.sawToken, sc.api.gatewayKey)
+	}
+	if logs := g.log(); !strings.Contains(logs, `"token":"claude-code"`) || strings.Contains(logs, tok) {
+		t.Error("serve's log does not name the token, or holds the token itself")
+	}
+	t.Logf("%d requests reached the fake upstream through serve", sc.api.requests)
 }
 
 // redact keeps the originals out of test output.

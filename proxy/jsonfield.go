@@ -25,6 +25,22 @@ func stringContent(data []byte, a, z int) (int, int, bool) {
 	return a + 1, z - 1, true
 }
 
+// stringMember returns the content range of the string member key of the
+// object at data[p:].
+func stringMember(data []byte, p int, key string) (int, int, bool) {
+	a, z, found := 0, 0, false
+	members(data, p, func(k []byte, va, vz int) bool {
+		if string(k) == key {
+			a, z, found = va, vz, true
+		}
+		return !found
+	})
+	if !found {
+		return 0, 0, false
+	}
+	return stringContent(data, a, z)
+}
+
 // members calls fn with the raw key and the value range of each member of
 // the object at data[p:], in order, until fn returns false. It reports
 // false if the object is malformed before that.

@@ -302,33 +302,16 @@ func parseEvent(data []byte) event {
 
 // deltaField returns the content range of the delta's string field name.
 func (f *event) deltaField(data []byte, name string) (int, int, bool) {
-	a, z, found := 0, 0, false
-	members(data[:f.delta[1]], f.delta[0], func(k []byte, va, vz int) bool {
-		if string(k) == name {
-			a, z, found = va, vz, true
-		}
-		return !found
-	})
-	if !found {
-		return 0, 0, false
-	}
-	return stringContent(data, a, z)
+	return stringMember(data[:f.delta[1]], f.delta[0], name)
 }
 
 // stringAt returns the raw content of the string member key of the object
 // at data[p:], or nil.
 func stringAt(data []byte, p int, key string) []byte {
-	var v []byte
-	members(data, p, func(k []byte, a, z int) bool {
-		if string(k) != key {
-			return true
-		}
-		if s, e, ok := stringContent(data, a, z); ok {
-			v = data[s:e]
-		}
-		return false
-	})
-	return v
+	if a, z, ok := stringMember(data, p, key); ok {
+		return data[a:z]
+	}
+	return nil
 }
 
 // writeEvent writes the event's lines with its data replaced by the

@@ -307,26 +307,12 @@ func TestTypeScriptSDK(t *testing.T) {
 	}
 }
 
-// deltaText joins the text deltas of an event stream.
+// deltaText is the text a streamed answer carries.
 func deltaText(t *testing.T, sse []byte) string {
 	t.Helper()
-	var text strings.Builder
-	for _, line := range strings.Split(string(sse), "\n") {
-		data, ok := strings.CutPrefix(line, "data: ")
-		if !ok {
-			continue
-		}
-		var e struct {
-			Delta struct {
-				Type, Text string
-			}
-		}
-		if err := json.Unmarshal([]byte(data), &e); err != nil {
-			t.Fatalf("an event's data is not JSON (%d bytes)", len(data))
-		}
-		if e.Delta.Type == "text_delta" {
-			text.WriteString(e.Delta.Text)
-		}
+	text, _, err := fakeapi.Streamed(sse)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return text.String()
+	return text
 }

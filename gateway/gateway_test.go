@@ -462,7 +462,11 @@ func TestRunDrainsStreams(t *testing.T) {
 	if !strings.Contains(all, "event: message_stop") {
 		t.Fatal("the stream in flight did not finish")
 	}
-	if text, _ := streamed(t, all); text != fakeapi.Answer(origInstance, origAccount) {
+	text, toolJSON, err := fakeapi.Streamed([]byte(all))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != fakeapi.Answer(origInstance, origAccount) || toolJSON != fakeapi.ToolInput(origInstance, origAccount) {
 		t.Fatal("the drained stream's text is not the model's answer with the originals restored")
 	}
 	select {
@@ -473,33 +477,6 @@ func TestRunDrainsStreams(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the stream finished")
 	}
-}
-
-// streamed joins the text and tool-input deltas of an event stream.
-func streamed(t *testing.T, sse string) (text, toolJSON string) {
-	t.Helper()
-	for _, ev := range strings.Split(sse, "\n\n") {
-		for _, line := range strings.Split(ev, "\n") {
-			data, ok := strings.CutPrefix(line, "data: ")
-			if !ok {
-				continue
-			}
-			var e struct {
-				Type  string `json:"type"`
-				Delta struct {
-					Type        string `json:"type"`
-					Text        string `json:"text"`
-					PartialJSON string `json:"partial_json"`
-				} `json:"delta"`
-			}
-			if err := json.Unmarshal([]byte(data), &e); err != nil {
-				t.Fatalf("an event's data is not JSON (%d bytes)", len(data))
-			}
-			text += e.Delta.Text
-			toolJSON += e.Delta.PartialJSON
-		}
-	}
-	return text, toolJSON
 }
 
 func describeKey(v, tok string) string {

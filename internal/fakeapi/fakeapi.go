@@ -212,6 +212,36 @@ func (s *Server) stream(w http.ResponseWriter, inst, acct string) {
 	send("message_stop", map[string]any{"type": "message_stop"})
 }
 
+// Streamed joins the text deltas and the tool-input deltas of an event
+// stream as a client would see them; an event whose data is not JSON is an
+// error.
+func Streamed(sse []byte) (text, toolJSON string, err error) {
+	var t, j strings.Builder
+	for _, line := range strings.Split(string(sse), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var e struct {
+			Delta struct {
+				Type        string `json:"type"`
+				Text        string `json:"text"`
+				PartialJSON string `json:"partial_json"`
+			} `json:"delta"`
+		}
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return "", "", fmt.Errorf("an event's data is not JSON (%d bytes)", len(data))
+		}
+		switch e.Delta.Type {
+		case "text_delta":
+			t.WriteString(e.Delta.Text)
+		case "input_json_delta":
+			j.WriteString(e.Delta.PartialJSON)
+		}
+	}
+	return t.String(), j.String(), nil
+}
+
 func chunks(s string, n int) []string {
 	var out []string
 	for len(s) > n {

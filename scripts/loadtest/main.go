@@ -229,18 +229,11 @@ func one(hc *http.Client, base, tok string, body []byte, want string) (time.Dura
 	if !bytes.Contains(all, []byte("event: message_stop")) {
 		return 0, 0, fmt.Errorf("stream ended before message_stop")
 	}
-	var text strings.Builder
-	for _, line := range strings.Split(string(all), "\n") {
-		data, ok := strings.CutPrefix(line, "data: ")
-		if !ok {
-			continue
-		}
-		var e struct{ Delta struct{ Type, Text string } }
-		if json.Unmarshal([]byte(data), &e) == nil && e.Delta.Type == "text_delta" {
-			text.WriteString(e.Delta.Text)
-		}
+	text, _, err := fakeapi.Streamed(all)
+	if err != nil {
+		return 0, 0, err
 	}
-	if !strings.HasPrefix(text.String(), want) {
+	if !strings.HasPrefix(text, want) {
 		return 0, 0, fmt.Errorf("answer not restored")
 	}
 	return ttfb, total, nil

@@ -7,6 +7,15 @@
 # upstreams on loopback.
 set -eu
 cd "$(dirname "$0")/.."
+# npm_install DIR PACKAGE@VERSION: a pinned package into DIR, quietly
+npm_install() {
+	echo "== installing $2"
+	mkdir -p "$1"
+	npm install --prefix "$1" --no-audit --no-fund --ignore-scripts --loglevel=error "$2" >/dev/null 2>&1 || {
+		echo "e2e: npm install $2 failed" >&2
+		exit 1
+	}
+}
 version=${CLAUDE_CODE_VERSION:-2.1.332}
 dir=.cache/claude-code-$version
 case "$(uname -s)-$(uname -m)" in
@@ -18,25 +27,13 @@ Darwin-x86_64) platform=darwin-x64 ;;
 esac
 bin=$dir/node_modules/@anthropic-ai/claude-code-$platform/claude
 if [ ! -x "$bin" ]; then
-	echo "== installing @anthropic-ai/claude-code@$version"
-	mkdir -p "$dir"
-	npm install --prefix "$dir" --no-audit --no-fund --ignore-scripts --loglevel=error \
-		"@anthropic-ai/claude-code@$version" >/dev/null 2>&1 || {
-		echo "e2e: npm install @anthropic-ai/claude-code@$version failed" >&2
-		exit 1
-	}
+	npm_install "$dir" "@anthropic-ai/claude-code@$version"
 fi
 echo "== Claude Code $("$bin" --version 2>/dev/null || echo '(version unknown)')"
 sdk_version=${ANTHROPIC_TS_SDK_VERSION:-1.14.0}
 sdk=.cache/anthropic-sdk-$sdk_version
 if [ ! -f "$sdk/node_modules/@anthropic-ai/sdk/package.json" ]; then
-	echo "== installing @anthropic-ai/sdk@$sdk_version"
-	mkdir -p "$sdk"
-	npm install --prefix "$sdk" --no-audit --no-fund --ignore-scripts --loglevel=error \
-		"@anthropic-ai/sdk@$sdk_version" >/dev/null 2>&1 || {
-		echo "e2e: npm install @anthropic-ai/sdk@$sdk_version failed" >&2
-		exit 1
-	}
+	npm_install "$sdk" "@anthropic-ai/sdk@$sdk_version"
 fi
 echo "== @anthropic-ai/sdk $sdk_version, node $(node --version)"
 CLAUDE_CODE_BIN="$PWD/$bin" ANTHROPIC_TS_SDK_DIR="$PWD/$sdk" go test -count=1 -race -v ./e2e/

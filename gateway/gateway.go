@@ -52,6 +52,8 @@ type Config struct {
 	UpstreamAPIKey string
 	// Ready reports whether the gateway can serve (the store is usable).
 	Ready func() error
+	// Batches keeps each message batch's restore set (nil: in memory).
+	Batches proxy.BatchStore
 }
 
 // Server is a gateway. It is an http.Handler; Run serves it on a listener.
@@ -87,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 		AllowPaths: cfg.AllowPaths,
 		MaxBody:    cfg.MaxBody,
 		Observe:    s.m.observe,
+		Batches:    cfg.Batches,
 	})
 	if err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ func BenchmarkMaskRequest1MB(b *testing.B) {
 	var dst []byte
 	for b.Loop() {
 		var err error
-		if dst, err = e.AppendMaskRequest(dst[:0], body, BodyMessages, nil); err != nil {
+		if dst, _, err = e.AppendMaskRequest(dst[:0], body, BodyMessages, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -73,7 +73,7 @@ func BenchmarkUnmaskStream1MB(b *testing.B) {
 	}
 	b.SetBytes(int64(len(masked)))
 	for b.Loop() {
-		s := e.NewUnmasker(nil)
+		s := e.NewUnmasker(e.RestoreAll(), nil)
 		if err := s.Copy(io.Discard, bytes.NewReader(masked)); err != nil {
 			b.Fatal(err)
 		}

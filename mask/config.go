@@ -101,8 +101,6 @@ type ruleSet struct {
 	regexes    []userRegex
 	literals   []literal
 	literalSet map[string]bool
-	// pseudoLiterals are the pseudonyms of the literals, found when unmasking.
-	pseudoLiterals []literal
 }
 
 var kindNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
@@ -218,11 +216,7 @@ func (st *scanState) userRules(from int) {
 		}
 		extra = append(extra, Span{Start: a, End: b, Kind: KindUserRule, Rule: rule, Keep: keep, origin: a})
 	}
-	lits := r.literals
-	if st.sc.unmask {
-		lits = append(append([]literal(nil), lits...), r.pseudoLiterals...)
-	}
-	for _, l := range lits {
+	for _, l := range r.literals {
 		v := []byte(l.value)
 		for p := from; p < st.n; {
 			k := bytes.Index(s[p:], v)

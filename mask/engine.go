@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -20,38 +21,33 @@ type Mappings interface {
 	// Issue records a batch of proposed mappings in one durable step and
 	// returns the pseudonym in effect for each: the one already recorded
 	// for the original in its family if there is one, else the proposal.
-	// When a proposed pseudonym is already taken by another original,
-	// Issue asks retry for the next candidate. Nothing is returned before
-	// the batch is durable.
+	// When a proposed pseudonym is already taken by another original, or
+	// is itself an original the store holds, Issue asks retry for the next
+	// candidate. An original that is itself an issued pseudonym gets ""
+	// and nothing is recorded for it. Nothing is returned before the batch
+	// is durable.
 	Issue(batch []Mapping, retry func(Mapping) (string, error)) ([]string, error)
-	// Lookup returns the original behind each pseudonym, "" where none was
-	// issued.
-	Lookup(pseudonyms []string) ([]string, error)
+	// Since returns the mappings recorded after cursor (0: all of them),
+	// in the order they were recorded, and the cursor to pass next time.
+	Since(cursor uint64) ([]Mapping, uint64, error)
 }
 
 // Engine masks and unmasks text. It is safe for concurrent use.
+//
+// It keeps in memory every mapping the store holds (see index), so that a
+// value the store has seen is masked wherever it stands and a pseudonym is
+// restored wherever it stands, without asking the store.
 type Engine struct {
-	mask   scanner
-	unmask scanner
-	ps     pseudonymizer
-	maps   Mappings
+	sc   scanner
+	ps   pseudonymizer
+	maps Mappings
 
-	mu    sync.Mutex
-	fwd   map[string]map[string]string // family → original → pseudonym
-	rev   map[string]string            // pseudonym → original
-	count int
-	// miss remembers pseudonym-shaped text the mappings do not know (a
-	// model writing IDs of its own), so each is looked up once, not on
-	// every response; issuing a pseudonym removes it from here
-	miss map[string]struct{}
+	mu  sync.RWMutex
+	idx index
+	// refreshing serializes reading the store into the index, so
+	// mappings reach the index once each, in the store's order
+	refreshing sync.Mutex
 }
-
-// missLimit bounds the cache of unknown pseudonyms.
-const missLimit = 1 << 14
-
-// cacheLimit bounds the in-memory caches so memory stays flat on inputs
-// with ever new identifiers; the store remains the source of truth.
-const cacheLimit = 1 << 17
 
 // New returns an engine. seed keys the pseudonym permutations (the store
 // keeps it, so pseudonyms stay the same across processes and days); maps
@@ -62,22 +58,41 @@ func New(seed []byte, maps Mappings, cfg *Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		mask:   scanner{rules: rules},
-		unmask: scanner{rules: rules, unmask: true},
-		ps:     pseudonymizer{perm: newPermuter(seed), rules: rules},
-		maps:   maps,
-		fwd:    map[string]map[string]string{},
-		rev:    map[string]string{},
-		miss:   map[string]struct{}{},
+		sc:   scanner{rules: rules},
+		ps:   pseudonymizer{perm: newPermuter(seed), rules: rules},
+		maps: maps,
+		idx:  newIndex(),
 	}
 	for _, l := range rules.literals {
-		p, err := e.ps.next(KindUserRule, l.rule, 0, l.value)
-		if err != nil {
+		if _, err := e.ps.next(KindUserRule, l.rule, 0, l.value); err != nil {
 			return nil, &ConfigError{Where: "literal " + l.kind, Err: err}
 		}
-		rules.pseudoLiterals = append(rules.pseudoLiterals, literal{kind: l.kind, value: p, rule: l.rule})
+	}
+	if err := e.Refresh(); err != nil {
+		return nil, err
 	}
 	return e, nil
+}
+
+// Refresh brings the engine's index up to date with mappings that other
+// processes recorded since it last looked.
+func (e *Engine) Refresh() error {
+	e.refreshing.Lock()
+	defer e.refreshing.Unlock()
+	e.mu.RLock()
+	cur := e.idx.cursor
+	e.mu.RUnlock()
+	got, next, err := e.maps.Since(cur)
+	if err != nil {
+		return fmt.Errorf("failed to read the store: %w", err)
+	}
+	e.mu.Lock()
+	for _, m := range got {
+		e.idx.add(m)
+	}
+	e.idx.cursor = next
+	e.mu.Unlock()
+	return nil
 }
 
 // Stats counts identifiers by kind name.
@@ -107,51 +122,35 @@ func canonical(s []byte, sp Span) string {
 	return v
 }
 
-func written(v string, sp Span) string {
-	if sp.Dashed {
-		return dottedToDashed(v)
-	}
-	return v
-}
-
-func (sp Span) familyKey() string {
+func (sp Span) family() family {
 	if sp.Rule > 0 {
-		return "pattern"
+		return famPattern
 	}
-	return familyName[sp.Kind.family()]
+	return sp.Kind.family()
 }
 
-// cached returns the pseudonym of the span's original if it is in memory.
-// The lookup does not allocate.
-func (e *Engine) cached(s []byte, sp Span) (string, bool) {
-	m := e.fwd[sp.familyKey()]
-	if m == nil {
-		return "", false
-	}
-	if sp.Dashed {
-		p, ok := m[canonical(s, sp)]
-		return p, ok
-	}
-	p, ok := m[string(s[sp.Start:sp.End])]
-	return p, ok
-}
-
-// pseudonyms returns the pseudonym for every span of s, issuing new ones
-// through the mappings in one batch.
-func (e *Engine) pseudonyms(s []byte, spans []Span, out []string) ([]string, error) {
-	out = out[:0]
+// issue returns the id of the mapping of every span's original ("-1" for
+// a span whose text is itself an issued pseudonym, which is left as it
+// is), issuing new pseudonyms through the mappings in one batch.
+func (e *Engine) issue(d []byte, spans []Span, ids []int32) ([]int32, error) {
+	ids = ids[:0]
 	var batch []Mapping
 	var batchSpans []Span
 	var pending map[string]int
-	e.mu.Lock()
+	e.mu.RLock()
 	for _, sp := range spans {
-		if p, ok := e.cached(s, sp); ok {
-			out = append(out, p)
+		f := sp.family()
+		if id, ok := e.idx.lookupOriginal(f, d[sp.Start:sp.End], sp.Dashed); ok {
+			ids = append(ids, id)
 			continue
 		}
-		out = append(out, "")
-		orig := canonical(s, sp)
-		key := sp.familyKey() + "\x00" + orig
+		if e.idx.isPseudonym(d[sp.Start:sp.End], sp.Dashed) {
+			ids = append(ids, -1)
+			continue
+		}
+		ids = append(ids, -2) // to be issued
+		orig := canonical(d, sp)
+		key := familyName[f] + "\x00" + orig
 		if pending == nil {
 			pending = map[string]int{}
 		}
@@ -159,12 +158,12 @@ func (e *Engine) pseudonyms(s []byte, spans []Span, out []string) ([]string, err
 			continue
 		}
 		pending[key] = len(batch)
-		batch = append(batch, Mapping{Family: sp.familyKey(), Kind: e.kindName(sp), Original: orig})
+		batch = append(batch, Mapping{Family: familyName[f], Kind: e.kindName(sp), Original: orig})
 		batchSpans = append(batchSpans, sp)
 	}
-	e.mu.Unlock()
+	e.mu.RUnlock()
 	if len(batch) == 0 {
-		return out, nil
+		return ids, nil
 	}
 	for i := range batch {
 		sp := batchSpans[i]
@@ -182,130 +181,31 @@ func (e *Engine) pseudonyms(s []byte, spans []Span, out []string) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("failed to record pseudonyms: %w", err)
 	}
-	e.mu.Lock()
-	if e.count > cacheLimit {
-		clear(e.fwd)
-		clear(e.rev)
-		clear(e.miss)
-		e.count = 0
-	}
-	for i, m := range batch {
-		fm := e.fwd[m.Family]
-		if fm == nil {
-			fm = map[string]string{}
-			e.fwd[m.Family] = fm
-		}
-		fm[m.Original] = got[i]
-		e.rev[got[i]] = m.Original
-		delete(e.miss, got[i])
-		e.count++
-	}
-	for i, sp := range spans {
-		if out[i] == "" {
-			out[i] = got[pending[sp.familyKey()+"\x00"+canonical(s, sp)]]
-		}
-	}
-	e.mu.Unlock()
-	return out, nil
-}
-
-// originals returns the original behind every span of s ("" where the span
-// is not a pseudonym that was issued).
-func (e *Engine) originals(s []byte, spans []Span, out []string) ([]string, error) {
-	out = out[:0]
-	var ask []string
-	var idx []int
-	e.mu.Lock()
-	for i, sp := range spans {
-		var o, c string
-		var ok, unknown bool
-		if sp.Dashed {
-			c = canonical(s, sp)
-			o, ok = e.rev[c]
-			_, unknown = e.miss[c]
-		} else {
-			o, ok = e.rev[string(s[sp.Start:sp.End])]
-			_, unknown = e.miss[string(s[sp.Start:sp.End])]
-		}
-		if ok {
-			out = append(out, o)
-			continue
-		}
-		out = append(out, "")
-		if unknown {
-			continue
-		}
-		if c == "" {
-			c = canonical(s, sp)
-		}
-		ask = append(ask, c)
-		idx = append(idx, i)
-	}
-	e.mu.Unlock()
-	if len(ask) == 0 {
-		return out, nil
-	}
-	got, err := e.maps.Lookup(ask)
-	if err != nil {
-		return nil, fmt.Errorf("failed to look up pseudonyms: %w", err)
-	}
-	e.mu.Lock()
-	for j, o := range got {
-		out[idx[j]] = o
-		if o != "" {
-			e.rev[ask[j]] = o
-			continue
-		}
-		if len(e.miss) >= missLimit {
-			clear(e.miss)
-		}
-		e.miss[ask[j]] = struct{}{}
-	}
-	e.mu.Unlock()
-	return out, nil
-}
-
-// rewrite copies s[from:to] to dst with each span replaced by repl[i]
-// (spans whose replacement is "" stay as they are).
-func rewrite(dst, s []byte, from, to int, spans []Span, repl []string, stats Stats, names func(Span) string) []byte {
-	p := from
-	for i, sp := range spans {
-		if sp.End > to {
-			break
-		}
-		dst = append(dst, s[p:sp.Start]...)
-		if repl[i] == "" {
-			dst = append(dst, s[sp.Start:sp.End]...)
-		} else {
-			dst = append(dst, written(repl[i], sp)...)
-			if stats != nil {
-				stats[names(sp)]++
-			}
-		}
-		p = sp.End
-	}
-	return append(dst, s[p:to]...)
-}
-
-// MaskBytes masks a whole piece of text and returns the masked copy.
-func (e *Engine) MaskBytes(text []byte, stats Stats) ([]byte, error) {
-	spans, _ := e.mask.scan(text, 0, true, nil)
-	repl, err := e.pseudonyms(text, spans, nil)
-	if err != nil {
+	// what was just recorded (and whatever else was recorded before it)
+	// comes into the index in the store's order
+	if err := e.Refresh(); err != nil {
 		return nil, err
 	}
-	return rewrite(make([]byte, 0, len(text)), text, 0, len(text), spans, repl, stats, e.kindName), nil
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for i, sp := range spans {
+		if ids[i] != -2 {
+			continue
+		}
+		if got[pending[familyName[sp.family()]+"\x00"+canonical(d, sp)]] == "" {
+			ids[i] = -1 // the original is an issued pseudonym
+			continue
+		}
+		id, ok := e.idx.lookupOriginal(sp.family(), d[sp.Start:sp.End], sp.Dashed)
+		if !ok {
+			return nil, errNotRecorded
+		}
+		ids[i] = id
+	}
+	return ids, nil
 }
 
-// UnmaskBytes restores the originals in a whole piece of text.
-func (e *Engine) UnmaskBytes(text []byte, stats Stats) ([]byte, error) {
-	spans, _ := e.unmask.scan(text, 0, true, nil)
-	repl, err := e.originals(text, spans, nil)
-	if err != nil {
-		return nil, err
-	}
-	return rewrite(make([]byte, 0, len(text)), text, 0, len(text), spans, repl, stats, e.kindName), nil
-}
+var errNotRecorded = errors.New("failed to record pseudonyms: the store did not return what it recorded")
 
 // Finding is one identifier found by Scan, without its value.
 type Finding struct {
@@ -318,16 +218,18 @@ type Finding struct {
 
 // MemoryMappings is an in-memory Mappings for tests and one-off use.
 type MemoryMappings struct {
-	mu  sync.Mutex
-	fwd map[string]string
-	rev map[string]string
+	mu   sync.Mutex
+	fwd  map[string]string
+	rev  map[string]string
+	orig map[string]bool
+	log  []Mapping
 	// Commits counts Issue calls that recorded something.
 	Commits int
 }
 
 // NewMemoryMappings returns an empty in-memory mapping table.
 func NewMemoryMappings() *MemoryMappings {
-	return &MemoryMappings{fwd: map[string]string{}, rev: map[string]string{}}
+	return &MemoryMappings{fwd: map[string]string{}, rev: map[string]string{}, orig: map[string]bool{}}
 }
 
 // Issue implements Mappings.
@@ -342,8 +244,12 @@ func (m *MemoryMappings) Issue(batch []Mapping, retry func(Mapping) (string, err
 			out[i] = p
 			continue
 		}
+		if _, ok := m.rev[b.Original]; ok {
+			continue // an issued pseudonym is never masked again
+		}
 		for {
-			if o, taken := m.rev[b.Pseudonym]; !taken || o == b.Original {
+			o, taken := m.rev[b.Pseudonym]
+			if (!taken || o == b.Original) && !m.orig[b.Pseudonym] {
 				break
 			}
 			p, err := retry(b)
@@ -354,6 +260,8 @@ func (m *MemoryMappings) Issue(batch []Mapping, retry func(Mapping) (string, err
 		}
 		m.fwd[key] = b.Pseudonym
 		m.rev[b.Pseudonym] = b.Original
+		m.orig[b.Original] = true
+		m.log = append(m.log, b)
 		out[i] = b.Pseudonym
 		wrote = true
 	}
@@ -363,7 +271,18 @@ func (m *MemoryMappings) Issue(batch []Mapping, retry func(Mapping) (string, err
 	return out, nil
 }
 
-// Lookup implements Mappings.
+// Since implements Mappings.
+func (m *MemoryMappings) Since(cursor uint64) ([]Mapping, uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cursor > uint64(len(m.log)) {
+		cursor = 0
+	}
+	return append([]Mapping(nil), m.log[cursor:]...), uint64(len(m.log)), nil
+}
+
+// Lookup returns the original behind each pseudonym, "" where none was
+// issued.
 func (m *MemoryMappings) Lookup(ps []string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

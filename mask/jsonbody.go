@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -182,91 +183,203 @@ func element(n node) node {
 
 const maxDepth = 512
 
+// bodyWalker validates an API body (strict JSON, no duplicate keys) and
+// records which raw byte ranges hold content that may change: the
+// content of string values outside structural fields and thinking
+// blocks, and, inside content objects (tool inputs), their keys and
+// numbers.
 type bodyWalker struct {
-	st    scanState
-	body  []byte
-	spans []Span
-	repl  []string
+	body   []byte
+	ranges []rawRange
+	keys   []string // scratch: the keys of the object being read
+	v      view
+	ed     edits
 }
 
-// scanBody finds the spans to mask in an API body, without rewriting.
-func (w *bodyWalker) scanBody(sc *scanner, body []byte, kind Body) ([]Span, error) {
-	w.body = body
-	w.spans = w.spans[:0]
-	w.st = scanState{sc: sc, spans: w.st.spans[:0], key: w.st.key}
-	root := nRoot
+// rawRange is a range of content in a raw body.
+type rawRange struct {
+	a, b   int
+	number bool
+}
+
+// ErrDuplicateKey is returned for a body with a key twice in one object:
+// the upstream reads the last one, so the body would not mean to it what
+// it means here.
+var ErrDuplicateKey = errors.New("request body has a duplicate key")
+
+func rootNode(kind Body) node {
 	switch kind {
 	case BodyBatch:
-		root = nBatchRoot
+		return nBatchRoot
 	case BodyAny:
-		root = nAny
+		return nAny
 	case BodyResponse:
-		root = nResponse
+		return nResponse
 	case BodyBlock:
-		root = nBlock
+		return nBlock
 	case BodyEvent:
-		root = nEvent
+		return nEvent
 	}
-	p, err := w.value(w.ws(0), root, -1, 0)
+	return nRoot
+}
+
+// walk validates body and collects its content ranges.
+func (w *bodyWalker) walk(body []byte, kind Body) error {
+	w.body = body
+	w.ranges = w.ranges[:0]
+	p, err := w.value(w.ws(0), rootNode(kind), 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if p = w.ws(p); p != len(body) {
-		return nil, &SyntaxError{Offset: p}
+		return &SyntaxError{Offset: p}
 	}
-	return w.spans, nil
+	return nil
+}
+
+// keep reports whether the view's d[a:b] lies inside one content range.
+func (w *bodyWalker) keep(a, b int) bool {
+	ra, _ := w.v.rawRange(a)
+	_, rb := w.v.rawRange(b)
+	return w.rangeOf(ra, rb) >= 0
+}
+
+// rangeOf returns the index of the content range holding raw[a:b], or -1.
+func (w *bodyWalker) rangeOf(a, b int) int {
+	lo, hi := 0, len(w.ranges)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if w.ranges[m].b < b {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(w.ranges) && w.ranges[lo].a <= a && b <= w.ranges[lo].b {
+		return lo
+	}
+	return -1
+}
+
+// ErrNumber is returned when a number in a tool input would not stay a
+// valid JSON number with its pseudonym or original in place.
+var ErrNumber = errors.New("a number in the body cannot take its replacement")
+
+// checkNumbers refuses a replacement that would give a number a leading
+// zero.
+func (w *bodyWalker) checkNumbers(ed *edits) error {
+	for i, sp := range ed.spans {
+		ra, _ := w.v.rawRange(sp.Start)
+		_, rb := w.v.rawRange(sp.End)
+		r := w.rangeOf(ra, rb)
+		if r < 0 || !w.ranges[r].number {
+			continue
+		}
+		rep := ed.repl[i]
+		if len(rep) > 1 && rep[0] == '0' && (ra == w.ranges[r].a || w.body[ra-1] == '-') {
+			return ErrNumber
+		}
+	}
+	return nil
 }
 
 // MaskRequest masks an API request body: every JSON string value except the
-// structural fields of the Messages API schema, with thinking and
-// redacted_thinking blocks untouched and every byte outside changed strings
-// kept. It fails, and returns nothing to forward, when the body is not JSON
-// or pseudonyms cannot be recorded.
-func (e *Engine) MaskRequest(body []byte, kind Body, stats Stats) ([]byte, error) {
+// structural fields of the Messages API schema, the keys and numbers of
+// tool inputs, with thinking and redacted_thinking blocks untouched and
+// every byte outside changed values kept. It returns the masked body and
+// the request's restore set (what the answer may restore). It fails, and
+// returns nothing to forward, when the body is not JSON, has a duplicate
+// key, or pseudonyms cannot be recorded.
+func (e *Engine) MaskRequest(body []byte, kind Body, stats Stats) ([]byte, *Restore, error) {
 	return e.AppendMaskRequest(nil, body, kind, stats)
 }
 
 // AppendMaskRequest is MaskRequest appending to dst, so that a caller can
 // reuse its buffers.
-func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]byte, error) {
+func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]byte, *Restore, error) {
 	w := walkerPool.Get().(*bodyWalker)
-	defer walkerPool.Put(w)
-	spans, err := w.scanBody(&e.mask, body, kind)
-	if err != nil {
-		return nil, err
+	defer w.release()
+	if err := w.walk(body, kind); err != nil {
+		return nil, nil, err
 	}
-	w.repl, err = e.pseudonyms(body, spans, w.repl)
-	if err != nil {
-		return nil, err
+	w.v.d = w.v.d[:0]
+	w.v.build(body, viewState{}, true)
+	e.mu.RLock()
+	gen := int32(len(e.idx.all))
+	e.mu.RUnlock()
+	local := map[int32]bool{}
+	scope := maskScope{
+		keep:   w.keep,
+		gen:    gen,
+		local:  func(id int32, _ int) { local[id] = true },
+		usable: func(id int32, _ int) bool { return local[id] },
 	}
-	return rewrite(dst, body, 0, len(body), spans, w.repl, stats, e.kindName), nil
+	if _, err := e.maskPass(&w.v, 0, true, &scope, &w.ed); err != nil {
+		return nil, nil, err
+	}
+	if err := w.checkNumbers(&w.ed); err != nil {
+		return nil, nil, err
+	}
+	out, err := w.v.rewrite(dst, 0, len(w.v.d), w.ed.spans, w.ed.repl)
+	if err != nil {
+		return nil, nil, err
+	}
+	if stats != nil {
+		for _, k := range w.ed.kinds {
+			stats[k]++
+		}
+	}
+	r := e.NewRestore()
+	r.addIDs(w.ed.ids)
+	return out, r, nil
 }
 
-// UnmaskJSON restores the originals in the string values of a JSON
-// document (a response, an event's content block), leaving thinking and
-// redacted_thinking blocks and the structural fields of the schema as they
-// are. Bytes outside changed strings are kept.
-func (e *Engine) UnmaskJSON(body []byte, kind Body, stats Stats) ([]byte, error) {
+// UnmaskJSON restores, in the string values of a JSON document (a
+// response, a batch result line), the pseudonyms r allows, leaving
+// thinking and redacted_thinking blocks and the structural fields of the
+// schema as they are. Bytes outside changed values are kept.
+func (e *Engine) UnmaskJSON(body []byte, kind Body, r *Restore, stats Stats) ([]byte, error) {
 	w := walkerPool.Get().(*bodyWalker)
-	defer walkerPool.Put(w)
-	spans, err := w.scanBody(&e.unmask, body, kind)
-	if err != nil {
+	defer w.release()
+	if err := w.walk(body, kind); err != nil {
 		return nil, err
 	}
-	if len(spans) == 0 {
+	w.v.d = w.v.d[:0]
+	w.v.build(body, viewState{}, true)
+	e.unmaskPass(&w.v, 0, true, r, w.keep, &w.ed)
+	if len(w.ed.spans) == 0 {
 		return body, nil
 	}
-	w.repl, err = e.originals(body, spans, w.repl)
+	if err := w.checkNumbers(&w.ed); err != nil {
+		return nil, err
+	}
+	out, err := w.v.rewrite(make([]byte, 0, len(body)), 0, len(w.v.d), w.ed.spans, w.ed.repl)
 	if err != nil {
 		return nil, err
 	}
-	return rewrite(make([]byte, 0, len(body)), body, 0, len(body), spans, w.repl, stats, e.kindName), nil
+	if stats != nil {
+		for _, k := range w.ed.kinds {
+			stats[k]++
+		}
+	}
+	return out, nil
+}
+
+func (w *bodyWalker) release() {
+	w.body, w.v.raw = nil, nil
+	if cap(w.v.d) > 4<<20 {
+		*w = bodyWalker{} // do not keep a huge body's buffers
+	}
+	walkerPool.Put(w)
 }
 
 var walkerPool = sync.Pool{New: func() any { return new(bodyWalker) }}
 
-func (w *bodyWalker) ws(p int) int {
-	b := w.body
+func (w *bodyWalker) ws(p int) int { return skipWS(w.body, p) }
+
+// skipWS returns the position of the first byte at or after p that is not
+// JSON whitespace.
+func skipWS(b []byte, p int) int {
 	for p < len(b) {
 		switch b[p] {
 		case ' ', '\t', '\n', '\r':
@@ -278,9 +391,8 @@ func (w *bodyWalker) ws(p int) int {
 	return p
 }
 
-// value parses the value at p. colon is the position of the ':' before it
-// when it is an object member (the key is its context), else -1.
-func (w *bodyWalker) value(p int, n node, colon, depth int) (int, error) {
+// value parses the value at p, at schema position n.
+func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 	b := w.body
 	if p >= len(b) {
 		return 0, &SyntaxError{Offset: p}
@@ -292,7 +404,7 @@ func (w *bodyWalker) value(p int, n node, colon, depth int) (int, error) {
 			return 0, err
 		}
 		if n != nSkip {
-			w.scanString(p+1, q-1, colon)
+			w.ranges = append(w.ranges, rawRange{a: p + 1, b: q - 1})
 		}
 		return q, nil
 	case c == '{':
@@ -300,7 +412,7 @@ func (w *bodyWalker) value(p int, n node, colon, depth int) (int, error) {
 			return 0, &SyntaxError{Offset: p}
 		}
 		if n == nBlock && w.isThinking(p) {
-			return w.value(p, nSkip, colon, depth)
+			n = nSkip
 		}
 		return w.object(p, n, depth+1)
 	case c == '[':
@@ -315,7 +427,11 @@ func (w *bodyWalker) value(p int, n node, colon, depth int) (int, error) {
 	case c == 'n':
 		return w.lit(p, "null")
 	case c == '-' || isDigit(c):
-		return w.number(p)
+		q, err := w.number(p)
+		if err == nil && n == nAny {
+			w.ranges = append(w.ranges, rawRange{a: p, b: q, number: true})
+		}
+		return q, err
 	}
 	return 0, &SyntaxError{Offset: p}
 }
@@ -367,8 +483,11 @@ func (w *bodyWalker) number(p int) (int, error) {
 // str returns the position after the string that starts at p, checking
 // that it is a valid JSON string (escapes, no raw control bytes). Runs of
 // ordinary bytes are skipped eight at a time.
-func (w *bodyWalker) str(p int) (int, error) {
-	b := w.body
+func (w *bodyWalker) str(p int) (int, error) { return stringEnd(w.body, p) }
+
+// stringEnd returns the position after the JSON string that starts at
+// b[p], checking that it is valid.
+func stringEnd(b []byte, p int) (int, error) {
 	q := p + 1
 	for {
 		found := false
@@ -443,6 +562,9 @@ func (w *bodyWalker) object(p int, n node, depth int) (int, error) {
 	if p < len(b) && b[p] == '}' {
 		return p + 1, nil
 	}
+	mark := len(w.keys)
+	defer func() { w.keys = w.keys[:mark] }()
+	var seen map[string]bool
 	for {
 		if p >= len(b) || b[p] != '"' {
 			return 0, &SyntaxError{Offset: p}
@@ -452,12 +574,35 @@ func (w *bodyWalker) object(p int, n node, depth int) (int, error) {
 			return 0, err
 		}
 		key := b[p+1 : q-1]
+		if n == nAny {
+			// a content object's keys are content too (a tool input)
+			w.ranges = append(w.ranges, rawRange{a: p + 1, b: q - 1})
+		}
+		k := decodeKey(key)
+		if len(w.keys)-mark < 16 {
+			for _, o := range w.keys[mark:] {
+				if o == k {
+					return 0, ErrDuplicateKey
+				}
+			}
+			w.keys = append(w.keys, k)
+		} else {
+			if seen == nil {
+				seen = map[string]bool{}
+				for _, o := range w.keys[mark:] {
+					seen[o] = true
+				}
+			}
+			if seen[k] {
+				return 0, ErrDuplicateKey
+			}
+			seen[k] = true
+		}
 		p = w.ws(q)
 		if p >= len(b) || b[p] != ':' {
 			return 0, &SyntaxError{Offset: p}
 		}
-		colon := p
-		p, err = w.value(w.ws(p+1), child(n, key), colon, depth)
+		p, err = w.value(w.ws(p+1), child(n, key), depth)
 		if err != nil {
 			return 0, err
 		}
@@ -475,6 +620,16 @@ func (w *bodyWalker) object(p int, n node, depth int) (int, error) {
 	}
 }
 
+// decodeKey returns a key as the upstream reads it (escapes decoded).
+func decodeKey(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
+	}
+	var v view
+	v.build(raw, viewState{lits: 1}, true)
+	return string(v.d)
+}
+
 func (w *bodyWalker) array(p int, n node, depth int) (int, error) {
 	b := w.body
 	p = w.ws(p + 1)
@@ -484,7 +639,7 @@ func (w *bodyWalker) array(p int, n node, depth int) (int, error) {
 	el := element(n)
 	for {
 		var err error
-		p, err = w.value(p, el, -1, depth)
+		p, err = w.value(p, el, depth)
 		if err != nil {
 			return 0, err
 		}
@@ -535,36 +690,4 @@ func (w *bodyWalker) isThinking(p int) bool {
 		q++
 	}
 	return false
-}
-
-// scanString finds spans in the string content body[a:b]. When the string
-// is an object member, scanning starts at its colon so that the key is the
-// value's context, exactly as when the same JSON is scanned as text.
-func (w *bodyWalker) scanString(a, b, colon int) {
-	if a == b {
-		return
-	}
-	st := &w.st
-	st.s = w.body[:b+1] // include the closing quote: it ends quoted values
-	st.n = b + 1
-	st.final = true
-	st.lo = a
-	st.hold = st.n
-	st.stopped = false
-	st.spans = st.spans[:0]
-	from := a
-	if colon >= 0 {
-		from = colon
-	}
-	st.run(from)
-	if st.sc.rules != nil {
-		st.s = w.body[:b]
-		st.n = b
-		st.userRules(a)
-	}
-	for _, sp := range st.spans {
-		if sp.Start >= a && sp.End <= b {
-			w.spans = append(w.spans, sp)
-		}
-	}
 }

@@ -17,7 +17,7 @@ func outsideStrings(b []byte) []byte { return jsonStringRE.ReplaceAll(b, []byte(
 
 func maskRequest(t testing.TB, e *Engine, body []byte) []byte {
 	t.Helper()
-	out, err := e.MaskRequest(body, BodyMessages, nil)
+	out, _, err := e.MaskRequest(body, BodyMessages, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestMaskRequestThinkingTypeLast(t *testing.T) {
 func TestMaskRequestBatch(t *testing.T) {
 	e, _ := testEngine(t, nil)
 	body := []byte(`{"requests":[{"custom_id":"vpc-0d4e5f6a","params":{"model":"m","messages":[{"role":"user","content":"vpc-0d4e5f6a"}]}}]}`)
-	out, err := e.MaskRequest(body, BodyBatch, nil)
+	out, _, err := e.MaskRequest(body, BodyBatch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestMaskRequestBatch(t *testing.T) {
 func TestMaskRequestRejectsInvalidJSON(t *testing.T) {
 	e, m := testEngine(t, nil)
 	for i, b := range []string{``, `{`, `{"a":}`, `{"a":"i-0f3a9c2b7d1e4a605"`, `[1,]`, `{"a":"x"} trailing`, `{"a":tru}`, `"unterminated`} {
-		_, err := e.MaskRequest([]byte(b), BodyMessages, nil)
+		_, _, err := e.MaskRequest([]byte(b), BodyMessages, nil)
 		if !errors.Is(err, ErrInvalidJSON) {
 			t.Errorf("body %d: got %v, want ErrInvalidJSON", i, err)
 		}

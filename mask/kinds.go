@@ -152,3 +152,7 @@ var resourcePrefixes = map[string]Kind{
 	"vpc-endpoint": KindResourceID, "ins": KindResourceID, "import-ami": KindAMI,
 	"export-i": KindResourceID, "elb": KindResourceID, "eks": KindResourceID,
 }
+
+// Families lists the names of the pseudonym families (a store records
+// each mapping under its family).
+func Families() []string { return append([]string(nil), familyName[:]...) }

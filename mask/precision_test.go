@@ -21,10 +21,10 @@ func TestPrecisionGoSources(t *testing.T) {
 				t.Fatal(err)
 			}
 			files++
-			spans, _ := sc.scan(src, 0, true, nil)
+			spans, d := scanView(&sc, src)
 			for _, sp := range spans {
 				if sp.Kind != KindIPv4 && sp.Kind != KindIPv6 {
-					line := bytes.Count(src[:sp.Start], []byte("\n")) + 1
+					line := bytes.Count(d[:sp.Start], []byte("\n")) + 1
 					t.Errorf("%s/%s:%d: %s found in ordinary source", pkg, filepath.Base(f), line, sp.Kind)
 				}
 			}

@@ -51,7 +51,8 @@ func (p *pseudonymizer) next(k Kind, rule int, keep int, v string) (string, erro
 	cur := v
 	for i := 0; i < maxWalk; i++ {
 		cur = p.step(f, keep, cur)
-		if p.allowed(k, rule, keep, cur) && sameIPv4Class(f, v, cur) {
+		if p.allowed(k, rule, keep, cur) && sameIPv4Class(f, v, cur) && sameEdges(v, cur) &&
+			!(f == famDigits && cur[0] == '0' && v[0] != '0') {
 			return cur, nil
 		}
 		if cur == v {
@@ -110,6 +111,17 @@ func (p *pseudonymizer) allowed(k Kind, rule, keep int, c string) bool {
 		return len(spans) == 0
 	}
 	return true
+}
+
+// sameEdges keeps a pseudonym the same kind of token as its original:
+// its first word character in the same place, and a word byte at either
+// end exactly where the original has one, so it is found again as a
+// whole token wherever the original stood as one.
+func sameEdges(v, c string) bool {
+	if len(v) != len(c) || len(v) == 0 {
+		return len(v) != len(c) // addresses of another length: digits at both ends
+	}
+	return anchorOf(v) == anchorOf(c) && isWord(v[0]) == isWord(c[0]) && isWord(v[len(v)-1]) == isWord(c[len(c)-1])
 }
 
 // sameIPv4Class keeps private addresses private and public ones public.

@@ -163,7 +163,7 @@ func TestPseudonymStoreConflictWalks(t *testing.T) {
 	if got == first || got == "i-0f3a9c2b7d1e4a605" || !regexp.MustCompile(`^i-[0-9a-f]{17}$`).MatchString(got) {
 		t.Error("conflict was not resolved by walking to a new pseudonym of the same shape")
 	}
-	back, _ := e.UnmaskBytes([]byte(got), nil)
+	back, _ := e.UnmaskBytes([]byte(got), e.RestoreAll(), nil)
 	if string(back) != "i-0f3a9c2b7d1e4a605" {
 		t.Error("walked pseudonym does not unmask")
 	}
@@ -173,7 +173,7 @@ func TestUnmaskRestoresOnlyIssued(t *testing.T) {
 	e, _ := testEngine(t, nil)
 	masked := pseudo(t, e, "i-0f3a9c2b7d1e4a605")
 	text := "i-0123456789abcdef0 " + masked + " " + masked + "0 x" + masked
-	back, err := e.UnmaskBytes([]byte(text), nil)
+	back, err := e.UnmaskBytes([]byte(text), e.RestoreAll(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestConfigRulesAndAllowlist(t *testing.T) {
 	if !regexp.MustCompile(`CUST-[0-9]{8}`).MatchString(out) {
 		t.Error("regex rule pseudonym does not match its own rule")
 	}
-	back, _ := e.UnmaskBytes([]byte(out), nil)
+	back, _ := e.UnmaskBytes([]byte(out), e.RestoreAll(), nil)
 	if string(back) != in {
 		t.Error("round trip with user rules failed")
 	}

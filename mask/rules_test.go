@@ -12,7 +12,7 @@ func TestRules(t *testing.T) {
 	for _, r := range Rules() {
 		for i, m := range r.Matches {
 			t.Run(fmt.Sprintf("%s/match-%d", r.Kind, i), func(t *testing.T) {
-				spans, _ := sc.scan([]byte(m), 0, true, nil)
+				spans, _ := scanView(&sc, []byte(m))
 				if !hasKind(spans, r.Kind) {
 					t.Errorf("match %d of %s: not found (found %s)", i, r.Kind, spanKinds(spans))
 				}
@@ -20,7 +20,7 @@ func TestRules(t *testing.T) {
 		}
 		for i, m := range r.Ignores {
 			t.Run(fmt.Sprintf("%s/ignore-%d", r.Kind, i), func(t *testing.T) {
-				spans, _ := sc.scan([]byte(m), 0, true, nil)
+				spans, _ := scanView(&sc, []byte(m))
 				if hasKind(spans, r.Kind) {
 					t.Errorf("ignore %d of %s: found", i, r.Kind)
 				}

@@ -45,8 +45,6 @@ func init() {
 // scanner finds identifiers. It is safe for concurrent use.
 type scanner struct {
 	rules *ruleSet
-	// unmask adds the pseudonyms of literal rules to what is found.
-	unmask bool
 }
 
 type scanState struct {
@@ -164,6 +162,18 @@ func (st *scanState) emit(sp Span) int {
 			}
 		}
 	}
+	s := st.s
+	if anchorOf(string(s[sp.Start:sp.End])) < 0 {
+		// a value this short reads as a word, and so would its
+		// pseudonym: it could not be told apart when restored
+		return sp.End
+	}
+	if (sp.End < st.n && isWord(s[sp.End-1]) && isWord(s[sp.End])) ||
+		(sp.Start > 0 && isWord(s[sp.Start]) && isWord(s[sp.Start-1]) && !escapeEndsAt(s, sp.Start)) {
+		// glued to a word: not a token of its own (and its pseudonym
+		// would not be found again as one)
+		return sp.End
+	}
 	sp.origin = min(st.trig, sp.Start)
 	st.spans = append(st.spans, sp)
 	st.lo = sp.End
@@ -197,7 +207,6 @@ func (st *scanState) holdTrailingToken(from int) {
 	for t > from && class[st.s[t-1]]&cHold != 0 && st.n-t < maxTokenLen {
 		t--
 	}
-	t = escapeStart(st.s, t, from)
 	if t < st.hold {
 		st.hold = t
 	}
@@ -213,19 +222,6 @@ func (st *scanState) holdTrailingToken(from int) {
 		}
 		st.spans = st.spans[:k]
 	}
-}
-
-// escapeStart moves t back to the start of a JSON escape sequence that it
-// would otherwise split, so that text released up to t stays valid inside
-// a JSON string.
-func escapeStart(s []byte, t, from int) int {
-	for k := 1; k <= 5 && t-k >= from; k++ {
-		b := t - k
-		if s[b] == '\\' && oddBackslashes(s, b) && b+escapeLen(s, b) > t {
-			return b
-		}
-	}
-	return t
 }
 
 // ---- digits: IPv4 addresses and account IDs -------------------------------
@@ -458,10 +454,6 @@ func (st *scanState) accountContext(i, j int) bool {
 			if c == ' ' || c == '\t' || c == '"' || c == '\'' || c == ':' || c == '=' || c == ',' ||
 				c == '[' || c == '(' || c == '\n' || c == '\r' || c == '#' || c == '\\' || c == '>' || c == '|' {
 				p--
-				continue
-			}
-			if p-lim >= 2 && s[p-2] == '\\' && (c == 'n' || c == 't' || c == 'r' || c == '"') {
-				p -= 2
 				continue
 			}
 			break
@@ -1006,15 +998,12 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 	if p > lim && (s[p-1] == '"' || s[p-1] == '\'') {
 		quoted, qc = true, s[p-1]
 		p--
-		if p > lim && s[p-1] == '\\' {
-			p--
-		}
 	}
 	if p == lim || !keyLastByte[toLower(s[p-1])] {
 		return 0, false // most keys fail here, before they are read
 	}
 	e := p
-	for p > lim && (isWord(s[p-1]) || s[p-1] == '-' || s[p-1] == '.') {
+	for p > lim && (isWord(s[p-1]) || s[p-1] == '-' || s[p-1] == '.') && !escapeEndsAt(s, p) {
 		p--
 	}
 	if p == e || (p == lim && lim == st.spanEnd && lim > 0) || !keyLastByte[toLower(s[e-1])] {
@@ -1123,7 +1112,7 @@ func (st *scanState) inTagsBlock(p int) bool {
 				continue
 			}
 			r := q
-			for r > lim && (s[r-1] == ' ' || s[r-1] == '=' || s[r-1] == ':' || s[r-1] == '"' || s[r-1] == '\\' || s[r-1] == '\t') {
+			for r > lim && (s[r-1] == ' ' || s[r-1] == '=' || s[r-1] == ':' || s[r-1] == '"' || s[r-1] == '\t') {
 				r--
 			}
 			e := r
@@ -1169,10 +1158,8 @@ func (st *scanState) tagNameBefore(p int) bool {
 	skip := func() {
 		for q > lim {
 			switch c := s[q-1]; {
-			case c == ' ' || c == ',' || c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r':
+			case c == ' ' || c == ',' || c == '"' || c == '\n' || c == '\t' || c == '\r':
 				q--
-			case (c == 'n' || c == 't' || c == 'r') && q-2 >= lim && s[q-2] == '\\':
-				q -= 2
 			default:
 				return
 			}
@@ -1221,20 +1208,14 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 			return st.more(trig)
 		}
 	}
-	var quote []byte
-	switch {
-	case s[p] == '"' || s[p] == '\'':
-		quote = s[p : p+1]
+	var quote byte
+	if s[p] == '"' || s[p] == '\'' {
+		quote = s[p]
 		p++
-	case s[p] == '\\' && p+1 < n && s[p+1] == '"':
-		quote = s[p : p+2]
-		p += 2
-	case s[p] == '\\' && p+1 == n && !st.final:
-		return st.more(trig)
 	}
 	start := p
 	var end int
-	if quote != nil {
+	if quote != 0 {
 		lim := p + maxQuotedName
 		if k == KindSessionToken || k == KindSecretAccessKey || k == KindBedrockKey {
 			lim = p + maxTokenLen
@@ -1243,19 +1224,10 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 		found := false
 		for q < n && q < lim {
 			c := s[q]
-			if c == '\n' {
+			if c == '\n' || c == '\\' {
 				break
 			}
-			if c == '\\' {
-				if len(quote) == 2 && q+1 < n && s[q+1] == '"' {
-					found = true
-				}
-				if q+1 == n && !st.final {
-					return st.more(trig)
-				}
-				break
-			}
-			if len(quote) == 1 && c == quote[0] {
+			if c == quote {
 				found = true
 				break
 			}

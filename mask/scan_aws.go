@@ -53,6 +53,7 @@ func (st *scanState) atDot(i int) int {
 	if a < i && !wordBoundaryBefore(s, a) && s[a-1] != '.' {
 		return end
 	}
+	st.trig = a // the path's spans are found again from the host's start
 	// labels before the suffix; those before an "s3" label name a bucket
 	bucketEnd := a
 	for p := a; p < i; {
@@ -259,6 +260,7 @@ func arnByte(c byte) bool {
 // and resource type stay readable.
 func (st *scanState) arn(a int) int {
 	s, n := st.s, st.n
+	st.trig = a        // its spans are found again from the ARN's start
 	fields := [5]int{} // start of partition, service, region, account, resource
 	p := a + 4
 	for f := 0; f < 4; f++ {

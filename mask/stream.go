@@ -7,51 +7,114 @@ import (
 
 // Stream masks or unmasks text that arrives in pieces. Write returns what
 // is safe to emit now and holds back only the tail that could still become
-// an identifier (or a pseudonym); Flush returns the rest at the end. The
-// output does not depend on how the input was cut.
+// an identifier (or a pseudonym), or an escape cut in two; Flush returns
+// the rest at the end. The output does not depend on how the input was
+// cut.
 //
 // A Stream is not safe for concurrent use; make one per stream.
 type Stream struct {
-	e      *Engine
-	sc     *scanner
-	unmask bool
-	scan   func(f Finding) // scan-only mode: report, do not rewrite
-	stats  Stats
+	e       *Engine
+	mode    streamMode
+	restore *Restore
+	report  func(Finding)
+	stats   Stats
 
-	line      int   // scan mode: line number at buf[from]
-	lineStart int64 // scan mode: input offset where that line starts
-
-	buf  []byte // context (already emitted) + pending input
-	from int    // start of pending input in buf
-	// the last span, relative to buf (may be < 0)
+	raw  []byte    // input not released yet
+	st   viewState // the reading state at raw[0]
+	ctx  []byte    // decoded text before raw[0], for detectors that look back
+	base int64     // input offset of raw[0]
+	// the last span released, relative to the start of ctx (may be < 0)
 	spanStart, spanEnd int
-	base               int64 // input offset of buf[0]
-	spans              []Span
-	repl               []string
-	out                []byte
 
-	escape func(string) string // applied to every restored value, if set
+	v     view
+	ed    edits
+	scope maskScope
+	out   []byte
+
+	// mappings this stream found itself after it began (mask mode), and
+	// the input offset where each was first found
+	local map[int32]int64
+
+	line      int   // scan mode: line number at t.counted
+	lineStart int64 // scan mode: input offset where that line starts
+	counted   int64 // scan mode: input offset up to which lines are counted
 }
+
+type streamMode uint8
+
+const (
+	modeMask streamMode = iota
+	modeUnmask
+	modeScan
+)
 
 // NewMasker returns a Stream that masks.
 func (e *Engine) NewMasker(stats Stats) *Stream {
-	return &Stream{e: e, sc: &e.mask, stats: stats}
+	return e.newStream(modeMask, nil, stats)
 }
 
-// NewUnmasker returns a Stream that restores originals.
-func (e *Engine) NewUnmasker(stats Stats) *Stream {
-	return &Stream{e: e, sc: &e.unmask, unmask: true, stats: stats}
+// NewUnmasker returns a Stream that restores the pseudonyms r allows
+// (e.RestoreAll() for everything the store issued).
+func (e *Engine) NewUnmasker(r *Restore, stats Stats) *Stream {
+	return e.newStream(modeUnmask, r, stats)
 }
 
-// NewScanner returns a Stream that only reports what it finds.
+// NewScanner returns a Stream that only reports what masking would
+// replace. It issues nothing: values the detectors find are reported, and
+// so are values the store already learned.
 func (e *Engine) NewScanner(report func(Finding)) *Stream {
-	return &Stream{e: e, sc: &e.mask, scan: report, line: 1}
+	t := e.newStream(modeScan, nil, nil)
+	t.report = report
+	t.line = 1
+	return t
+}
+
+func (e *Engine) newStream(mode streamMode, r *Restore, stats Stats) *Stream {
+	t := &Stream{e: e, mode: mode, restore: r, stats: stats}
+	e.mu.RLock()
+	t.scope.gen = int32(len(e.idx.all))
+	e.mu.RUnlock()
+	t.scope.local = t.found
+	t.scope.usable = t.usable
+	return t
+}
+
+// InString makes the stream read its input as the content of a JSON
+// string (an event's text or partial_json): its escapes are decoded, and
+// the text they spell is read as any other.
+func (t *Stream) InString() {
+	t.st = viewState{lits: 1}
+}
+
+func (t *Stream) found(id int32, p int) {
+	if t.local == nil {
+		t.local = map[int32]int64{}
+	}
+	at := t.offset(p)
+	if old, ok := t.local[id]; !ok || at < old {
+		t.local[id] = at
+	}
+}
+
+// usable: a value this stream learned applies from where it was found on,
+// so the output does not depend on how the input was cut.
+func (t *Stream) usable(id int32, q int) bool {
+	at, ok := t.local[id]
+	return ok && at <= t.offset(q)
+}
+
+// offset returns the input offset of view position p.
+func (t *Stream) offset(p int) int64 {
+	if p < t.v.ctx {
+		return t.base - int64(t.v.ctx-p) // context: an estimate is enough
+	}
+	return t.base + int64(t.v.rawStart(p))
 }
 
 // Write feeds p and returns the output that is ready. The returned slice
 // is valid until the next call.
 func (t *Stream) Write(p []byte) ([]byte, error) {
-	t.buf = append(t.buf, p...)
+	t.raw = append(t.raw, p...)
 	return t.process(false)
 }
 
@@ -61,74 +124,94 @@ func (t *Stream) Flush() ([]byte, error) {
 }
 
 // Pending reports how many input bytes are held back.
-func (t *Stream) Pending() int { return len(t.buf) - t.from }
+func (t *Stream) Pending() int { return len(t.raw) }
 
 func (t *Stream) process(final bool) ([]byte, error) {
+	v := &t.v
+	v.d = append(v.d[:0], t.ctx...)
+	v.build(t.raw, t.st, final)
+	lo := len(t.ctx)
 	var hold int
-	t.spans, hold = t.sc.scanAfter(t.buf, t.from, max(t.spanStart, 0), max(t.spanEnd, 0), final, t.spans)
+	var err error
+	switch t.mode {
+	case modeUnmask:
+		hold = t.e.unmaskPass(v, lo, final, t.restore, nil, &t.ed)
+	case modeScan:
+		hold, err = t.e.scanPass(v, lo, final, &t.scope, &t.ed)
+	default:
+		t.scope.spanStart, t.scope.spanEnd = t.spanStart, t.spanEnd
+		hold, err = t.e.maskPass(v, lo, final, &t.scope, &t.ed)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if final {
-		hold = len(t.buf)
+		hold = len(v.d)
 	}
-	if hold < t.from {
-		hold = t.from
-	}
+	hold = max(hold, lo)
 	t.out = t.out[:0]
-	if t.scan != nil {
-		cur := t.from
-		count := func(to int) {
-			for ; cur < to; cur++ {
-				if t.buf[cur] == '\n' {
-					t.line++
-					t.lineStart = t.base + int64(cur) + 1
-				}
-			}
-		}
-		for _, sp := range t.spans {
-			if sp.End > hold {
-				break
-			}
-			count(sp.Start)
-			off := t.base + int64(sp.Start)
-			t.scan(Finding{Offset: off, Length: sp.End - sp.Start, Kind: t.e.kindName(sp),
-				Line: t.line, Column: int(off-t.lineStart) + 1})
-		}
-		count(hold)
+	ed := &t.ed
+	n := 0
+	for n < len(ed.spans) && ed.spans[n].End <= hold {
+		n++
+	}
+	if t.mode == modeScan {
+		t.reportFindings(ed.spans[:n], ed.kinds[:n])
 	} else {
-		var err error
-		if t.unmask {
-			t.repl, err = t.e.originals(t.buf, t.spans, t.repl)
-		} else {
-			t.repl, err = t.e.pseudonyms(t.buf, t.spans, t.repl)
-		}
+		t.out, err = v.rewrite(t.out, lo, hold, ed.spans[:n], ed.repl[:n])
 		if err != nil {
 			return nil, err
 		}
-		if t.escape != nil {
-			for i, r := range t.repl {
-				if r != "" {
-					t.repl[i] = t.escape(r)
-				}
+		if t.stats != nil {
+			for _, k := range ed.kinds[:n] {
+				t.stats[k]++
 			}
 		}
-		t.out = rewrite(t.out, t.buf, t.from, hold, t.spans, t.repl, t.stats, t.e.kindName)
 	}
-	for _, sp := range t.spans {
-		if sp.End <= hold {
-			t.spanStart, t.spanEnd = sp.Start, sp.End
-		}
+	if n > 0 {
+		t.spanStart, t.spanEnd = ed.spans[n-1].Start, ed.spans[n-1].End
 	}
-	// keep context for the detectors that look back, and the held tail
-	keep := hold - maxContextBack
-	if keep < 0 {
-		keep = 0
+	// keep the context the detectors look back into, and the held tail
+	rawHold := v.rawStart(hold)
+	if t.mode == modeScan {
+		t.countLines(rawHold)
 	}
-	n := copy(t.buf, t.buf[keep:])
-	t.buf = t.buf[:n]
-	t.base += int64(keep)
-	t.from = hold - keep
+	t.st = v.stateAt(hold)
+	keep := max(hold-maxContextBack, 0)
+	t.ctx = append(t.ctx[:0], v.d[keep:hold]...)
 	t.spanStart -= keep
 	t.spanEnd -= keep
+	n = copy(t.raw, t.raw[rawHold:])
+	t.raw = t.raw[:n]
+	t.base += int64(rawHold)
 	return t.out, nil
+}
+
+// reportFindings reports spans (scan mode) with their input position.
+func (t *Stream) reportFindings(spans []Span, kinds []string) {
+	for i, sp := range spans {
+		r := t.v.rawStart(sp.Start)
+		t.countLines(r)
+		off := t.base + int64(r)
+		end := t.v.rawStart(sp.End)
+		if sp.End == len(t.v.d) {
+			end = t.v.used
+		}
+		t.report(Finding{Offset: off, Length: end - r, Kind: kinds[i], Line: t.line, Column: int(off-t.lineStart) + 1})
+	}
+}
+
+// countLines advances the line count over the raw input up to raw[to].
+func (t *Stream) countLines(to int) {
+	for i := int(t.counted - t.base); i < to; i++ {
+		if t.raw[i] == '\n' {
+			t.line++
+			t.lineStart = t.base + int64(i) + 1
+		}
+	}
+	if c := t.base + int64(to); c > t.counted {
+		t.counted = c
+	}
 }
 
 const streamChunk = 256 << 10
@@ -215,26 +298,18 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
-// EscapeForJSONString makes the stream write each restored value escaped
-// for one more level of JSON string, for text that is itself the content
-// of a JSON string (an input_json_delta's partial_json).
-func (t *Stream) EscapeForJSONString() {
-	t.escape = jsonEscape
+// MaskBytes masks a whole piece of text and returns the masked copy.
+func (e *Engine) MaskBytes(text []byte, stats Stats) ([]byte, error) {
+	t := e.NewMasker(stats)
+	t.raw = text
+	out, err := t.process(true)
+	return append([]byte(nil), out...), err
 }
 
-// jsonEscape escapes s for the inside of a JSON string.
-func jsonEscape(s string) string {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
-		default:
-			b = append(b, c)
-		}
-	}
-	return string(b)
+// UnmaskBytes restores the pseudonyms r allows in a whole piece of text.
+func (e *Engine) UnmaskBytes(text []byte, r *Restore, stats Stats) ([]byte, error) {
+	t := e.NewUnmasker(r, stats)
+	t.raw = text
+	out, err := t.process(true)
+	return append([]byte(nil), out...), err
 }

@@ -53,7 +53,18 @@ func streamInputs(t *testing.T) map[string][]byte {
 func TestStreamChunkingInvariant(t *testing.T) {
 	for name, text := range streamInputs(t) {
 		t.Run(name, func(t *testing.T) {
+			// a store that knows nothing yet: every cut starts from the
+			// same empty store
+			cold, _ := testEngine(t, nil)
+			coldWant, err := cold.MaskBytes(text, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// a store that learned the text's values before
 			e, _ := testEngine(t, nil)
+			if _, err := e.MaskBytes(text, nil); err != nil {
+				t.Fatal(err)
+			}
 			want, err := e.MaskBytes(text, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -66,11 +77,15 @@ func TestStreamChunkingInvariant(t *testing.T) {
 				"big":    func() int { return 1 << 20 },
 			}
 			for cn, sizes := range cuts {
+				fresh, _ := testEngine(t, nil)
+				if got := streamThrough(t, fresh.NewMasker(nil), text, sizes); !bytes.Equal(got, coldWant) {
+					t.Errorf("mask with %s-byte chunks on an empty store differs from whole-text masking at byte %d", cn, firstDiff(got, coldWant))
+				}
 				got := streamThrough(t, e.NewMasker(nil), text, sizes)
 				if !bytes.Equal(got, want) {
 					t.Errorf("mask with %s-byte chunks differs from whole-text masking at byte %d", cn, firstDiff(got, want))
 				}
-				back := streamThrough(t, e.NewUnmasker(nil), want, sizes)
+				back := streamThrough(t, e.NewUnmasker(e.RestoreAll(), nil), want, sizes)
 				if !bytes.Equal(back, text) {
 					t.Errorf("unmask with %s-byte chunks did not restore the input (first difference at byte %d)", cn, firstDiff(back, text))
 				}
@@ -97,7 +112,7 @@ func TestStreamHoldsOnlyWhatCouldBecomeAPseudonym(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := e.NewUnmasker(nil)
+	u := e.NewUnmasker(e.RestoreAll(), nil)
 	out, _ := u.Write([]byte("Hello, world! "))
 	if string(out) != "Hello, world! " {
 		t.Errorf("plain text was held back: %d of 14 bytes released", len(out))
@@ -115,7 +130,7 @@ func TestStreamHoldsOnlyWhatCouldBecomeAPseudonym(t *testing.T) {
 		t.Errorf("split pseudonym not restored")
 	}
 	// a pseudonym prefix followed by more characters is not a pseudonym
-	u = e.NewUnmasker(nil)
+	u = e.NewUnmasker(e.RestoreAll(), nil)
 	o1, _ := u.Write(masked)
 	o2, _ := u.Write([]byte("0"))
 	o3, _ := u.Flush()

@@ -64,6 +64,18 @@ type Options struct {
 	Addr string
 	// Observe, if set, is called when each request is done.
 	Observe func(Record)
+	// Batches keeps the restore set of each message batch, so its results
+	// are restored even when fetched by another process; nil keeps them
+	// in memory only.
+	Batches BatchStore
+}
+
+// BatchStore keeps what each message batch's results may restore: the
+// pseudonyms that masking the batch's requests produced. The encrypted
+// store implements it.
+type BatchStore interface {
+	SaveBatch(id string, pseudonyms []string) error
+	LoadBatch(id string) ([]string, bool, error)
 }
 
 // Record describes one finished request: names and counts, never a value.
@@ -86,9 +98,10 @@ type Record struct {
 // It has no front door of its own: a session Proxy puts it behind a
 // secret, a gateway behind tokens.
 type Handler struct {
-	opts  Options
-	gp    *goproxy.ProxyHttpServer
-	stats *Stats
+	opts    Options
+	gp      *goproxy.ProxyHttpServer
+	stats   *Stats
+	batches batchSets
 }
 
 // NewHandler returns the masking pipeline for opts.
@@ -230,7 +243,19 @@ type reqInfo struct {
 	refusal  string // why the request was not forwarded
 	masked   mask.Stats
 	unmasked mask.Stats
-	bufs     [][]byte // recycled when the request is done
+	// restore is what the answer may restore: the pseudonyms that masking
+	// this request produced from originals (for batch results, those of
+	// the batch's creation)
+	restore *mask.Restore
+	bufs    [][]byte // recycled when the request is done
+}
+
+// restoreSet returns the request's restore set (empty if nothing set one).
+func (info *reqInfo) restoreSet(e *mask.Engine) *mask.Restore {
+	if info.restore == nil {
+		info.restore = e.NewRestore()
+	}
+	return info.restore
 }
 
 func (p *Handler) newGoproxy() *goproxy.ProxyHttpServer {

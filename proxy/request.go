@@ -47,6 +47,9 @@ func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	kind, masked := p.endpointBody(r.Method, info.path)
 	if !hasBody {
+		if id, ok := batchResultsID(r.Method, info.path); ok {
+			info.restore = p.batches.load(p.opts, p.opts.Engine, id)
+		}
 		return r, nil
 	}
 	if !masked {
@@ -71,16 +74,27 @@ func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
 	}
 	info.bytesIn = int64(len(body))
-	out, err := p.opts.Engine.AppendMaskRequest(info.buffer(len(body)+len(body)/16), body, kind, info.masked)
+	// values other processes learned since the last request are masked too
+	if err := p.opts.Engine.Refresh(); err != nil {
+		p.stats.addError()
+		info.refusal = "mask_failed"
+		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not read the store, nothing was sent: "+err.Error())
+	}
+	out, restore, err := p.opts.Engine.AppendMaskRequest(info.buffer(len(body)+len(body)/16), body, kind, info.masked)
 	if err != nil {
 		p.stats.addError()
 		info.refusal = "mask_failed"
-		if errors.Is(err, mask.ErrInvalidJSON) {
+		switch {
+		case errors.Is(err, mask.ErrInvalidJSON):
 			info.refusal = "bad_body"
 			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "request body is not valid JSON; nothing was sent")
+		case errors.Is(err, mask.ErrDuplicateKey):
+			info.refusal = "bad_body"
+			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "request body has a key twice in one object; nothing was sent")
 		}
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not mask the request, nothing was sent: "+err.Error())
 	}
+	info.restore = restore
 	r.Body = io.NopCloser(bytes.NewReader(out))
 	r.ContentLength = int64(len(out))
 	r.Header.Del("Content-Encoding")

@@ -45,10 +45,15 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 		if resp.StatusCode >= 400 {
 			kind = mask.BodyAny
 		}
-		out, err := p.opts.Engine.UnmaskJSON(raw, kind, info.unmasked)
+		e := p.opts.Engine
+		r := info.restoreSet(e)
+		if id, ok := createdBatch(ctx.Req, resp.StatusCode, raw); ok {
+			p.batches.save(p.opts, id, r)
+		}
+		out, err := e.UnmaskJSON(raw, kind, r, info.unmasked)
 		if err != nil {
 			// not JSON after all: unmask as text
-			out, err = p.opts.Engine.UnmaskBytes(raw, info.unmasked)
+			out, err = e.UnmaskBytes(raw, r, info.unmasked)
 		}
 		if err != nil {
 			return errorResponse(ctx.Req, http.StatusBadGateway, "api_error", "could not unmask the response: "+err.Error())
@@ -57,7 +62,8 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 		return resp
 	}
 	// JSONL batch results, plain text and anything else: stream as text
-	resp.Body = readCloser{p.opts.Engine.NewUnmasker(info.unmasked).Reader(resp.Body), resp.Body}
+	e := p.opts.Engine
+	resp.Body = readCloser{e.NewUnmasker(info.restoreSet(e), info.unmasked).Reader(resp.Body), resp.Body}
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
 	return resp

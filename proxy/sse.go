@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"maps"
 	"slices"
-	"strconv"
 
 	"github.com/claude-secure/claude-secure/mask"
 )
@@ -18,15 +15,13 @@ import (
 const maxEvent = 16 << 20
 
 // sseUnmasker rewrites a Messages API event stream as it arrives: each
-// event is released as soon as it is complete and unmasked. Text and tool
-// input JSON stream through one mask.Stream per content block, so a
-// pseudonym split over any number of deltas is still restored; whatever a
-// block's stream holds back is released before its content_block_stop.
-// Thinking, signatures and unknown events pass unchanged.
+// event is released as soon as it is complete and its data unmasked by a
+// mask.EventUnmasker (which streams text and tool input per content block
+// and releases held text before a block ends). This type only reads and
+// writes the server-sent event framing.
 type sseUnmasker struct {
-	src  io.ReadCloser
-	e    *mask.Engine
-	info *reqInfo
+	src io.ReadCloser
+	eu  *mask.EventUnmasker
 	// in[start:] is input not yet parsed into events; seen bytes of it
 	// were already searched for an event end
 	in          []byte
@@ -35,20 +30,11 @@ type sseUnmasker struct {
 	// out[outPos:] is output ready for the reader
 	out    []byte
 	outPos int
-	blocks map[int]*blockStream
 	done   bool
-	// started and stopped track message_start and message_stop, to tell a
-	// complete stream from one the upstream cut off
-	started, stopped bool
+	before mask.Emit
 
 	lines [][]byte // scratch: the current event's lines
 	data  []byte   // scratch: the current event's data, if it has several lines
-}
-
-type blockStream struct {
-	s         *mask.Stream
-	field     string // "text" or "partial_json"
-	deltaType string // "text_delta" or "input_json_delta"
 }
 
 // Reads start small, since a model's events arrive one at a time, and grow
@@ -60,7 +46,9 @@ const (
 )
 
 func newSSEUnmasker(src io.ReadCloser, e *mask.Engine, info *reqInfo) *sseUnmasker {
-	return &sseUnmasker{src: src, e: e, info: info, blocks: map[int]*blockStream{}, readSize: minRead}
+	u := &sseUnmasker{src: src, eu: e.NewEventUnmasker(info.restoreSet(e), info.unmasked), readSize: minRead}
+	u.before = u.addEvent
+	return u
 }
 
 // fill makes output ready: it handles the events already in the input and,
@@ -172,26 +160,36 @@ func (u *sseUnmasker) finish() {
 		u.handle(rest, []byte("\n"))
 	}
 	u.in, u.start = nil, 0
-	u.flushBlocks()
-	if u.started && !u.stopped {
+	if err := u.eu.Finish(u.before); err != nil {
+		u.emitError("could not unmask the end of the answer")
+	} else if u.eu.Incomplete() {
 		u.emitError("upstream ended the stream before message_stop")
 	}
 	u.done = true
 }
 
 func (u *sseUnmasker) fail(why string) {
-	for u.next() {
+	for !u.done && u.next() {
 		// release the events that did arrive whole
 	}
-	u.flushBlocks()
-	u.emitError(why)
+	if !u.done {
+		u.eu.Finish(u.before)
+		u.emitError(why)
+	}
 	u.in, u.start = nil, 0
 	u.done = true
 }
 
 func (u *sseUnmasker) emitError(msg string) {
 	data, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]string{"type": "api_error", "message": "claude-secure: " + msg}})
-	u.out = append(u.out, "event: error\ndata: "...)
+	u.addEvent("error", data)
+}
+
+// addEvent appends an event of our own making.
+func (u *sseUnmasker) addEvent(name string, data []byte) {
+	u.out = append(u.out, "event: "...)
+	u.out = append(u.out, name...)
+	u.out = append(u.out, "\ndata: "...)
 	u.out = append(u.out, data...)
 	u.out = append(u.out, "\n\n"...)
 }
@@ -199,6 +197,9 @@ func (u *sseUnmasker) emitError(msg string) {
 // handle rewrites one event (its lines without the final blank line) and
 // appends it, with sep, to the output.
 func (u *sseUnmasker) handle(ev, sep []byte) {
+	if u.done {
+		return
+	}
 	u.lines = u.lines[:0]
 	var data []byte
 	dataLines := 0
@@ -227,104 +228,23 @@ func (u *sseUnmasker) handle(ev, sep []byte) {
 		u.out = append(append(u.out, ev...), sep...)
 		return
 	}
-	f := parseEvent(data)
-	var pre []byte // events synthesized before this one (released held text)
-	switch string(f.typ) {
-	case "message_start":
-		u.started = true
-	case "message_stop":
-		u.stopped = true
-	case "content_block_start":
-		u.startBlock(f.index, f.blockType)
-	case "content_block_stop":
-		pre = u.flushBlock(f.index)
-	case "content_block_delta":
-		switch b := u.blocks[f.index]; {
-		case b != nil && string(f.deltaType) == b.deltaType:
-			a, z, ok := f.deltaField(data, b.field)
-			if !ok {
-				break
-			}
-			ready, err := b.s.Write(data[a:z])
-			if err != nil {
-				u.fail("could not unmask a delta")
-				return
-			}
-			// the delta's text was the only content in the event
-			u.writeEvent(sep, data[:a], ready, data[z:])
-			return
-		case string(f.deltaType) == "thinking_delta" || string(f.deltaType) == "signature_delta":
-			u.writeEvent(sep, data) // passes byte-identical
-			return
-		}
-	}
-	out, err := u.e.UnmaskJSON(data, mask.BodyEvent, u.info.unmasked)
+	out, err := u.eu.Event(data, u.before)
 	if err != nil {
-		// not JSON after all: it may be an upstream error in plain text
-		out, err = u.e.UnmaskBytes(data, u.info.unmasked)
-	}
-	if err != nil {
-		u.fail("could not unmask an event")
+		u.done = true // nothing more is released from this stream
+		u.emitError("could not unmask an event")
 		return
 	}
-	u.out = append(u.out, pre...)
 	u.writeEvent(sep, out)
 }
 
-// event holds what the unmasker reads from an event's data, found in one
-// walk over its top-level members.
-type event struct {
-	typ, blockType, deltaType []byte
-	index                     int
-	delta                     [2]int // the delta object's range
-}
-
-func parseEvent(data []byte) event {
-	f := event{index: -1}
-	members(data, 0, func(k []byte, a, z int) bool {
-		switch string(k) {
-		case "type":
-			if s, e, ok := stringContent(data, a, z); ok {
-				f.typ = data[s:e]
-			}
-		case "index":
-			f.index = smallInt(data[a:z])
-		case "delta":
-			f.delta = [2]int{a, z}
-			f.deltaType = stringAt(data[:z], a, "type")
-		case "content_block":
-			f.blockType = stringAt(data[:z], a, "type")
-		}
-		return true
-	})
-	return f
-}
-
-// deltaField returns the content range of the delta's string field name.
-func (f *event) deltaField(data []byte, name string) (int, int, bool) {
-	return stringMember(data[:f.delta[1]], f.delta[0], name)
-}
-
-// stringAt returns the raw content of the string member key of the object
-// at data[p:], or nil.
-func stringAt(data []byte, p int, key string) []byte {
-	if a, z, ok := stringMember(data, p, key); ok {
-		return data[a:z]
-	}
-	return nil
-}
-
-// writeEvent writes the event's lines with its data replaced by the
-// concatenation of parts.
-func (u *sseUnmasker) writeEvent(sep []byte, parts ...[]byte) {
+// writeEvent writes the event's lines with its data replaced.
+func (u *sseUnmasker) writeEvent(sep, data []byte) {
 	wrote := false
 	for _, l := range u.lines {
 		if _, ok := fieldValue(l, "data"); ok {
 			if !wrote {
 				u.out = append(u.out, "data: "...)
-				for _, p := range parts {
-					u.out = append(u.out, p...)
-				}
+				u.out = append(u.out, data...)
 				u.out = append(u.out, '\n')
 				wrote = true
 			}
@@ -351,47 +271,4 @@ func fieldValue(line []byte, name string) ([]byte, bool) {
 	v = bytes.TrimSuffix(v, []byte("\n"))
 	v = bytes.TrimSuffix(v, []byte("\r"))
 	return v, true
-}
-
-func (u *sseUnmasker) startBlock(index int, typ []byte) {
-	if index < 0 {
-		return
-	}
-	switch string(typ) {
-	case "text":
-		u.blocks[index] = &blockStream{s: u.e.NewUnmasker(u.info.unmasked), field: "text", deltaType: "text_delta"}
-	case "tool_use", "server_tool_use", "mcp_tool_use":
-		s := u.e.NewUnmasker(u.info.unmasked)
-		// partial_json is JSON text inside a JSON string: restored values
-		// need one more level of escaping
-		s.EscapeForJSONString()
-		u.blocks[index] = &blockStream{s: s, field: "partial_json", deltaType: "input_json_delta"}
-	}
-}
-
-// flushBlock releases what a block's stream held back, as one more delta.
-func (u *sseUnmasker) flushBlock(index int) []byte {
-	b := u.blocks[index]
-	if b == nil {
-		return nil
-	}
-	delete(u.blocks, index)
-	rest, err := b.s.Flush()
-	if err != nil || len(rest) == 0 {
-		return nil
-	}
-	var ev []byte
-	ev = append(ev, `event: content_block_delta`+"\n"+`data: {"type":"content_block_delta","index":`...)
-	ev = strconv.AppendInt(ev, int64(index), 10)
-	ev = append(ev, fmt.Sprintf(`,"delta":{"type":%q,%q:"`, b.deltaType, b.field)...)
-	ev = append(ev, rest...)
-	return append(ev, "\"}}\n\n"...)
-}
-
-// flushBlocks releases every open block, in index order.
-func (u *sseUnmasker) flushBlocks() {
-	idx := slices.Sorted(maps.Keys(u.blocks))
-	for _, i := range idx {
-		u.out = append(u.out, u.flushBlock(i)...)
-	}
 }

@@ -59,7 +59,7 @@ func maskRun(opts *maskOptions) error {
 	}
 	var s *mask.Stream
 	if opts.unmask {
-		s = e.NewUnmasker(nil)
+		s = e.NewUnmasker(e.RestoreAll(), nil)
 	} else {
 		s = e.NewMasker(nil)
 	}

@@ -108,7 +108,7 @@ func runRun(opts *runOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, _, key, e, err := f.session()
+	cfg, s, key, e, err := f.session()
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,7 @@ func runRun(opts *runOptions) error {
 		Engine:     e,
 		Audit:      slog.New(slog.NewJSONHandler(audit, nil)),
 		AllowPaths: cfg.AllowPaths,
+		Batches:    s,
 	})
 	if err != nil {
 		return err

@@ -138,6 +138,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		Log:            log,
 		UpstreamAPIKey: f.Getenv("ANTHROPIC_API_KEY"),
 		Ready:          s.Check,
+		Batches:        s,
 	})
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ func TestConcurrentIssuesShareWrites(t *testing.T) {
 	// a fresh process restores every one of them from the file
 	e2 := engineOn(t, openTest(t, dir))
 	for i, m := range masked {
-		got, err := e2.UnmaskBytes(m, nil)
+		got, err := e2.UnmaskBytes(m, e2.RestoreAll(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

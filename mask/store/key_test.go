@@ -133,7 +133,7 @@ func TestRotateInterruptedFinishesOnOpen(t *testing.T) {
 			if string(k2.Bytes) != string(next) {
 				t.Error("the pending key was not used")
 			}
-			back, _ := engineOn(t, s2).UnmaskBytes(masked, nil)
+			back, _ := unmaskAll(t, s2, masked)
 			if string(back) != sample {
 				t.Error("mappings lost")
 			}
@@ -164,7 +164,7 @@ func TestRotateThroughOpener(t *testing.T) {
 	if string(k2.Bytes) == string(k.Bytes) {
 		t.Error("key did not change")
 	}
-	back, _ := engineOn(t, s2).UnmaskBytes(masked, nil)
+	back, _ := unmaskAll(t, s2, masked)
 	if string(back) != sample {
 		t.Error("mappings lost in rotation")
 	}
@@ -211,7 +211,7 @@ func TestSecretServiceKeyring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, _ := engineOn(t, s2).UnmaskBytes(masked, nil)
+	back, _ := unmaskAll(t, s2, masked)
 	if string(back) != sample {
 		t.Error("round trip through the Secret Service key failed")
 	}

@@ -62,6 +62,12 @@ func (s *Store) RotateKey(newKey []byte) (*Store, error) {
 				return err
 			}
 		}
+		if err := s.resealLog(tx, ns); err != nil {
+			return err
+		}
+		if err := s.resealBatches(tx, ns); err != nil {
+			return err
+		}
 		meta := tx.Bucket(bucketMeta)
 		if err := meta.Put(metaCheck, ns.seal([]byte(checkPlaintext), metaCheck)); err != nil {
 			return err
@@ -72,6 +78,65 @@ func (s *Store) RotateKey(newKey []byte) (*Store, error) {
 		return nil, fmt.Errorf("failed to rotate the store key: %w", err)
 	}
 	return ns, nil
+}
+
+// resealLog seals every log chunk again under ns's key.
+func (s *Store) resealLog(tx *bolt.Tx, ns *Store) error {
+	b := tx.Bucket(bucketLog)
+	type kv struct{ k, v []byte }
+	var all []kv
+	err := b.ForEach(func(k, v []byte) error {
+		plain, err := s.open(v, logAD(k))
+		if err != nil {
+			return err
+		}
+		all = append(all, kv{append([]byte(nil), k...), ns.seal(plain, logAD(k))})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range all {
+		if err := b.Put(e.k, e.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resealBatches moves every batch's restore set to its lookup key under
+// ns's key, sealed under it.
+func (s *Store) resealBatches(tx *bolt.Tx, ns *Store) error {
+	var plains [][]byte
+	err := tx.Bucket(bucketBatch).ForEach(func(k, v []byte) error {
+		plain, err := s.open(v, k)
+		if err != nil {
+			return err
+		}
+		plains = append(plains, plain)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(bucketBatch); err != nil {
+		return err
+	}
+	b, err := tx.CreateBucket(bucketBatch)
+	if err != nil {
+		return err
+	}
+	for _, plain := range plains {
+		id, _, err := batchID(plain)
+		if err != nil {
+			return err
+		}
+		k := ns.batchKey(id)
+		if err := b.Put(k, ns.seal(plain, k)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reset deletes the store in dir. The key stays where it is.

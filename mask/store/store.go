@@ -36,7 +36,7 @@ import (
 )
 
 // FormatVersion is the store format this package writes.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // FileName is the store's file name inside the state directory.
 const FileName = "store.db"
@@ -108,6 +108,9 @@ type Store struct {
 	queue   []*issueCall
 	writing bool
 	commits int // write transactions committed by write (tests)
+	// the log cursor and file state of the last Since
+	sinceCursor uint64
+	sinceState  fileState
 }
 
 type keys struct {
@@ -161,6 +164,7 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 			return nil, err
 		}
 	}
+	format := uint32(0)
 	err = s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketFwd) == nil || tx.Bucket(bucketRev) == nil {
@@ -170,8 +174,11 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 		if len(v) != 4 {
 			return ErrDamaged
 		}
-		if binary.BigEndian.Uint32(v) > FormatVersion {
+		if format = binary.BigEndian.Uint32(v); format > FormatVersion {
 			return ErrNewerFormat
+		}
+		if format == FormatVersion && (tx.Bucket(bucketLog) == nil || tx.Bucket(bucketBatch) == nil) {
+			return ErrDamaged
 		}
 		check, err := s.open(meta.Get(metaCheck), metaCheck)
 		if err != nil || string(check) != checkPlaintext {
@@ -186,6 +193,11 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 	})
 	if err != nil {
 		return nil, s.damaged(err)
+	}
+	if format < FormatVersion {
+		if err := s.update(s.migrate); err != nil {
+			return nil, fmt.Errorf("failed to bring the store to format %d: %w", FormatVersion, s.damaged(err))
+		}
 	}
 	return s, nil
 }
@@ -217,6 +229,12 @@ func (s *Store) initWith(seed []byte) error {
 			return err
 		}
 		if _, err := tx.CreateBucket(bucketRev); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketLog); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketBatch); err != nil {
 			return err
 		}
 		var v [4]byte
@@ -452,14 +470,16 @@ func (s *Store) writeCalls(calls []*issueCall) {
 	attempt := func(group []*issueCall) error {
 		outs := make([][]string, len(group))
 		err := s.update(func(tx *bolt.Tx) error {
+			var recorded []mask.Mapping
 			for i, c := range group {
 				// work on copies: a rolled-back attempt leaves nothing behind
 				outs[i] = slices.Clone(c.out)
-				if err := s.issueIn(tx, slices.Clone(c.batch), outs[i], c.retry); err != nil {
+				var err error
+				if recorded, err = s.issueIn(tx, slices.Clone(c.batch), outs[i], c.retry, recorded); err != nil {
 					return err
 				}
 			}
-			return nil
+			return s.appendLog(tx, recorded)
 		})
 		if err == nil {
 			for i, c := range group {
@@ -488,11 +508,17 @@ func (s *Store) writeCalls(calls []*issueCall) {
 }
 
 // issueIn records, inside a write transaction, the mappings of batch that
-// out lacks, and fills them in.
-func (s *Store) issueIn(tx *bolt.Tx, batch []mask.Mapping, out []string, retry func(mask.Mapping) (string, error)) error {
+// out lacks, fills them in, and appends what it recorded to recorded. A
+// pseudonym is never an original the store holds, and an original that is
+// an issued pseudonym is not recorded (its out stays "").
+func (s *Store) issueIn(tx *bolt.Tx, batch []mask.Mapping, out []string, retry func(mask.Mapping) (string, error), recorded []mask.Mapping) ([]mask.Mapping, error) {
 	fwd, rev := tx.Bucket(bucketFwd), tx.Bucket(bucketRev)
 	if fwd == nil || rev == nil {
-		return ErrDamaged
+		return nil, ErrDamaged
+	}
+	originals := map[string]bool{}
+	for _, m := range batch {
+		originals[m.Original] = true
 	}
 	for i, m := range batch {
 		if out[i] != "" {
@@ -500,38 +526,64 @@ func (s *Store) issueIn(tx *bolt.Tx, batch []mask.Mapping, out []string, retry f
 		}
 		fk := s.fwdKey(m.Family, m.Original)
 		if r, ok, err := s.get(fwd, fk); err != nil {
-			return err
+			return nil, err
 		} else if ok {
 			out[i] = r.Pseudonym
 			continue
 		}
+		if r, ok, err := s.get(rev, s.revKey(m.Original)); err != nil {
+			return nil, err
+		} else if ok && r.Original != m.Original {
+			continue // an issued pseudonym is never masked again
+		}
 		for {
-			rk := s.revKey(m.Pseudonym)
-			v := rev.Get(rk)
-			if v == nil {
-				if err := rev.Put(rk, s.seal(encodeRecord(m), rk)); err != nil {
-					return err
-				}
+			taken, err := s.pseudonymTaken(tx, m, originals)
+			if err != nil {
+				return nil, err
+			}
+			if !taken {
 				break
 			}
-			r, err := s.record(v, rk)
-			if err != nil {
-				return err
+			if m.Pseudonym, err = retry(m); err != nil {
+				return nil, err
 			}
-			if r.Original == m.Original {
-				break // the same original, seen in another family
-			}
-			var err2 error
-			if m.Pseudonym, err2 = retry(m); err2 != nil {
-				return err2
+		}
+		rk := s.revKey(m.Pseudonym)
+		if rev.Get(rk) == nil {
+			if err := rev.Put(rk, s.seal(encodeRecord(m), rk)); err != nil {
+				return nil, err
 			}
 		}
 		if err := fwd.Put(fk, s.seal(encodeRecord(m), fk)); err != nil {
-			return err
+			return nil, err
 		}
 		out[i] = m.Pseudonym
+		recorded = append(recorded, m)
 	}
-	return nil
+	return recorded, nil
+}
+
+// pseudonymTaken reports whether m's proposed pseudonym may not be issued:
+// another original holds it, or it is itself an original (in the store,
+// in any family, or in the batch being issued).
+func (s *Store) pseudonymTaken(tx *bolt.Tx, m mask.Mapping, originals map[string]bool) (bool, error) {
+	if originals[m.Pseudonym] && m.Pseudonym != m.Original {
+		return true, nil
+	}
+	r, ok, err := s.get(tx.Bucket(bucketRev), s.revKey(m.Pseudonym))
+	if err != nil {
+		return false, err
+	}
+	if ok && r.Original != m.Original {
+		return true, nil
+	}
+	fwd := tx.Bucket(bucketFwd)
+	for _, f := range mask.Families() {
+		if fwd.Get(s.fwdKey(f, m.Pseudonym)) != nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Lookup implements mask.Mappings.
@@ -589,7 +641,7 @@ func (s *Store) Info() (Info, error) {
 		info.Size = st.Size()
 	}
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRev).ForEach(func(k, v []byte) error {
+		err := tx.Bucket(bucketRev).ForEach(func(k, v []byte) error {
 			r, err := s.record(v, k)
 			if err != nil {
 				return err
@@ -597,6 +649,26 @@ func (s *Store) Info() (Info, error) {
 			info.PerKind[r.Kind]++
 			info.Mappings++
 			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketFwd).ForEach(func(k, v []byte) error {
+			_, err := s.record(v, k)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
+			_, err := s.decodeChunk(k, v, nil)
+			return err
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketBatch).ForEach(func(k, v []byte) error {
+			_, err := s.open(v, k)
+			return err
 		})
 	})
 	return info, err

@@ -1,0 +1,314 @@
+package mask
+
+import (
+	"sort"
+	"sync"
+)
+
+// edits is what one pass over a view decided: the spans to replace, in
+// order, with their replacements, kind names and mapping ids.
+type edits struct {
+	spans []Span
+	repl  []string
+	kinds []string
+	ids   []int32
+
+	det     []Span
+	detIDs  []int32
+	matches []match
+}
+
+func (ed *edits) reset() {
+	ed.spans, ed.repl, ed.kinds, ed.ids = ed.spans[:0], ed.repl[:0], ed.kinds[:0], ed.ids[:0]
+}
+
+func (ed *edits) add(sp Span, repl, kind string, id int32) {
+	ed.spans = append(ed.spans, sp)
+	ed.repl = append(ed.repl, repl)
+	ed.kinds = append(ed.kinds, kind)
+	ed.ids = append(ed.ids, id)
+}
+
+// maskScope says which parts of a view a mask pass may change and which
+// learned values it may use.
+type maskScope struct {
+	// spanStart, spanEnd: the last span of a stream's earlier output,
+	// relative to the view
+	spanStart, spanEnd int
+	// keep, if set, says whether d[a:b] may be replaced (an API body:
+	// only content, never structure or thinking)
+	keep func(a, b int) bool
+	// gen: mappings with ids below it were known before this text began
+	// and apply everywhere; newer ones apply only as local allows
+	gen int32
+	// local records that this text found mapping id at d position p, and
+	// reports whether it may be used at q
+	local func(id int32, p int)
+	// usable reports whether a newer mapping id may be used at q
+	usable func(id int32, q int) bool
+}
+
+// maskPass finds what to mask in v.d[lo:]: identifiers the detectors
+// find (minus issued pseudonyms, which pass as they are), then values the
+// store learned, wherever they stand as whole tokens. New pseudonyms are
+// issued before it returns. Unless final, hold is where the answer could
+// still change with more input.
+func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits) (hold int, err error) {
+	ed.reset()
+	d := v.d
+	det, hold := e.sc.scanAfter(d, lo, max(sc.spanStart, 0), max(sc.spanEnd, 0), final, ed.det[:0])
+	if sc.keep != nil {
+		kept := det[:0]
+		for _, sp := range det {
+			if sc.keep(sp.Start, sp.End) {
+				kept = append(kept, sp)
+			}
+		}
+		det = kept
+	}
+	ed.det = det
+	ids, err := e.issue(d, det, ed.detIDs)
+	if err != nil {
+		return 0, err
+	}
+	ed.detIDs = ids
+	kept := det[:0]
+	keptIDs := ids[:0]
+	for i, sp := range det {
+		if ids[i] < 0 {
+			continue // an issued pseudonym: never masked again
+		}
+		if sc.local != nil && ids[i] >= sc.gen {
+			sc.local(ids[i], sp.Start)
+		}
+		kept = append(kept, sp)
+		keptIDs = append(keptIDs, ids[i])
+	}
+	det, ids = kept, keptIDs
+
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var h2 int
+	ed.matches, h2 = e.idx.learned.scan(d, lo, final, det, ed.matches[:0])
+	hold = holdBack(det, ed.matches, min(hold, h2))
+	mi := 0
+	for i, sp := range det {
+		if sp.End > hold {
+			break
+		}
+		for ; mi < len(ed.matches) && ed.matches[mi].start < sp.Start; mi++ {
+			e.addMatch(ed, ed.matches[mi], sc)
+		}
+		m := e.idx.all[ids[i]]
+		p := m.Pseudonym
+		if sp.Dashed {
+			p = dottedToDashed(p)
+		}
+		ed.add(sp, p, e.kindName(sp), ids[i])
+	}
+	for ; mi < len(ed.matches); mi++ {
+		e.addMatch(ed, ed.matches[mi], sc)
+	}
+	return hold, nil
+}
+
+// holdBack moves hold back so that no span or match crosses it: a span
+// cut by it is looked for again, with more input, from where its detector
+// started.
+func holdBack(det []Span, matches []match, hold int) int {
+	for moved := true; moved; {
+		moved = false
+		for _, sp := range det {
+			if sp.End > hold && min(sp.origin, sp.Start) < hold {
+				hold = min(sp.origin, sp.Start)
+				moved = true
+			}
+		}
+		for _, m := range matches {
+			if m.start < hold && m.end > hold {
+				hold = m.start
+				moved = true
+			}
+		}
+	}
+	return hold
+}
+
+// scanPass is maskPass without issuing: what masking would replace.
+func (e *Engine) scanPass(v *view, lo int, final bool, sc *maskScope, ed *edits) (int, error) {
+	ed.reset()
+	det, hold := e.sc.scanAfter(v.d, lo, max(sc.spanStart, 0), max(sc.spanEnd, 0), final, ed.det[:0])
+	ed.det = det
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	kept := det[:0]
+	for _, sp := range det {
+		if !e.idx.isPseudonym(v.d[sp.Start:sp.End], sp.Dashed) {
+			kept = append(kept, sp)
+		}
+	}
+	var h2 int
+	ed.matches, h2 = e.idx.learned.scan(v.d, lo, final, kept, ed.matches[:0])
+	hold = holdBack(kept, ed.matches, min(hold, h2))
+	mi := 0
+	for _, sp := range kept {
+		if sp.End > hold {
+			break
+		}
+		for ; mi < len(ed.matches) && ed.matches[mi].start < sp.Start; mi++ {
+			e.addMatch(ed, ed.matches[mi], sc)
+		}
+		ed.add(sp, "", e.kindName(sp), -1)
+	}
+	for ; mi < len(ed.matches); mi++ {
+		e.addMatch(ed, ed.matches[mi], sc)
+	}
+	return hold, nil
+}
+
+func (e *Engine) addMatch(ed *edits, m match, sc *maskScope) {
+	if sc.keep != nil && !sc.keep(m.start, m.end) {
+		return
+	}
+	if m.id >= sc.gen && (sc.usable == nil || !sc.usable(m.id, m.start)) {
+		return
+	}
+	mp := e.idx.all[m.id]
+	ed.add(Span{Start: m.start, End: m.end}, mp.Pseudonym, mp.Kind, m.id)
+}
+
+// unmaskPass finds the pseudonyms in v.d[lo:] that r may restore, wherever
+// they stand as whole tokens.
+func (e *Engine) unmaskPass(v *view, lo int, final bool, r *Restore, keep func(a, b int) bool, ed *edits) int {
+	ed.reset()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	table := e.idx.issued
+	if !r.all {
+		table = r.tableLocked()
+	}
+	var hold int
+	ed.matches, hold = table.scan(v.d, lo, final, nil, ed.matches[:0])
+	for _, m := range ed.matches {
+		if keep != nil && !keep(m.start, m.end) {
+			continue
+		}
+		mp := e.idx.all[m.id&^dashedID]
+		o := mp.Original
+		if m.id&dashedID != 0 {
+			o = dottedToDashed(o)
+		}
+		ed.add(Span{Start: m.start, End: m.end}, o, mp.Kind, m.id&^dashedID)
+	}
+	return hold
+}
+
+// Restore says which pseudonyms an answer may restore. A request's own
+// restore set holds the pseudonyms that masking that request produced
+// from originals, so a proxy never decodes text that someone else masked;
+// the command line's unmask restores everything the store issued.
+type Restore struct {
+	e   *Engine
+	all bool
+	ids map[int32]struct{}
+
+	mu    sync.Mutex
+	table *tokenTable
+}
+
+// RestoreAll restores every pseudonym the store issued.
+func (e *Engine) RestoreAll() *Restore { return &Restore{e: e, all: true} }
+
+// NewRestore returns an empty restore set.
+func (e *Engine) NewRestore() *Restore { return &Restore{e: e, ids: map[int32]struct{}{}} }
+
+// Len returns how many pseudonyms r may restore (-1: all).
+func (r *Restore) Len() int {
+	if r.all {
+		return -1
+	}
+	return len(r.ids)
+}
+
+func (r *Restore) addIDs(ids []int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := r.ids[id]; !ok {
+			r.ids[id] = struct{}{}
+			r.table = nil
+		}
+	}
+}
+
+// Add lets r restore everything o may.
+func (r *Restore) Add(o *Restore) {
+	if o.all {
+		r.all = true
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id := range o.ids {
+		if _, ok := r.ids[id]; !ok {
+			r.ids[id] = struct{}{}
+			r.table = nil
+		}
+	}
+}
+
+// Pseudonyms lists the pseudonyms r may restore, sorted (to record a
+// restore set, such as a batch's, and bring it back with RestoreOf).
+func (r *Restore) Pseudonyms() []string {
+	r.e.mu.RLock()
+	defer r.e.mu.RUnlock()
+	out := make([]string, 0, len(r.ids))
+	for id := range r.ids {
+		out = append(out, r.e.idx.all[id].Pseudonym)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RestoreOf returns the restore set of the given pseudonyms; those the
+// store did not issue are left out.
+func (e *Engine) RestoreOf(pseudonyms []string) *Restore {
+	r := e.NewRestore()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, p := range pseudonyms {
+		if id, ok := e.idx.rev[p]; ok {
+			r.ids[id] = struct{}{}
+		}
+	}
+	return r
+}
+
+// tableLocked returns r's token table, building it on first use; the
+// engine's read lock is held.
+func (r *Restore) tableLocked() *tokenTable {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.table != nil {
+		return r.table
+	}
+	t := newTokenTable(true)
+	for id := range r.ids {
+		p := r.e.idx.all[id].Pseudonym
+		t.add(p, id)
+		if r.e.idx.all[id].Family == familyName[famIPv4] && !containsByte(p, '/') {
+			t.add(dottedToDashed(p), id|dashedID)
+		}
+	}
+	r.table = t
+	return t
+}
+
+func containsByte(s string, c byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return true
+		}
+	}
+	return false
+}

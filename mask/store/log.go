@@ -1,0 +1,253 @@
+package store
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The log holds every mapping once more, in the order they were recorded,
+// sealed a transaction's worth at a time, so that a process can load the
+// whole index into memory with one decryption per chunk (see Since)
+// instead of one per record.
+var (
+	bucketLog   = []byte("log")
+	bucketBatch = []byte("batch")
+)
+
+// logChunk is the most records one sealed chunk holds when a store is
+// migrated; a transaction that issues more writes them in one chunk.
+const logChunk = 4096
+
+func logAD(key []byte) []byte { return append([]byte("log\x00"), key...) }
+
+// appendLog seals ms as the log's next chunk.
+func (s *Store) appendLog(tx *bolt.Tx, ms []mask.Mapping) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	b := tx.Bucket(bucketLog)
+	if b == nil {
+		return ErrDamaged
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	var key [8]byte
+	binary.BigEndian.PutUint64(key[:], seq)
+	plain := binary.AppendUvarint(nil, uint64(len(ms)))
+	for _, m := range ms {
+		r := encodeRecord(m)
+		plain = binary.AppendUvarint(plain, uint64(len(r)))
+		plain = append(plain, r...)
+	}
+	return b.Put(key[:], s.seal(plain, logAD(key[:])))
+}
+
+// decodeChunk opens one log chunk.
+func (s *Store) decodeChunk(key, v []byte, out []mask.Mapping) ([]mask.Mapping, error) {
+	plain, err := s.open(v, logAD(key))
+	if err != nil {
+		return nil, err
+	}
+	n, k := binary.Uvarint(plain)
+	if k <= 0 || n > uint64(len(plain)) {
+		return nil, ErrDamaged
+	}
+	plain = plain[k:]
+	for i := uint64(0); i < n; i++ {
+		l, k := binary.Uvarint(plain)
+		if k <= 0 || uint64(len(plain)-k) < l {
+			return nil, ErrDamaged
+		}
+		m, err := decodeRecord(plain[k : k+int(l)])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+		plain = plain[k+int(l):]
+	}
+	if len(plain) != 0 {
+		return nil, ErrDamaged
+	}
+	return out, nil
+}
+
+// fileState is what tells, without opening the database, that the store
+// file has not been written since it was last read.
+type fileState struct {
+	size  int64
+	mtime time.Time
+	ok    bool
+}
+
+func statFile(path string) fileState {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileState{}
+	}
+	return fileState{size: fi.Size(), mtime: fi.ModTime(), ok: true}
+}
+
+// Since implements mask.Mappings: the mappings recorded in log chunks after
+// cursor (the sequence number of the last chunk read). When the store file
+// is as it was at the last call that returned cursor, it answers without
+// opening the database.
+func (s *Store) Since(cursor uint64) ([]mask.Mapping, uint64, error) {
+	st := statFile(s.path)
+	s.mu.Lock()
+	unchanged := cursor != 0 && cursor == s.sinceCursor && st.ok && st == s.sinceState
+	s.mu.Unlock()
+	if unchanged {
+		return nil, cursor, nil
+	}
+	var out []mask.Mapping
+	next := cursor
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLog)
+		if b == nil {
+			return ErrDamaged
+		}
+		if b.Sequence() < cursor {
+			cursor = 0 // the store was replaced: read it all again
+		}
+		var from [8]byte
+		binary.BigEndian.PutUint64(from[:], cursor+1)
+		c := b.Cursor()
+		for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				return ErrDamaged
+			}
+			var err error
+			if out, err = s.decodeChunk(k, v, out); err != nil {
+				return err
+			}
+			next = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	s.mu.Lock()
+	s.sinceCursor, s.sinceState = next, st
+	s.mu.Unlock()
+	return out, next, nil
+}
+
+// migrate brings a format 1 store to format 2 in one transaction: every
+// mapping is written to the log, and the batch bucket is created.
+func (s *Store) migrate(tx *bolt.Tx) error {
+	if tx.Bucket(bucketLog) != nil {
+		return nil
+	}
+	if _, err := tx.CreateBucket(bucketLog); err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucketIfNotExists(bucketBatch); err != nil {
+		return err
+	}
+	var chunk []mask.Mapping
+	err := tx.Bucket(bucketFwd).ForEach(func(k, v []byte) error {
+		r, err := s.record(v, k)
+		if err != nil {
+			return err
+		}
+		chunk = append(chunk, r)
+		if len(chunk) == logChunk {
+			err = s.appendLog(tx, chunk)
+			chunk = chunk[:0]
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.appendLog(tx, chunk); err != nil {
+		return err
+	}
+	var v [4]byte
+	binary.BigEndian.PutUint32(v[:], FormatVersion)
+	return tx.Bucket(bucketMeta).Put(metaFormat, v[:])
+}
+
+func (s *Store) batchKey(id string) []byte {
+	m := hmac.New(sha256.New, s.idx)
+	m.Write([]byte("batch\x00"))
+	m.Write([]byte(id))
+	return m.Sum(nil)
+}
+
+// SaveBatch records the pseudonyms a message batch's results may restore.
+// The sealed value holds the batch id too, so a key rotation can compute
+// its new lookup key.
+func (s *Store) SaveBatch(id string, pseudonyms []string) error {
+	plain := binary.AppendUvarint(nil, uint64(len(id)))
+	plain = append(plain, id...)
+	for _, p := range pseudonyms {
+		plain = binary.AppendUvarint(plain, uint64(len(p)))
+		plain = append(plain, p...)
+	}
+	k := s.batchKey(id)
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBatch)
+		if b == nil {
+			return ErrDamaged
+		}
+		return b.Put(k, s.seal(plain, k))
+	})
+}
+
+// LoadBatch returns what SaveBatch recorded for a batch.
+func (s *Store) LoadBatch(id string) ([]string, bool, error) {
+	k := s.batchKey(id)
+	var out []string
+	found := false
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBatch)
+		if b == nil {
+			return ErrDamaged
+		}
+		v := b.Get(k)
+		if v == nil {
+			return nil
+		}
+		plain, err := s.open(v, k)
+		if err != nil {
+			return err
+		}
+		if _, plain, err = batchID(plain); err != nil {
+			return err
+		}
+		for len(plain) > 0 {
+			l, n := binary.Uvarint(plain)
+			if n <= 0 || uint64(len(plain)-n) < l {
+				return ErrDamaged
+			}
+			out = append(out, string(plain[n:n+int(l)]))
+			plain = plain[n+int(l):]
+		}
+		found = true
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("failed to read a batch's restore set: %w", err)
+	}
+	return out, found, nil
+}
+
+// batchID splits a sealed batch value into its id and the rest.
+func batchID(plain []byte) (string, []byte, error) {
+	l, n := binary.Uvarint(plain)
+	if n <= 0 || uint64(len(plain)-n) < l {
+		return "", nil, ErrDamaged
+	}
+	return string(plain[n : n+int(l)]), plain[n+int(l):], nil
+}

@@ -123,12 +123,8 @@ func (t *tokenTable) resize(b uint) {
 	}
 }
 
-func (t *tokenTable) hash(key uint32) uint32 {
-	return (key * 0x9e3779b1) >> (32 - t.fbits)
-}
-
 func (t *tokenTable) setBit(key uint32) {
-	h := t.hash(key)
+	h := (key * 0x9e3779b1) >> (32 - t.fbits)
 	t.filter[h>>6] |= 1 << (h & 63)
 }
 
@@ -145,95 +141,193 @@ type match struct {
 // final, it also returns the position from which the answer could change
 // with more input; matches all end before it.
 func (t *tokenTable) scan(d []byte, lo int, final bool, avoid []Span, out []match) ([]match, int) {
-	hold := len(d)
+	sc := tableScan{t: t, d: d, lo: lo, final: final, avoid: avoid, out: out, hold: len(d), next: lo}
 	if len(t.vals) == 0 {
-		return out, hold
+		return out, sc.hold
 	}
+	sc.run()
+	return sc.finish()
+}
+
+// tableScan is one scan of a view by a token table.
+type tableScan struct {
+	t          *tokenTable
+	d          []byte
+	lo         int
+	final      bool
+	avoid      []Span
+	ai         int
+	out        []match
+	hold, next int // no match may start before next
+}
+
+// run visits every word start with the filter, eight bytes at a time, and
+// looks closer only where the filter lets a word through.
+func (sc *tableScan) run() {
+	d := sc.d
 	n := len(d)
-	next := lo // no match may start before next
-	ai := 0
-	// try looks for a value anchored at the word start p; it returns the
-	// end of the match or 0
-	try := func(p int) {
-		if p+4 > n {
-			if !final && p-t.maxA < hold {
-				hold = max(p-t.maxA, next)
-			}
-			return
+	filter, shift := sc.t.filter, 32-sc.t.fbits
+	i := sc.lo &^ 7
+	var prev, prevBS uint64 // the previous block's last byte: a word byte, a backslash
+	if i > 0 {
+		if isWord(d[i-1]) {
+			prev = 1 << 63
 		}
-		key := binary.LittleEndian.Uint32(d[p:])
-		h := t.hash(key)
-		if t.filter[h>>6]&(1<<(h&63)) == 0 {
-			return
-		}
-		for _, sh := range t.shapes[key] {
-			s, e := p-int(sh.a), p-int(sh.a)+int(sh.n)
-			if s < next || s < 0 {
-				continue
-			}
-			if e > n {
-				if !final && s < hold && t.mayExtend(d[s:]) {
-					hold = s
-				}
-				continue
-			}
-			if e == n && !final {
-				// whether a word goes on after it is not known yet
-				if _, ok := t.vals[string(d[s:e])]; ok && s < hold {
-					hold = s
-				}
-				continue
-			}
-			if e < n && isWord(d[e-1]) && isWord(d[e]) {
-				continue
-			}
-			id, ok := t.vals[string(d[s:e])]
-			if !ok {
-				continue
-			}
-			for ai < len(avoid) && avoid[ai].End <= s {
-				ai++
-			}
-			if ai < len(avoid) && avoid[ai].Start < e {
-				continue
-			}
-			if s >= hold {
-				return
-			}
-			out = append(out, match{start: s, end: e, id: id})
-			next = e
-			return
+		if d[i-1] == '\\' {
+			prevBS = 1 << 63
 		}
 	}
-	forWordStarts(d, lo, func(p int) bool {
-		if p >= hold {
-			return false
+	next, hold := sc.next, sc.hold
+	for ; i+8 <= n; i += 8 {
+		x := binary.LittleEndian.Uint64(d[i:])
+		m := wordBits(x)
+		starts := m &^ (m<<8 | prev>>56)
+		prev = m
+		bs := backslashBits(x)
+		after := starts & (bs<<8 | prevBS>>56) // words right after a backslash
+		prevBS = bs
+		for starts != 0 {
+			tz := bits.TrailingZeros64(starts)
+			starts &= starts - 1
+			p := i + tz>>3
+			if p >= next {
+				if p >= hold {
+					return
+				}
+				if p+4 > n {
+					sc.short(p)
+					next, hold = sc.next, sc.hold
+				} else if h := (binary.LittleEndian.Uint32(d[p:]) * 0x9e3779b1) >> shift; filter[h>>6]&(1<<(h&63)) != 0 {
+					sc.try(p)
+					next, hold = sc.next, sc.hold
+				}
+			}
+			if after&(1<<tz) != 0 {
+				sc.afterUnit(p)
+				next, hold = sc.next, sc.hold
+			}
 		}
-		if p >= next {
-			try(p)
+	}
+	// the last bytes, one at a time
+	for p := i; p < n && p < sc.hold; p++ {
+		if !isWord(d[p]) || (p > 0 && isWord(d[p-1])) {
+			continue
 		}
-		return true
-	})
+		if p >= sc.next {
+			sc.check(p)
+		}
+		if p > 0 && d[p-1] == '\\' {
+			sc.afterUnit(p)
+		}
+	}
+}
+
+// check looks for a value anchored at the word start p, if the filter
+// lets the four bytes there through.
+func (sc *tableScan) check(p int) {
+	d, t := sc.d, sc.t
+	if p+4 > len(d) {
+		sc.short(p)
+		return
+	}
+	h := (binary.LittleEndian.Uint32(d[p:]) * 0x9e3779b1) >> (32 - t.fbits)
+	if t.filter[h>>6]&(1<<(h&63)) != 0 {
+		sc.try(p)
+	}
+}
+
+// afterUnit: the word at p follows a backslash; if that backslash opens an
+// escape unit of the text (\n, \u00a0), a value may start after the unit.
+func (sc *tableScan) afterUnit(p int) {
+	d := sc.d
+	n := len(d)
+	if !oddBackslashes(d, p-1) {
+		return
+	}
+	q := p + 1
+	if d[p] == 'u' && p+5 <= n && isHexAny(d[p+1]) && isHexAny(d[p+2]) && isHexAny(d[p+3]) && isHexAny(d[p+4]) {
+		q = p + 5
+	}
+	if q >= sc.next && q < sc.hold && q < n && isWord(d[q]) {
+		sc.check(q)
+	}
+}
+
+// short handles a word start with fewer than four bytes after it: until
+// the input is final, a value may still start there.
+func (sc *tableScan) short(p int) {
+	if !sc.final && p-sc.t.maxA < sc.hold {
+		sc.hold = max(p-sc.t.maxA, sc.next)
+	}
+}
+
+// try looks for a value anchored at the word start p.
+func (sc *tableScan) try(p int) {
+	d, t := sc.d, sc.t
+	n := len(d)
+	for _, sh := range t.shapes[binary.LittleEndian.Uint32(d[p:])] {
+		s, e := p-int(sh.a), p-int(sh.a)+int(sh.n)
+		if s < sc.next || s < 0 {
+			continue
+		}
+		if e > n {
+			if !sc.final && s < sc.hold && t.mayExtend(d[s:]) {
+				sc.hold = s
+			}
+			continue
+		}
+		if e == n && !sc.final {
+			// whether a word goes on after it is not known yet
+			if _, ok := t.vals[string(d[s:e])]; ok && s < sc.hold {
+				sc.hold = s
+			}
+			continue
+		}
+		if e < n && isWord(d[e-1]) && isWord(d[e]) {
+			continue
+		}
+		id, ok := t.vals[string(d[s:e])]
+		if !ok {
+			continue
+		}
+		for sc.ai < len(sc.avoid) && sc.avoid[sc.ai].End <= s {
+			sc.ai++
+		}
+		if sc.ai < len(sc.avoid) && sc.avoid[sc.ai].Start < e {
+			continue
+		}
+		if s >= sc.hold {
+			return
+		}
+		sc.out = append(sc.out, match{start: s, end: e, id: id})
+		sc.next = e
+		return
+	}
+}
+
+func (sc *tableScan) finish() ([]match, int) {
+	d, t, n := sc.d, sc.t, len(sc.d)
 	// a value that opens with non-word bytes may start in the text's
 	// last bytes, before its anchor has arrived
-	if !final && t.maxA > 0 {
+	if !sc.final && t.maxA > 0 {
 		r := n
-		for r > lo && n-r < t.maxA && !isWord(d[r-1]) {
+		for r > sc.lo && n-r < t.maxA && !isWord(d[r-1]) {
 			r--
 		}
-		for s := r; s < n && s < hold; s++ {
-			if s >= next && t.mayExtend(d[s:]) {
-				hold = s
+		for s := r; s < n && s < sc.hold; s++ {
+			if s >= sc.next && t.mayExtend(d[s:]) {
+				sc.hold = s
 				break
 			}
 		}
 	}
 	// a match found before the hold point but ending after it is decided
 	// again with more input
-	for len(out) > 0 && out[len(out)-1].end > hold {
+	out := sc.out
+	for len(out) > 0 && out[len(out)-1].end > sc.hold {
 		out = out[:len(out)-1]
 	}
-	return out, hold
+	return out, sc.hold
 }
 
 // mayExtend reports whether some value could start with prefix.
@@ -257,58 +351,22 @@ func (t *tokenTable) mayExtend(prefix []byte) bool {
 	return lo < len(t.sorted) && len(t.sorted[lo]) > len(prefix) && t.sorted[lo][:len(prefix)] == string(prefix)
 }
 
-// forWordStarts calls fn with every position p >= lo where a word starts:
-// d[p] is a word byte and d[p-1] is not, or d[p-1] ends an escape unit
-// (\n, \u00a0) of the text as read; until fn returns false.
-func forWordStarts(d []byte, lo int, fn func(int) bool) {
-	n := len(d)
-	i := lo &^ 7
-	var prev uint64 // word bits of the previous block's last byte
-	if i > 0 && isWord(d[i-1]) {
-		prev = 1 << 63
-	}
-	for ; i < n; i += 8 {
-		var m uint64
-		if i+8 <= n {
-			m = wordBits(binary.LittleEndian.Uint64(d[i:]))
-		} else {
-			for k := i; k < n; k++ {
-				if isWord(d[k]) {
-					m |= 1 << (8*(k-i) + 7)
-				}
-			}
-		}
-		starts := m &^ (m<<8 | prev>>56)
-		prev = m
-		for starts != 0 {
-			p := i + bits.TrailingZeros64(starts)>>3
-			starts &= starts - 1
-			if p >= lo && !fn(p) {
-				return
-			}
-			// after a backslash, the word may also start after the escape
-			// unit it opens (\nAKIA…, \u00a0host)
-			if p > 0 && d[p-1] == '\\' && oddBackslashes(d, p-1) {
-				q := p + 1
-				if d[p] == 'u' && p+5 <= n && isHexAny(d[p+1]) && isHexAny(d[p+2]) && isHexAny(d[p+3]) && isHexAny(d[p+4]) {
-					q = p + 5
-				}
-				if q >= lo && q < n && isWord(d[q]) && !fn(q) {
-					return
-				}
-			}
-		}
-	}
-}
-
 // wordBits has the high bit of each byte of x (little-endian) set where
 // the byte is a word byte: [0-9A-Za-z_].
 func wordBits(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	y := x &^ highs
-	in := func(lo, hi uint64) uint64 {
-		return (y + (0x80-lo)*ones) &^ (y + (0x7f-hi)*ones)
-	}
-	m := in('0', '9') | in('A', 'Z') | in('a', 'z') | in('_', '_')
+	m := (y + (0x80-'0')*ones) &^ (y + (0x7f-'9')*ones)
+	m |= (y + (0x80-'A')*ones) &^ (y + (0x7f-'Z')*ones)
+	m |= (y + (0x80-'a')*ones) &^ (y + (0x7f-'z')*ones)
+	m |= (y + (0x80-'_')*ones) &^ (y + (0x7f-'_')*ones)
 	return m & highs &^ x
+}
+
+// backslashBits has the high bit of each byte of x set where the byte is a
+// backslash.
+func backslashBits(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	y := x ^ (0x5c * ones)
+	return (y - ones) &^ y & highs
 }

@@ -40,9 +40,9 @@ type view struct {
 	marks []stateMark
 	start viewState
 
-	// kept holds the d position of every backslash of an invalid escape
-	// inside a literal (\q): changing the character after it could make
-	// it a valid escape, so replacements must not
+	// kept holds the raw offset of every character that follows the
+	// backslash of an invalid escape inside a literal (\q, \u00zz):
+	// changing it could make the escape valid, so replacements must not
 	kept []int32
 
 	st  viewState
@@ -112,6 +112,16 @@ func (v *view) build(raw []byte, st viewState, final bool) {
 					break
 				}
 			}
+			// the commonest escape, \n or \t in one literal, without the
+			// decoders' round trip
+			if v.st.lits == 1 && raw[i] == '\\' && i+1 < n {
+				if c := raw[i+1]; c != '"' && c != '\\' && c != 'u' && simpleEscape[c] != 0 {
+					v.units = append(v.units, unit{d: int32(len(v.d)), n: 1, raw: int32(i), m: 2})
+					v.d = append(v.d, simpleEscape[c])
+					i += 2
+					continue
+				}
+			}
 		}
 		v.put(0, tchar{raw[i], int32(i), int32(i + 1)})
 		i++
@@ -131,6 +141,9 @@ func (v *view) build(raw []byte, st viewState, final bool) {
 }
 
 func (v *view) idle() bool {
+	if v.st.lits == 0 {
+		return true
+	}
 	for k := 1; k <= int(v.st.lits); k++ {
 		if v.lvl[k].n > 0 {
 			return false
@@ -338,11 +351,11 @@ func (v *view) invalid(k, ok int) {
 	var rest [12]tchar
 	n := copy(rest[:], dc.pend[ok:dc.n])
 	head := dc.pend
+	for i := 1; i < min(dc.n, 6); i++ {
+		v.kept = append(v.kept, head[i].rs)
+	}
 	dc.n = 0
-	for i, ch := range head[:ok] {
-		if i == 0 && int(v.st.lits) == k {
-			v.kept = append(v.kept, int32(len(v.d)))
-		}
+	for _, ch := range head[:ok] {
 		v.put(k, ch)
 	}
 	for _, ch := range rest[:n] {
@@ -511,7 +524,7 @@ func (v *view) replace(dst []byte, a, b int, r string, ui int) ([]byte, int, err
 			}
 		}
 		for q := a; q < b; q++ {
-			if !replaceable(v.d[q]) || v.nearKept(q) {
+			if !replaceable(v.d[q]) || v.kept1(v.rawStart(q)) {
 				return nil, ui, errUnsafeReplacement
 			}
 		}
@@ -528,7 +541,7 @@ func (v *view) replace(dst []byte, a, b int, r string, ui int) ([]byte, int, err
 				dst = append(dst, v.raw[u.raw:u.raw+u.m]...)
 			} else {
 				c := r[lo-a]
-				if u.n != 1 || !replaceable(c) || v.nearKept(lo) {
+				if u.n != 1 || !replaceable(c) || v.kept1(int(u.raw)) {
 					return nil, ui, errUnsafeReplacement
 				}
 				dst = append(dst, c)
@@ -541,8 +554,9 @@ func (v *view) replace(dst []byte, a, b int, r string, ui int) ([]byte, int, err
 		if ui < len(v.units) && int(v.units[ui].d) < b {
 			next = int(v.units[ui].d)
 		}
+		r0 := v.rawStart(q)
 		for i := q; i < next; i++ {
-			if c := r[i-a]; c != v.d[i] && (!replaceable(c) || v.nearKept(i)) {
+			if c := r[i-a]; c != v.d[i] && (!replaceable(c) || v.kept1(r0+i-q)) {
 				return nil, ui, errUnsafeReplacement
 			}
 		}
@@ -552,15 +566,11 @@ func (v *view) replace(dst []byte, a, b int, r string, ui int) ([]byte, int, err
 	return dst, ui, nil
 }
 
-// nearKept reports whether d[q] belongs to an invalid escape kept inside a
-// literal: the character right after its backslash, or a hex digit of \u.
-func (v *view) nearKept(q int) bool {
-	for _, b := range v.kept {
-		b := int(b)
-		if b >= q {
-			return false
-		}
-		if q == b+1 || (v.d[b+1] == 'u' && q <= b+5) {
+// kept1 reports whether the character at raw offset r follows the
+// backslash of an invalid escape inside a literal.
+func (v *view) kept1(r int) bool {
+	for _, k := range v.kept {
+		if int(k) == r {
 			return true
 		}
 	}

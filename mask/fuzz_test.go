@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -102,4 +103,84 @@ func FuzzMaskRequest(f *testing.F) {
 			t.Fatal("bytes outside strings changed")
 		}
 	})
+}
+
+// FuzzRoundTripNested: text JSON-encoded into a string once, twice or more
+// (a JSON file inside a tool input inside a request) comes back byte for
+// byte.
+func FuzzRoundTripNested(f *testing.F) {
+	fuzzSeeds(f)
+	f.Fuzz(func(t *testing.T, x []byte) {
+		depth := 1
+		if len(x) > 0 {
+			depth += int(x[0]) % 4
+		}
+		s := strings.ToValidUTF8(string(x), "\uFFFD")
+		for range depth {
+			b, _ := json.Marshal(s)
+			s = string(b)
+		}
+		e, _ := testEngine(t, nil)
+		m, err := e.MaskBytes([]byte(s), nil)
+		if err != nil {
+			t.Skip("no pseudonym fits this input:", err)
+		}
+		u, err := e.UnmaskBytes(m, e.RestoreAll(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(u) != s {
+			t.Fatalf("unmask(mask(x)) != x at depth %d (first difference at byte %d of %d)", depth, firstDiff(u, []byte(s)), len(s))
+		}
+	})
+}
+
+// FuzzNeverSentAgain: after a request, no original the store holds appears
+// as a whole token in a later request, whatever surrounds it (ordinary
+// words and values under four bytes excepted, as documented).
+func FuzzNeverSentAgain(f *testing.F) {
+	f.Add([]byte("aws s3 cp x s3://hooli-checkout-qa-a92d/y"), []byte("Logs go to hooli-checkout-qa-a92d."))
+	f.Add([]byte(`{"OwnerId": "210987654321"}`), []byte("account is 210987654321 and version 210987654321"))
+	f.Add([]byte("ip 10.20.30.40"), []byte("version 10.20.30.40 or 10.20.30.40.5"))
+	f.Add([]byte("password: hunter2hunter2"), []byte(`{"x":"hunter2hunter2"}`))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		e, _ := testEngine(t, nil)
+		if _, _, err := e.MaskRequest(userBody(strings.ToValidUTF8(string(a), "\uFFFD")), BodyMessages, nil); err != nil {
+			t.Skip("no pseudonym fits this input:", err)
+		}
+		out, _, err := e.MaskRequest(userBody(strings.ToValidUTF8(string(b), "\uFFFD")), BodyMessages, nil)
+		if err != nil {
+			t.Skip("no pseudonym fits this input:", err)
+		}
+		var v view
+		v.build(out, viewState{}, true)
+		e.mu.RLock()
+		defer e.mu.RUnlock()
+		for i, m := range e.idx.all {
+			if ordinary(m.Original) || anchorOf(m.Original) < 0 {
+				continue
+			}
+			if at := wholeToken(v.d, m.Original); at >= 0 {
+				t.Fatalf("original %d (%s, %d bytes) was sent again, at byte %d", i, m.Kind, len(m.Original), at)
+			}
+		}
+	})
+}
+
+// wholeToken returns where v stands in d as a whole token (no letter,
+// digit or '_' joins it to a neighbour on either side), or -1.
+func wholeToken(d []byte, v string) int {
+	for from := 0; ; {
+		k := bytes.Index(d[from:], []byte(v))
+		if k < 0 {
+			return -1
+		}
+		a, b := from+k, from+k+len(v)
+		before := a == 0 || !isWord(d[a-1]) || !isWord(v[0]) || escapeEndsAt(d, a)
+		after := b == len(d) || !isWord(d[b]) || !isWord(v[len(v)-1])
+		if before && after {
+			return a
+		}
+		from = a + 1
+	}
 }

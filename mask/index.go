@@ -81,12 +81,14 @@ func familyByName(name string) family {
 	return famPattern
 }
 
-// shapeKinds are found by their shape wherever they stand, so the index
-// need not remember their originals to find them again.
+// shapeKinds are found by their shape wherever they stand as whole
+// tokens, so the index need not remember their originals to find them
+// again. (Addresses are not among them: after "version" or before a fifth
+// component a detector leaves a dotted quad alone, the index does not.)
 var shapeKinds = [kindCount]bool{
 	KindResourceID: true, KindEC2Instance: true, KindAMI: true, KindEBSVolume: true,
 	KindEBSSnapshot: true, KindSecurityGroup: true, KindSubnet: true, KindVPC: true,
-	KindNetworkInterface: true, KindAccessKeyID: true, KindIPv4: true, KindIPv6: true,
+	KindNetworkInterface: true, KindAccessKeyID: true,
 	KindAnthropicKey: true, KindGitHubToken: true, KindSlackToken: true, KindStripeKey: true,
 	KindGoogleAPIKey: true,
 }

@@ -286,14 +286,14 @@ func (sc *tableScan) try(p int) {
 		if e < n && isWord(d[e-1]) && isWord(d[e]) {
 			continue
 		}
-		id, ok := t.vals[string(d[s:e])]
-		if !ok {
-			continue
-		}
 		for sc.ai < len(sc.avoid) && sc.avoid[sc.ai].End <= s {
 			sc.ai++
 		}
 		if sc.ai < len(sc.avoid) && sc.avoid[sc.ai].Start < e {
+			continue
+		}
+		id, ok := t.vals[string(d[s:e])]
+		if !ok {
 			continue
 		}
 		if s >= sc.hold {

@@ -16,10 +16,14 @@ type edits struct {
 	det     []Span
 	detIDs  []int32
 	matches []match
+	// the last detector span kept (the scanner of a stream takes no
+	// context from inside it); -1 if none
+	lastDet int
 }
 
 func (ed *edits) reset() {
 	ed.spans, ed.repl, ed.kinds, ed.ids = ed.spans[:0], ed.repl[:0], ed.kinds[:0], ed.ids[:0]
+	ed.lastDet = -1
 }
 
 func (ed *edits) add(sp Span, repl, kind string, id int32) {
@@ -104,6 +108,7 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 		if sp.Dashed {
 			p = dottedToDashed(p)
 		}
+		ed.lastDet = len(ed.spans)
 		ed.add(sp, p, e.kindName(sp), ids[i])
 	}
 	for ; mi < len(ed.matches); mi++ {
@@ -158,6 +163,7 @@ func (e *Engine) scanPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 		for ; mi < len(ed.matches) && ed.matches[mi].start < sp.Start; mi++ {
 			e.addMatch(ed, ed.matches[mi], sc)
 		}
+		ed.lastDet = len(ed.spans)
 		ed.add(sp, "", e.kindName(sp), -1)
 	}
 	for ; mi < len(ed.matches); mi++ {

@@ -535,6 +535,7 @@ func (st *scanState) atDash(i int) int {
 	if a == i {
 		return i + 1
 	}
+	st.trig = a // found again from the word's start (ip-, ec2-, sk-)
 	w := s[a:i]
 	switch {
 	case isDigit(nx) && (string(w) == "ip" || string(w) == "ec2"):

@@ -168,8 +168,8 @@ func (t *Stream) process(final bool) ([]byte, error) {
 			}
 		}
 	}
-	if n > 0 {
-		t.spanStart, t.spanEnd = ed.spans[n-1].Start, ed.spans[n-1].End
+	if d := ed.lastDet; d >= 0 && d < n {
+		t.spanStart, t.spanEnd = ed.spans[d].Start, ed.spans[d].End
 	}
 	// keep the context the detectors look back into, and the held tail
 	rawHold := v.rawStart(hold)

@@ -13,7 +13,7 @@ var keyKinds = map[string]Kind{
 	"functionname":         KindResourceName, "rolename": KindResourceName,
 	"clustername": KindResourceName, "tablename": KindResourceName, "queuename": KindResourceName,
 	"stackname": KindResourceName, "keyname": KindResourceName, "secretid": KindResourceName,
-	"secretname": KindResourceName, "loggroupname": KindResourceName, "topicname": KindResourceName,
+	"secretname": KindResourceName, "loggroupname": KindLogGroup, "topicname": KindResourceName,
 	"repositoryname": KindResourceName, "instanceprofilename": KindResourceName,
 	"policyname": KindResourceName, "groupname": KindResourceName,
 	"cacheclusterid": KindResourceName, "replicationgroupid": KindResourceName,
@@ -21,6 +21,9 @@ var keyKinds = map[string]Kind{
 	"streamname": KindResourceName, "deliverystreamname": KindResourceName, "filesystemname": KindResourceName,
 	"nodegroupname": KindResourceName, "loadbalancername": KindResourceName, "targetgroupname": KindResourceName,
 	"parametername": KindResourceName, "dynamodbtable": KindResourceName, "identifier": KindResourceName, "apiname": KindResourceName, "restapiname": KindResourceName,
+	"iaminstanceprofile": KindResourceName, "role": KindResourceName, "resourceid": KindResourceName, "resourceids": KindResourceName,
+	"keyid": KindKMSKey, "kmskeyid": KindKMSKey, "targetkeyid": KindKMSKey,
+	"hostedzoneid": KindHostedZone, "restapiid": KindAPIGateway, "apiid": KindAPIGateway, "httpapiid": KindAPIGateway,
 	// account IDs
 	"account": KindAccountID, "accountid": KindAccountID, "accountids": KindAccountID,
 	"awsaccountid": KindAccountID, "awsaccount": KindAccountID, "accountnumber": KindAccountID,
@@ -62,7 +65,17 @@ var caseSensitiveKeys = map[string]Kind{
 	// IAM user names as AWS spells them; a plain "username" is everywhere
 	"UserName": KindResourceName, "userName": KindResourceName, "user_name": KindResourceName,
 	"USER_NAME": KindResourceName, "iam_user_name": KindResourceName, "username": KindResourceName,
+	// a label in prose or a listing: "Resource ID: web-prod-42"
+	"ID": KindResourceName,
 }
+
+// hclOnlyKeys are names only as settings (role = "…" in Terraform, role:
+// in YAML would be a user's role, "role": "user" a chat message's).
+var hclOnlyKeys = map[string]bool{"role": true}
+
+// shapedKeys hold a name only when it reads as one, with a dash:
+// "ID: web-prod-42", not "ID: 42", "ID: none" or a field set in code.
+var shapedKeys = map[string]bool{"id": true, "resourceid": true, "resourceids": true}
 
 // quotedOnlyKeys count only as quoted keys ("username": "…" in JSON), not
 // as code or header parameters (username="…").
@@ -85,9 +98,11 @@ var flagKinds = map[string]Kind{
 	"functionname": KindResourceName, "rolename": KindResourceName, "username": KindResourceName,
 	"clustername": KindResourceName, "cluster": KindResourceName, "tablename": KindResourceName,
 	"queuename": KindResourceName, "stackname": KindResourceName, "keyname": KindResourceName,
-	"secretid": KindResourceName, "loggroupname": KindResourceName, "topicname": KindResourceName,
+	"secretid": KindResourceName, "loggroupname": KindLogGroup, "topicname": KindResourceName,
 	"repositoryname": KindResourceName, "instanceprofilename": KindResourceName,
 	"policyname": KindResourceName, "groupname": KindResourceName, "nodegroupname": KindResourceName,
+	"keyid": KindKMSKey, "hostedzoneid": KindHostedZone, "restapiid": KindAPIGateway, "apiid": KindAPIGateway,
+	"iaminstanceprofile": KindResourceName, "role": KindResourceName,
 	"cacheclusterid": KindResourceName, "replicationgroupid": KindResourceName, "name": KindResourceName,
 	"accountid": KindAccountID, "account": KindAccountID, "ownerids": KindAccountID, "owners": KindAccountID,
 	"expectedbucketowner": KindAccountID, "registryid": KindAccountID, "sourceaccount": KindAccountID,

@@ -67,6 +67,11 @@ const (
 	KindStripeKey
 	KindGoogleAPIKey
 	KindPassword
+	KindIAMUniqueID
+	KindKMSKey
+	KindHostedZone
+	KindAPIGateway
+	KindLogGroup
 	KindUserRule
 	kindCount
 )
@@ -101,6 +106,11 @@ var kinds = [kindCount]kindInfo{
 	KindStripeKey:        {"stripe-key", famPattern},
 	KindGoogleAPIKey:     {"google-api-key", famPattern},
 	KindPassword:         {"password", famPattern},
+	KindIAMUniqueID:      {"iam-unique-id", famBase32},
+	KindKMSKey:           {"kms-key-id", famHex},
+	KindHostedZone:       {"hosted-zone-id", famPattern},
+	KindAPIGateway:       {"api-gateway-id", famPattern},
+	KindLogGroup:         {"log-group", famPattern},
 	KindUserRule:         {"user-rule", famPattern},
 }
 

@@ -37,7 +37,7 @@ const (
 var trigger [256]bool
 
 func init() {
-	for _, c := range []byte("0123456789-:=._AIF") {
+	for _, c := range []byte("0123456789-:=._AIF/") {
 		trigger[c] = true
 	}
 }
@@ -65,6 +65,10 @@ type scanState struct {
 	// set by keyBefore: the key as written, and whether only its suffix matched
 	keyText   []byte
 	suffixKey bool
+	// declared: the key is a variable declared in code (const bucket =
+	// "…"), whose value counts only as a string literal; shaped: the
+	// key holds a name only if it does not read as a word or number
+	declared, shaped bool
 }
 
 // scan finds the spans in s[from:]; s[:from] is context that was already
@@ -122,6 +126,8 @@ func (st *scanState) run(from int) {
 			next = st.atDot(i)
 		case c == '_':
 			next = st.atUnderscore(i)
+		case c == '/':
+			next = st.atSlash(i)
 		default:
 			next = st.atUpper(i)
 		}
@@ -548,42 +554,107 @@ func (st *scanState) atDash(i int) int {
 		return st.token(a, i+1, KindSlackToken, 10, "-", false)
 	}
 	if !isHexLo(nx) {
-		return st.proseBucket(i)
+		return st.proseName(i)
 	}
 	if end := st.resourceID(a, i); len(st.spans) > 0 && st.spans[len(st.spans)-1].End == end || st.stopped {
 		return end
 	}
-	return st.proseBucket(i)
+	return st.proseName(i)
 }
 
-// proseBucket finds "the bucket acme-logs-prod": a bucket-shaped name with
-// a dash, right after the word bucket.
-func (st *scanState) proseBucket(i int) int {
+// proseName finds a resource's name in prose, named by the noun before
+// it: "the bucket acme-logs-prod", "RDS instance orders-db-2", "table
+// ledger_2024", "log group app-audit", "Glue job nightly-etl". The name
+// must read as one (a letter and a digit, '-' or '_'); i is a '-' or '_'
+// inside it.
+func (st *scanState) proseName(i int) int {
 	s, n := st.s, st.n
 	a := i
-	for a > st.lo && i-a < 63 && (isLower(s[a-1]) || isDigit(s[a-1]) || s[a-1] == '-' || s[a-1] == '.') && !escapeEndsAt(s, a) {
+	for a > st.lo && i-a < 64 && nameByte(s[a-1]) && !escapeEndsAt(s, a) {
 		a--
 	}
-	if a == i || a < 7 || s[a-1] != ' ' {
+	if a < 2 || s[a-1] != ' ' {
 		return i + 1
 	}
-	if w := s[a-7 : a-1]; string(w) != "bucket" && string(w) != "Bucket" || !wordBoundaryBefore(s, a-7) {
+	k, ok := st.proseNoun(a - 1)
+	if !ok {
 		return i + 1
 	}
 	b := i + 1
-	for b < n && b-a < 64 && (isLower(s[b]) || isDigit(s[b]) || s[b] == '-' || s[b] == '.') {
+	for b < n && b-a < 64 && nameByte(s[b]) {
 		b++
 	}
 	if b == n && !st.final {
 		return st.more(a)
 	}
-	for b > i && s[b-1] == '.' {
-		b--
+	for b > i && (s[b-1] == '.' || s[b-1] == '-' || s[b-1] == '_') {
+		b-- // a sentence's period, a trailing dash
 	}
-	if b-a < 3 || (b < n && (isWord(s[b]) || s[b] == '-')) || !isAlnum(s[b-1]) {
+	v := s[a:b]
+	if k == KindKMSKey {
+		if !uuidShaped(v) {
+			return i + 1
+		}
+		return st.emit(Span{Start: a, End: b, Kind: k})
+	}
+	if b-a < minToken || (b < n && isWord(s[b])) || !nameShaped(v) || nameReadable(v) {
 		return i + 1
 	}
-	return st.emit(Span{Start: a, End: b, Kind: KindS3Bucket})
+	if k == KindS3Bucket {
+		if !bucketShaped(v) || bytes.IndexByte(v, '-') < 0 {
+			return i + 1
+		}
+	} else if bytes.IndexByte(v, '.') >= 0 {
+		return i + 1 // an instance class (db.r5.large), a file name
+	}
+	// an ID or address on its own is found by its own detector
+	sub := scanner{}
+	if spans, _ := sub.scan(v, 0, true, nil); len(spans) > 0 {
+		return i + 1
+	}
+	return st.emit(Span{Start: a, End: b, Kind: k})
+}
+
+func nameByte(c byte) bool { return isWord(c) || c == '-' || c == '.' }
+
+// proseNouns are the words that, right before a name in prose, say what
+// it names.
+var proseNouns = map[string]Kind{
+	"bucket": KindS3Bucket, "table": KindResourceName, "cluster": KindResourceName,
+	"instance": KindResourceName, "database": KindResourceName, "function": KindResourceName,
+	"queue": KindResourceName, "topic": KindResourceName, "stream": KindResourceName,
+	"role": KindResourceName, "repository": KindResourceName, "repo": KindResourceName,
+	"job": KindResourceName, "stack": KindResourceName, "secret": KindResourceName,
+	"parameter": KindResourceName, "distribution": KindResourceName, "service": KindResourceName,
+	"pipeline": KindResourceName, "workgroup": KindResourceName, "crawler": KindResourceName,
+	"vault": KindResourceName, "keypair": KindResourceName, "pair": KindResourceName,
+	"group": KindResourceName, "balancer": KindResourceName, "machine": KindResourceName,
+	"user": KindResourceName, "nodegroup": KindResourceName,
+	"key": KindKMSKey, // a KMS key ID only (KMS key 1234abcd-…)
+}
+
+// proseNoun reads the word that ends at e (a space follows it) and says
+// whether it names a resource, and which kind: "log group" is a log group.
+func (st *scanState) proseNoun(e int) (Kind, bool) {
+	s := st.s
+	w := e
+	for w > 0 && e-w < 16 && isAlnum(s[w-1]) {
+		w--
+	}
+	if w == e || (w > 0 && isWord(s[w-1])) || st.inSpan(w, e) {
+		return 0, false
+	}
+	var buf [16]byte
+	k, ok := proseNouns[string(normKey(buf[:0], s[w:e]))]
+	if !ok {
+		return 0, false
+	}
+	if k == KindResourceName && string(normKey(buf[:0], s[w:e])) == "group" && w >= 4 {
+		if q := s[w-4 : w-1]; s[w-1] == ' ' && (string(q) == "log" || string(q) == "Log") {
+			return KindLogGroup, true
+		}
+	}
+	return k, true
 }
 
 // wordStart returns the start of the run of lowercase letters and digits
@@ -702,6 +773,7 @@ func (st *scanState) flag(i int) int {
 	if j == n || (s[j] != ' ' && s[j] != '=') {
 		return j
 	}
+	st.keyText, st.suffixKey, st.declared, st.shaped = nil, false, false, false
 	return st.contextValue(i, j+1, k)
 }
 
@@ -811,7 +883,7 @@ func (st *scanState) atUnderscore(i int) int {
 			}
 		}
 	}
-	return i + 1
+	return st.proseName(i)
 }
 
 // ---- uppercase prefixes: access keys, session tokens, Google, Bedrock ----
@@ -828,9 +900,19 @@ func isAccessKeyPrefix(p []byte) bool {
 	return false
 }
 
+// isUniqueIDPrefix: the prefixes of IAM unique IDs, which are 21
+// characters long where access key IDs are 20.
+func isUniqueIDPrefix(p []byte) bool {
+	switch string(p) {
+	case "AROA", "AIDA", "AIPA", "ANPA", "AGPA", "ANVA", "ASCA", "APKA":
+		return true
+	}
+	return false
+}
+
 const (
 	sessionPrefixV2 = "IQoJb3JpZ2luX2Vj" // base64 of the token header's "origin_ec"
-	sessionPrefixV1 = "FwoGZXIvYXdzE"
+	sessionPrefixV1 = "FwoGZXIvYXdz"
 )
 
 func (st *scanState) atUpper(i int) int {
@@ -872,16 +954,23 @@ func (st *scanState) atUpper(i int) int {
 	switch p := s[i : i+4 : i+4]; {
 	case isAccessKeyPrefix(p):
 		j := i + 4
-		for j < n && j-i < 21 && (isUpper(s[j]) || (s[j] >= '2' && s[j] <= '7')) {
+		base32 := true
+		for j < n && j-i < 22 && (isUpper(s[j]) || isDigit(s[j])) {
+			base32 = base32 && !(s[j] == '0' || s[j] == '1' || s[j] == '8' || s[j] == '9')
 			j++
 		}
 		if j == n && !st.final {
 			return st.more(i)
 		}
-		if j-i != 20 || (j < n && isWord(s[j])) {
+		if (j < n && isWord(s[j])) || bytes.HasSuffix(s[i:j], []byte("EXAMPLE")) {
 			return j
 		}
-		if bytes.HasSuffix(s[i:j], []byte("EXAMPLE")) {
+		if j-i == 21 && isUniqueIDPrefix(p) {
+			// a role's, user's or instance profile's unique ID (AROA…, the
+			// principalId of CloudTrail, sts get-caller-identity's UserId)
+			return st.emit(Span{Start: i, End: j, Kind: KindIAMUniqueID, Keep: 4})
+		}
+		if j-i != 20 || !base32 {
 			return j
 		}
 		p, q, ok, more := st.pairedSecret(j)
@@ -1030,6 +1119,10 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 		st.suffixKey = k&suffixMatch != 0
 		k &^= suffixMatch
 		st.keyText = key
+		if hclOnlyKeys[string(st.key)] && (s[i] != '=' || quoted) {
+			return 0, false
+		}
+		st.shaped = shapedKeys[string(st.key)]
 		if k == KindTagName && !st.inTagsBlock(p) {
 			// Name is a field everywhere; it is a tag inside a tags map:
 			// "tags": {"Name": "x"}, tags = { Name = "x" }
@@ -1038,12 +1131,11 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 		if quotedOnlyKeys[string(st.key)] && !quoted {
 			return 0, false
 		}
-		if st.inDeclaration(p) {
-			return 0, false
-		}
+		st.declared = st.inDeclaration(p)
 		return k, true
 	}
 	if string(st.key) == "value" && st.tagNameBefore(p) {
+		st.declared, st.shaped = false, false
 		return KindTagName, true
 	}
 	return 0, false
@@ -1183,6 +1275,9 @@ func (st *scanState) tagNameBefore(p int) bool {
 // j) and emits it as kind k if it fits.
 func (st *scanState) contextValue(trig, j int, k Kind) int {
 	s, n := st.s, st.n
+	if j < n && s[j] == '=' && s[j-1] == ':' {
+		j++ // Go's tableName := "…"
+	}
 	p := j
 	for p < n && (s[p] == ' ' || s[p] == '\t') && p-j < 8 {
 		p++
@@ -1198,7 +1293,7 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 		return n
 	}
 	// a wrapper call around a literal: aws.String("…"), str('…')
-	if isLower(s[p]) {
+	if isLower(s[p]) && !st.declared {
 		q := p
 		for q < n && q-p < 24 && (isWord(s[q]) || s[q] == '.') {
 			q++
@@ -1213,6 +1308,8 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 	if s[p] == '"' || s[p] == '\'' {
 		quote = s[p]
 		p++
+	} else if st.declared || terraformReference(s[p:]) {
+		return p // a variable set from an expression, not a literal
 	}
 	start := p
 	var end int
@@ -1311,6 +1408,26 @@ func (st *scanState) emitValue(a, b int, k Kind) int {
 	if len(v) == 0 || nameReadable(v) || !hasAlnum(v) || bytes.Equal(v, st.keyText) {
 		return a
 	}
+	if st.shaped && (!nameShaped(v) || bytes.IndexByte(v, '-') < 0) {
+		return a // ID: http2SettingEnablePush is code, ID: web-prod-42 a name
+	}
+	switch k {
+	case KindKMSKey:
+		if !uuidShaped(v) {
+			return a
+		}
+		return st.emit(Span{Start: a, End: b, Kind: k})
+	case KindHostedZone:
+		if !hostedZoneShaped(v) {
+			return a
+		}
+		return st.emit(Span{Start: a, End: b, Kind: k})
+	case KindAPIGateway:
+		if len(v) != 10 || !allLowerAlnum(v) {
+			return a
+		}
+		return st.emit(Span{Start: a, End: b, Kind: k})
+	}
 	if k == KindS3Bucket && (!bucketShaped(v) || (st.suffixKey && bytes.IndexByte(v, '-') < 0)) {
 		return a
 	}
@@ -1324,6 +1441,76 @@ func (st *scanState) emitValue(a, b int, k Kind) int {
 		return a
 	}
 	return st.emit(Span{Start: a, End: b, Kind: k})
+}
+
+// terraformReference recognizes a Terraform expression as a value
+// (role = aws_iam_role.app.name, bucket = var.bucket): not a name.
+func terraformReference(v []byte) bool {
+	for _, p := range []string{"var.", "local.", "module.", "data.", "each.", "count.", "self.", "path.", "aws_", "terraform."} {
+		if hasPrefixAt(v, 0, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// nameShaped: a token that reads as a resource's name, not as a word or a
+// number: a letter, and a digit, '-' or '_' besides (web-prod-42, etl_2).
+func nameShaped(v []byte) bool {
+	letter, mark := false, false
+	for _, c := range v {
+		switch {
+		case isUpper(c) || isLower(c):
+			letter = true
+		case isDigit(c) || c == '-' || c == '_':
+			mark = true
+		case c == '.':
+		default:
+			return false
+		}
+	}
+	return letter && mark && len(v) >= minToken
+}
+
+// uuidShaped: 8-4-4-4-12 hex digits of one case (KMS key IDs).
+func uuidShaped(v []byte) bool {
+	if len(v) != 36 || !sameCase(v) {
+		return false
+	}
+	for i, c := range v {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !isHexAny(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// hostedZoneShaped: Route 53 hosted zone IDs, Z and 10 to 32 of [A-Z0-9].
+func hostedZoneShaped(v []byte) bool {
+	if len(v) < 11 || len(v) > 33 || v[0] != 'Z' {
+		return false
+	}
+	digit := false
+	for _, c := range v[1:] {
+		if !isUpper(c) && !isDigit(c) {
+			return false
+		}
+		digit = digit || isDigit(c)
+	}
+	return digit
+}
+
+func allLowerAlnum(v []byte) bool {
+	for _, c := range v {
+		if !isLower(c) && !isDigit(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // bucketShaped: 3 to 63 of [a-z0-9.-], starting and ending alphanumeric,

@@ -85,12 +85,98 @@ func (st *scanState) atDot(i int) int {
 		st.hostLabel(p, q, label)
 		p = q + 1
 	}
+	// an ECR image: <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>
+	if end < n && s[end] == '/' && bytes.Contains(s[max(a-1, 0):i+1], []byte("dkr.ecr.")) {
+		return st.ecrPath(end)
+	}
 	// path-style S3 and SQS URLs, when the service label was left readable
-	// (a masked label must not decide what follows, or unmask would differ)
 	if end < n && s[end] == '/' && firstLabel != nil && readableHostLabel(firstLabel) {
 		return st.hostPath(end, firstLabel)
 	}
 	return end
+}
+
+// ecrPath masks the repository name after an ECR registry host; a tag or
+// digest after ':' or '@' stays.
+func (st *scanState) ecrPath(slash int) int {
+	s, n := st.s, st.n
+	p := slash + 1
+	for {
+		q := p
+		for q < n && q-p < 256 && (isLower(s[q]) || isDigit(s[q]) || s[q] == '-' || s[q] == '_' || s[q] == '.') {
+			q++
+		}
+		if q == n && !st.final {
+			return st.more(st.trig)
+		}
+		e := q
+		for e > p && s[e-1] == '.' {
+			e--
+		}
+		if e > p && !nameReadable(s[p:e]) {
+			st.emit(Span{Start: p, End: e, Kind: KindResourceName})
+		}
+		if q < n && s[q] == '/' {
+			p = q + 1
+			continue
+		}
+		return q
+	}
+}
+
+// atSlash finds the names in the log groups of AWS services:
+// /aws/lambda/orders-api, /aws/rds/instance/orders-db/postgresql.
+func (st *scanState) atSlash(i int) int {
+	s, n := st.s, st.n
+	if !hasPrefixAt(s, i, "/aws/") {
+		if !st.final && prefixMayContinue(s, i, "/aws/") {
+			return st.more(i)
+		}
+		return i + 1
+	}
+	if i > 0 && (isWord(s[i-1]) || s[i-1] == '/' || s[i-1] == '.' || s[i-1] == '-') {
+		return i + 1 // a path inside a URL or a longer path
+	}
+	q := i + len("/aws/")
+	for q < n && (isLower(s[q]) || s[q] == '-') {
+		q++
+	}
+	if q == n && !st.final {
+		return st.more(i)
+	}
+	if q == i+len("/aws/") || q >= n || s[q] != '/' {
+		return q
+	}
+	p := q + 1
+	for {
+		q := p
+		for q < n && q-p < 512 && (isWord(s[q]) || s[q] == '-' || s[q] == '.' || s[q] == '#' || s[q] == '$') {
+			q++
+		}
+		if q == n && !st.final {
+			return st.more(i)
+		}
+		e := q
+		for e > p && s[e-1] == '.' {
+			e--
+		}
+		if seg := s[p:e]; e > p && !nameReadable(seg) && !logWords[string(seg)] && !allDigits(seg) {
+			st.emit(Span{Start: p, End: e, Kind: KindLogGroup})
+		}
+		if q < n && s[q] == '/' {
+			p = q + 1
+			continue
+		}
+		return q
+	}
+}
+
+// logWords are the parts of service log group paths that name a kind of
+// log, not a resource.
+var logWords = map[string]bool{
+	"postgresql": true, "mysql": true, "error": true, "audit": true, "general": true, "slowquery": true,
+	"upgrade": true, "cluster": true, "instance": true, "proxy": true, "application": true,
+	"api-gateway": true, "execution": true, "access": true, "flow-logs": true,
 }
 
 // hostStart walks back over hostname bytes from the dot at i.
@@ -115,6 +201,11 @@ func nameReadable(v []byte) bool {
 
 func (st *scanState) hostLabel(p, q int, label []byte) {
 	if len(label) == 0 || nameReadable(label) {
+		return
+	}
+	if bytes.HasPrefix(label, []byte("internal-")) && len(label) > len("internal-") {
+		// an internal load balancer's name keeps saying so
+		st.emit(Span{Start: p, End: q, Kind: KindAWSHostname, Keep: len("internal-")})
 		return
 	}
 	if len(label) == 12 && allDigits(label) {
@@ -349,6 +440,10 @@ func allTypeChars(b []byte) bool {
 func (st *scanState) arnSegment(a, b int) {
 	seg := st.s[a:b]
 	if len(seg) == 0 || nameReadable(seg) || allDigits(seg) && len(seg) != 12 || !hasAlnum(seg) {
+		return
+	}
+	if uuidShaped(seg) {
+		st.emit(Span{Start: a, End: b, Kind: KindKMSKey})
 		return
 	}
 	// an ID inside an ARN keeps the ID's shape

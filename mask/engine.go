@@ -27,9 +27,11 @@ type Mappings interface {
 	// and nothing is recorded for it. Nothing is returned before the batch
 	// is durable.
 	Issue(batch []Mapping, retry func(Mapping) (string, error)) ([]string, error)
-	// Since returns the mappings recorded after cursor (0: all of them),
-	// in the order they were recorded, and the cursor to pass next time.
-	Since(cursor uint64) ([]Mapping, uint64, error)
+	// Since calls each with the mappings recorded after cursor (0: all of
+	// them), in the order they were recorded, a batch at a time, with the
+	// cursor that follows the batch. A batch's strings are valid only
+	// during the call.
+	Since(cursor uint64, each func(batch []Mapping, next uint64)) error
 }
 
 // Engine masks and unmasks text. It is safe for concurrent use.
@@ -82,17 +84,36 @@ func (e *Engine) Refresh() error {
 	e.mu.RLock()
 	cur := e.idx.cursor
 	e.mu.RUnlock()
-	got, next, err := e.maps.Since(cur)
+	e.mu.Lock()
+	e.idx.bulk()
+	e.mu.Unlock()
+	err := e.maps.Since(cur, func(batch []Mapping, next uint64) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, m := range batch {
+			e.idx.addNew(m)
+		}
+		e.idx.cursor = next
+	})
+	e.mu.Lock()
+	e.idx.flush()
+	e.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("failed to read the store: %w", err)
 	}
-	e.mu.Lock()
-	for _, m := range got {
-		e.idx.add(m)
-	}
-	e.idx.cursor = next
-	e.mu.Unlock()
 	return nil
+}
+
+// need makes sure the index has the lookups ts.
+func (e *Engine) need(ts tables) {
+	e.mu.RLock()
+	missing := ts &^ e.idx.built
+	e.mu.RUnlock()
+	if missing != 0 {
+		e.mu.Lock()
+		e.idx.build(missing)
+		e.mu.Unlock()
+	}
 }
 
 // Stats counts identifiers by kind name.
@@ -134,13 +155,14 @@ func (sp Span) family() family {
 // is), issuing new pseudonyms through the mappings in one batch.
 func (e *Engine) issue(d []byte, spans []Span, ids []int32) ([]int32, error) {
 	ids = ids[:0]
+	e.need(tFwd | tRev)
 	var batch []Mapping
 	var batchSpans []Span
 	var pending map[string]int
 	e.mu.RLock()
 	for _, sp := range spans {
 		f := sp.family()
-		if id, ok := e.idx.lookupOriginal(f, d[sp.Start:sp.End], sp.Dashed); ok {
+		if id, ok := e.idx.lookupSpan(f, d[sp.Start:sp.End], sp.Dashed); ok {
 			ids = append(ids, id)
 			continue
 		}
@@ -196,7 +218,7 @@ func (e *Engine) issue(d []byte, spans []Span, ids []int32) ([]int32, error) {
 			ids[i] = -1 // the original is an issued pseudonym
 			continue
 		}
-		id, ok := e.idx.lookupOriginal(sp.family(), d[sp.Start:sp.End], sp.Dashed)
+		id, ok := e.idx.lookupSpan(sp.family(), d[sp.Start:sp.End], sp.Dashed)
 		if !ok {
 			return nil, errNotRecorded
 		}
@@ -272,13 +294,18 @@ func (m *MemoryMappings) Issue(batch []Mapping, retry func(Mapping) (string, err
 }
 
 // Since implements Mappings.
-func (m *MemoryMappings) Since(cursor uint64) ([]Mapping, uint64, error) {
+func (m *MemoryMappings) Since(cursor uint64, each func([]Mapping, uint64)) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if cursor > uint64(len(m.log)) {
 		cursor = 0
 	}
-	return append([]Mapping(nil), m.log[cursor:]...), uint64(len(m.log)), nil
+	batch := append([]Mapping(nil), m.log[cursor:]...)
+	next := uint64(len(m.log))
+	m.mu.Unlock()
+	if len(batch) > 0 {
+		each(batch, next)
+	}
+	return nil
 }
 
 // Lookup returns the original behind each pseudonym, "" where none was

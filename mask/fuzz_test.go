@@ -156,7 +156,8 @@ func FuzzNeverSentAgain(f *testing.F) {
 		v.build(out, viewState{}, true)
 		e.mu.RLock()
 		defer e.mu.RUnlock()
-		for i, m := range e.idx.all {
+		for i := range e.idx.len() {
+			m := e.idx.mapping(int32(i))
 			if ordinary(m.Original) || anchorOf(m.Original) < 0 {
 				continue
 			}

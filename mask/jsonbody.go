@@ -305,7 +305,7 @@ func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]
 	w.v.d = w.v.d[:0]
 	w.v.build(body, viewState{}, true)
 	e.mu.RLock()
-	gen := int32(len(e.idx.all))
+	gen := int32(e.idx.len())
 	e.mu.RUnlock()
 	local := map[int32]bool{}
 	scope := maskScope{

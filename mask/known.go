@@ -17,17 +17,26 @@ import (
 // four bytes at each anchor, so most words of ordinary text cost one load,
 // one multiply and one bit test; only a word that passes is looked up.
 type tokenTable struct {
-	vals   map[string]int32   // value → caller's id
-	shapes map[uint32][]shape // the four bytes at the anchor → the shapes of values that start with them
-	filter []uint64
-	fbits  uint // log2 of the filter's size in bits
-	maxLen int  // the longest value
-	maxA   int  // the largest anchor offset
-	sorted []string
-	dirty  bool // sorted needs rebuilding
+	ar      *arena // where added values live (the index's own)
+	own     arena  // values added as strings
+	entries blocks[tokEntry]
+	vals    htab               // hash of the value → entry
+	shapes  map[uint32][]shape // the four bytes at the anchor → the shapes of values that start with them
+	filter  []uint64
+	fbits   uint     // log2 of the filter's size in bits
+	maxLen  int      // the longest value
+	maxA    int      // the largest anchor offset
+	sorted  []uint32 // entries in value order, when prefixes is set
+	dirty   bool     // sorted needs rebuilding
 	// prefixes says whether sorted is kept, for exact hold-back in
 	// streams; without it a stream holds back conservatively
 	prefixes bool
+}
+
+type tokEntry struct {
+	v   ref
+	own bool
+	id  int32
 }
 
 // shape is where a value's anchor sits in it and how long it is.
@@ -44,8 +53,10 @@ const minToken = 4
 // maxAnchor bounds how many non-word bytes may open a value.
 const maxAnchor = 8
 
-func newTokenTable(prefixes bool) *tokenTable {
-	t := &tokenTable{vals: map[string]int32{}, shapes: map[uint32][]shape{}, prefixes: prefixes}
+// newTokenTable returns an empty table whose addRef values live in ar
+// (nil: values are only added as strings).
+func newTokenTable(ar *arena, prefixes bool) *tokenTable {
+	t := &tokenTable{ar: ar, shapes: map[uint32][]shape{}, prefixes: prefixes}
 	t.resize(12)
 	return t
 }
@@ -64,18 +75,83 @@ func anchorOf(v string) int {
 	return -1
 }
 
-// add records v with id; it reports false (and records nothing) when v
-// cannot be matched bare.
+func (t *tokenTable) value(ei uint32) string {
+	e := t.entries.at(int(ei))
+	if e.own {
+		return t.own.str(e.v)
+	}
+	return t.ar.str(e.v)
+}
+
+// lookup returns the id of value v.
+func (t *tokenTable) lookup(v []byte) (int32, bool) {
+	ei, ok := t.entryOf(hashBytes(v), unsafeString(v))
+	if !ok {
+		return 0, false
+	}
+	return t.entries.at(int(ei)).id, true
+}
+
+func (t *tokenTable) entryOf(h uint64, v string) (uint32, bool) {
+	for i := t.vals.first(h); ; i = t.vals.next(i) {
+		ei, ok, more := t.vals.at(i, h)
+		if !more {
+			return 0, false
+		}
+		if ok && t.value(ei) == v {
+			return ei, true
+		}
+	}
+}
+
+// add records v, copied into the table, with id; it reports false (and
+// records nothing) when v cannot be matched bare.
 func (t *tokenTable) add(v string, id int32) bool {
-	a := anchorOf(v)
-	if a < 0 || len(v) > 1<<16-1 {
+	if anchorOf(v) < 0 || len(v) > 1<<16-1 {
 		return false
 	}
-	if _, ok := t.vals[v]; ok {
-		t.vals[v] = id
-		return true
+	return t.insert(v, tokEntry{v: t.own.add(v), own: true, id: id}, true)
+}
+
+// addDashed records the dashed form of a dotted address (10.1.2.3 as
+// 10-1-2-3) with id.
+func (t *tokenTable) addDashed(dotted string, id int32) bool {
+	r := t.own.add(dotted)
+	b := t.own.blocks[r.block][r.off : r.off+r.n]
+	for i, c := range b {
+		if c == '.' {
+			b[i] = '-'
+		}
 	}
-	t.vals[v] = id
+	v := t.own.str(r)
+	if anchorOf(v) < 0 {
+		return false
+	}
+	return t.insert(v, tokEntry{v: r, own: true, id: id}, false)
+}
+
+// addRef records the arena string r with id. Unless dedup is set, the
+// caller knows the table does not hold the value yet (or does not mind a
+// second entry for it: the first one found wins).
+func (t *tokenTable) addRef(r ref, id int32, dedup bool) bool {
+	v := t.ar.str(r)
+	if anchorOf(v) < 0 || len(v) > 1<<16-1 {
+		return false
+	}
+	return t.insert(v, tokEntry{v: r, id: id}, dedup)
+}
+
+func (t *tokenTable) insert(v string, e tokEntry, dedup bool) bool {
+	h := hashString(v)
+	if dedup {
+		if ei, ok := t.entryOf(h, v); ok {
+			t.entries.at(int(ei)).id = e.id
+			return true
+		}
+	}
+	ei := uint32(t.entries.add(e))
+	t.vals.insert(h, ei)
+	a := anchorOf(v)
 	key := binary.LittleEndian.Uint32([]byte(v[a : a+4]))
 	sh := shape{a: uint8(a), n: uint16(len(v))}
 	list := t.shapes[key]
@@ -87,14 +163,14 @@ func (t *tokenTable) add(v string, id int32) bool {
 		}
 	}
 	if !found {
-		list = append(list, sh)
 		// earliest start first (largest anchor offset), then longest
-		sort.Slice(list, func(i, j int) bool {
-			if list[i].a != list[j].a {
-				return list[i].a > list[j].a
-			}
-			return list[i].n > list[j].n
-		})
+		k := len(list)
+		list = append(list, sh)
+		for k > 0 && (list[k-1].a < sh.a || (list[k-1].a == sh.a && list[k-1].n < sh.n)) {
+			list[k] = list[k-1]
+			k--
+		}
+		list[k] = sh
 		t.shapes[key] = list
 		if len(t.shapes) > 1<<(t.fbits-4) {
 			t.resize(t.fbits + 1)
@@ -105,7 +181,7 @@ func (t *tokenTable) add(v string, id int32) bool {
 	t.maxLen = max(t.maxLen, len(v))
 	t.maxA = max(t.maxA, a)
 	if t.prefixes {
-		t.sorted = append(t.sorted, v)
+		t.sorted = append(t.sorted, ei)
 		t.dirty = true
 	}
 	return true
@@ -128,7 +204,7 @@ func (t *tokenTable) setBit(key uint32) {
 	t.filter[h>>6] |= 1 << (h & 63)
 }
 
-func (t *tokenTable) len() int { return len(t.vals) }
+func (t *tokenTable) len() int { return t.entries.len() }
 
 // match is one known value found in a view.
 type match struct {
@@ -142,7 +218,7 @@ type match struct {
 // with more input; matches all end before it.
 func (t *tokenTable) scan(d []byte, lo int, final bool, avoid []Span, out []match) ([]match, int) {
 	sc := tableScan{t: t, d: d, lo: lo, final: final, avoid: avoid, out: out, hold: len(d), next: lo}
-	if len(t.vals) == 0 {
+	if t.entries.len() == 0 {
 		return out, sc.hold
 	}
 	sc.run()
@@ -278,7 +354,7 @@ func (sc *tableScan) try(p int) {
 		}
 		if e == n && !sc.final {
 			// whether a word goes on after it is not known yet
-			if _, ok := t.vals[string(d[s:e])]; ok && s < sc.hold {
+			if _, ok := t.lookup(d[s:e]); ok && s < sc.hold {
 				sc.hold = s
 			}
 			continue
@@ -292,7 +368,7 @@ func (sc *tableScan) try(p int) {
 		if sc.ai < len(sc.avoid) && sc.avoid[sc.ai].Start < e {
 			continue
 		}
-		id, ok := t.vals[string(d[s:e])]
+		id, ok := t.lookup(d[s:e])
 		if !ok {
 			continue
 		}
@@ -336,19 +412,23 @@ func (t *tokenTable) mayExtend(prefix []byte) bool {
 		return true
 	}
 	if t.dirty {
-		sort.Strings(t.sorted)
+		sort.Slice(t.sorted, func(i, j int) bool { return t.value(t.sorted[i]) < t.value(t.sorted[j]) })
 		t.dirty = false
 	}
 	lo, hi := 0, len(t.sorted)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if t.sorted[m] < string(prefix) {
+		if t.value(t.sorted[m]) < string(prefix) {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo < len(t.sorted) && len(t.sorted[lo]) > len(prefix) && t.sorted[lo][:len(prefix)] == string(prefix)
+	if lo == len(t.sorted) {
+		return false
+	}
+	v := t.value(t.sorted[lo])
+	return len(v) > len(prefix) && v[:len(prefix)] == string(prefix)
 }
 
 // wordBits has the high bit of each byte of x (little-endian) set where

@@ -90,6 +90,7 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 	}
 	det, ids = kept, keptIDs
 
+	e.need(tLearned)
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	var h2 int
@@ -103,8 +104,7 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 		for ; mi < len(ed.matches) && ed.matches[mi].start < sp.Start; mi++ {
 			e.addMatch(ed, ed.matches[mi], sc)
 		}
-		m := e.idx.all[ids[i]]
-		p := m.Pseudonym
+		p := e.idx.pseudonym(ids[i])
 		if sp.Dashed {
 			p = dottedToDashed(p)
 		}
@@ -144,6 +144,7 @@ func (e *Engine) scanPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 	ed.reset()
 	det, hold := e.sc.scanAfter(v.d, lo, max(sc.spanStart, 0), max(sc.spanEnd, 0), final, ed.det[:0])
 	ed.det = det
+	e.need(tRev | tLearned)
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	kept := det[:0]
@@ -179,14 +180,16 @@ func (e *Engine) addMatch(ed *edits, m match, sc *maskScope) {
 	if m.id >= sc.gen && (sc.usable == nil || !sc.usable(m.id, m.start)) {
 		return
 	}
-	mp := e.idx.all[m.id]
-	ed.add(Span{Start: m.start, End: m.end}, mp.Pseudonym, mp.Kind, m.id)
+	ed.add(Span{Start: m.start, End: m.end}, e.idx.pseudonym(m.id), e.idx.kind(m.id), m.id)
 }
 
 // unmaskPass finds the pseudonyms in v.d[lo:] that r may restore, wherever
 // they stand as whole tokens.
 func (e *Engine) unmaskPass(v *view, lo int, final bool, r *Restore, keep func(a, b int) bool, ed *edits) int {
 	ed.reset()
+	if r.all {
+		e.need(tIssued)
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	table := e.idx.issued
@@ -199,12 +202,12 @@ func (e *Engine) unmaskPass(v *view, lo int, final bool, r *Restore, keep func(a
 		if keep != nil && !keep(m.start, m.end) {
 			continue
 		}
-		mp := e.idx.all[m.id&^dashedID]
-		o := mp.Original
+		id := m.id &^ dashedID
+		o := e.idx.original(id)
 		if m.id&dashedID != 0 {
 			o = dottedToDashed(o)
 		}
-		ed.add(Span{Start: m.start, End: m.end}, o, mp.Kind, m.id&^dashedID)
+		ed.add(Span{Start: m.start, End: m.end}, o, e.idx.kind(id), id)
 	}
 	return hold
 }
@@ -270,7 +273,7 @@ func (r *Restore) Pseudonyms() []string {
 	defer r.e.mu.RUnlock()
 	out := make([]string, 0, len(r.ids))
 	for id := range r.ids {
-		out = append(out, r.e.idx.all[id].Pseudonym)
+		out = append(out, r.e.idx.pseudonym(id))
 	}
 	sort.Strings(out)
 	return out
@@ -280,10 +283,11 @@ func (r *Restore) Pseudonyms() []string {
 // store did not issue are left out.
 func (e *Engine) RestoreOf(pseudonyms []string) *Restore {
 	r := e.NewRestore()
+	e.need(tRev)
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	for _, p := range pseudonyms {
-		if id, ok := e.idx.rev[p]; ok {
+		if id, ok := e.idx.lookupPseudonym(p); ok {
 			r.ids[id] = struct{}{}
 		}
 	}
@@ -298,11 +302,12 @@ func (r *Restore) tableLocked() *tokenTable {
 	if r.table != nil {
 		return r.table
 	}
-	t := newTokenTable(true)
+	t := newTokenTable(r.e.idx.ar, true)
 	for id := range r.ids {
-		p := r.e.idx.all[id].Pseudonym
-		t.add(p, id)
-		if r.e.idx.all[id].Family == familyName[famIPv4] && !containsByte(p, '/') {
+		rec := r.e.idx.recs.at(int(id))
+		p := r.e.idx.ar.str(rec.pseu)
+		t.addRef(rec.pseu, id, true)
+		if rec.fam == famIPv4 && !containsByte(p, '/') {
 			t.add(dottedToDashed(p), id|dashedID)
 		}
 	}

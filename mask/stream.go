@@ -72,7 +72,7 @@ func (e *Engine) NewScanner(report func(Finding)) *Stream {
 func (e *Engine) newStream(mode streamMode, r *Restore, stats Stats) *Stream {
 	t := &Stream{e: e, mode: mode, restore: r, stats: stats}
 	e.mu.RLock()
-	t.scope.gen = int32(len(e.idx.all))
+	t.scope.gen = int32(e.idx.len())
 	e.mu.RUnlock()
 	t.scope.local = t.found
 	t.scope.usable = t.usable

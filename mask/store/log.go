@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/claude-secure/claude-secure/mask"
@@ -67,7 +68,7 @@ func (s *Store) decodeChunk(key, v []byte, out []mask.Mapping) ([]mask.Mapping, 
 		if k <= 0 || uint64(len(plain)-k) < l {
 			return nil, ErrDamaged
 		}
-		m, err := decodeRecord(plain[k : k+int(l)])
+		m, err := decodeRecordView(plain[k : k+int(l)])
 		if err != nil {
 			return nil, err
 		}
@@ -100,15 +101,14 @@ func statFile(path string) fileState {
 // cursor (the sequence number of the last chunk read). When the store file
 // is as it was at the last call that returned cursor, it answers without
 // opening the database.
-func (s *Store) Since(cursor uint64) ([]mask.Mapping, uint64, error) {
+func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
 	st := statFile(s.path)
 	s.mu.Lock()
 	unchanged := cursor != 0 && cursor == s.sinceCursor && st.ok && st == s.sinceState
 	s.mu.Unlock()
 	if unchanged {
-		return nil, cursor, nil
+		return nil
 	}
-	var out []mask.Mapping
 	next := cursor
 	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLog)
@@ -120,26 +120,53 @@ func (s *Store) Since(cursor uint64) ([]mask.Mapping, uint64, error) {
 		}
 		var from [8]byte
 		binary.BigEndian.PutUint64(from[:], cursor+1)
+		var chunks [][2][]byte
 		c := b.Cursor()
 		for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
 			if len(k) != 8 {
 				return ErrDamaged
 			}
-			var err error
-			if out, err = s.decodeChunk(k, v, out); err != nil {
-				return err
+			chunks = append(chunks, [2][]byte{k, v})
+		}
+		// decrypt the chunks on two goroutines while the index takes them
+		// in order: loading a large store is mostly decryption and indexing
+		type result struct {
+			batch []mask.Mapping
+			err   error
+			done  chan struct{}
+		}
+		res := make([]result, len(chunks))
+		for i := range res {
+			res[i].done = make(chan struct{})
+		}
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for w := range 2 {
+			wg.Go(func() {
+				for i := w; i < len(chunks); i += 2 {
+					res[i].batch, res[i].err = s.decodeChunk(chunks[i][0], chunks[i][1], nil)
+					close(res[i].done)
+				}
+			})
+		}
+		for i := range chunks {
+			<-res[i].done
+			if res[i].err != nil {
+				return res[i].err
 			}
-			next = binary.BigEndian.Uint64(k)
+			next = binary.BigEndian.Uint64(chunks[i][0])
+			each(res[i].batch, next)
+			res[i].batch = nil
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
 	s.mu.Lock()
 	s.sinceCursor, s.sinceState = next, st
 	s.mu.Unlock()
-	return out, next, nil
+	return nil
 }
 
 // migrate brings a format 1 store to format 2 in one transaction: every

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/claude-secure/claude-secure/mask"
 	bolt "go.etcd.io/bbolt"
@@ -368,13 +369,27 @@ func encodeRecord(m mask.Mapping) []byte {
 }
 
 func decodeRecord(b []byte) (mask.Mapping, error) {
+	m, err := decodeRecordView(b)
+	if err != nil {
+		return m, err
+	}
+	return mask.Mapping{Kind: strings.Clone(m.Kind), Family: strings.Clone(m.Family),
+		Original: strings.Clone(m.Original), Pseudonym: strings.Clone(m.Pseudonym)}, nil
+}
+
+// decodeRecordView is decodeRecord with strings that view b instead of
+// copying it, for loading many records at once (the index copies what it
+// keeps); b must not change afterwards.
+func decodeRecordView(b []byte) (mask.Mapping, error) {
 	var f [4]string
 	for i := range f {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < n {
 			return mask.Mapping{}, ErrDamaged
 		}
-		f[i] = string(b[k : k+int(n)])
+		if n > 0 {
+			f[i] = unsafe.String(&b[k], int(n))
+		}
 		b = b[k+int(n):]
 	}
 	if len(b) != 0 {

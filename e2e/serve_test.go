@@ -19,6 +19,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/claude-secure/claude-secure/internal/doccase"
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 )
 
@@ -303,6 +304,102 @@ func TestTypeScriptSDK(t *testing.T) {
 	for _, o := range []string{serveInstance, serveAccount, tok} {
 		if api.Saw(o) {
 			t.Errorf("a value (%d bytes) reached the upstream", len(o))
+		}
+	}
+}
+
+// The Go SDK against a real `serve` with JSON documents inside JSON
+// strings (see doccase): the upstream gets no original at any level of
+// escaping, the client that sent them gets them back from a streamed tool
+// input cut inside the pseudonyms and from a JSON body, and another
+// client pasting the pseudonyms gets none.
+func TestServeProcessJSONDocuments(t *testing.T) {
+	tmp := t.TempDir()
+	bin := buildClaudeSecure(t, tmp)
+	state := filepath.Join(tmp, "state")
+	api := fakeapi.NewDocuments(true)
+	defer api.Close()
+	owner := createToken(t, bin, state, "owner", "user")
+	other := createToken(t, bin, state, "other", "user")
+	g := startGateway(t, bin, state, "--upstream", api.URL)
+	doccase.Run(t, "http://"+g.addr, owner, other, api)
+	logs := g.log()
+	for _, o := range doccase.Originals() {
+		if strings.Contains(logs, o) {
+			t.Errorf("serve's log holds an original (%d bytes)", len(o))
+		}
+	}
+}
+
+// The TypeScript SDK against a real `serve` with the same documents,
+// streamed and not (scripts/e2e.sh sets ANTHROPIC_TS_SDK_DIR).
+func TestTypeScriptSDKJSONDocuments(t *testing.T) {
+	dir := os.Getenv("ANTHROPIC_TS_SDK_DIR")
+	if dir == "" {
+		t.Skip("ANTHROPIC_TS_SDK_DIR is not set: scripts/e2e.sh installs @anthropic-ai/sdk from npm and runs this test")
+	}
+	tmp := t.TempDir()
+	bin := buildClaudeSecure(t, tmp)
+	state := filepath.Join(tmp, "state")
+	api := fakeapi.NewDocuments(true)
+	defer api.Close()
+	tok := createToken(t, bin, state, "ts-sdk", "user")
+	g := startGateway(t, bin, state, "--upstream", api.URL)
+
+	c := doccase.New()
+	params, err := json.Marshal(c.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, _ := filepath.Abs("testdata/ts-sdk.cjs")
+	node := exec.Command("node", script)
+	node.Env = append(os.Environ(),
+		"NODE_PATH="+filepath.Join(dir, "node_modules"),
+		"GATEWAY_URL=http://"+g.addr,
+		"GATEWAY_TOKEN="+tok,
+		"DOC_PARAMS="+string(params),
+	)
+	var stderr bytes.Buffer
+	node.Stderr = &stderr
+	out, err := node.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	type answer struct {
+		Text        string
+		Input       json.RawMessage
+		PartialJSON string // the input_json_delta events joined, streamed only
+	}
+	var got struct {
+		Streamed     answer
+		StreamedText string // the text events joined
+		Plain        answer
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("the script's output is not JSON (%d bytes)", len(out))
+	}
+	for name, a := range map[string]struct {
+		text  string
+		input []byte
+	}{
+		"streamed":                   {got.Streamed.Text, got.Streamed.Input},
+		"streamed, the text events":  {got.StreamedText, got.Streamed.Input},
+		"streamed, the input deltas": {got.Streamed.Text, []byte(got.Streamed.PartialJSON)},
+		"plain":                      {got.Plain.Text, got.Plain.Input},
+	} {
+		for _, d := range c.CheckAnswer(a.text, a.input) {
+			t.Errorf("%s: the answer does not carry the originals: %s", name, d)
+		}
+	}
+	for _, d := range doccase.CheckMasked(c, doccase.Received(t, api)) {
+		t.Error("upstream request: " + d)
+	}
+	if n := len(api.Requests()); n != 2 {
+		t.Errorf("upstream got %d requests, want 2", n)
+	}
+	for _, o := range doccase.Originals() {
+		if api.SawDecoded(o) {
+			t.Errorf("an original (%d bytes) reached the upstream", len(o))
 		}
 	}
 }

@@ -54,7 +54,12 @@ type testGateway struct {
 
 func newTestGateway(t *testing.T, edit func(*Config)) *testGateway {
 	t.Helper()
-	api := fakeapi.New(true)
+	return newTestGatewayTo(t, fakeapi.New(true), edit)
+}
+
+// newTestGatewayTo is newTestGateway in front of the fake API given.
+func newTestGatewayTo(t *testing.T, api *fakeapi.Server, edit func(*Config)) *testGateway {
+	t.Helper()
 	t.Cleanup(api.Close)
 	e, err := mask.New([]byte("gateway-test-seed"), mask.NewMemoryMappings(), nil)
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/claude-secure/claude-secure/internal/doccase"
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 )
 
@@ -119,5 +121,25 @@ func TestAnthropicGoSDK(t *testing.T) {
 	}
 	if g.api.Saw(tok) {
 		t.Fatal("the gateway token reached the upstream")
+	}
+}
+
+// The Go SDK with JSON documents inside JSON strings: a tool_use whose
+// input's content is a JSON document, a tool_result that is another (with
+// a bucket policy in a string inside it), and a user text. The upstream
+// gets none of the originals, at any level of escaping; it writes the
+// pseudonyms back in a tool call whose input's content is again a JSON
+// document, streamed in pieces cut inside the pseudonyms, and in a JSON
+// body; the SDK gets the originals. Another client pasting those
+// pseudonyms gets pseudonyms back, never an original.
+func TestAnthropicGoSDKJSONDocuments(t *testing.T) {
+	g := newTestGatewayTo(t, fakeapi.NewDocuments(true), func(c *Config) { c.UpstreamAPIKey = "sk-ant-gateway-key" })
+	owner := g.token(t, "owner", RoleUser)
+	other := g.token(t, "other", RoleUser)
+	doccase.Run(t, g.url, owner, other, g.api)
+	for _, o := range doccase.Originals() {
+		if strings.Contains(g.logs.String(), o) {
+			t.Errorf("an original (%d bytes) is in the gateway's log", len(o))
+		}
 	}
 }

@@ -31,6 +31,9 @@ type Server struct {
 	reqs    []Request
 	keep    bool
 	batches map[string]string // id → JSONL results
+	// documents: Messages requests are answered by the document model
+	// (see NewDocuments)
+	documents bool
 }
 
 // Request is what the fake API received.
@@ -44,8 +47,12 @@ type Request struct {
 // request (tests) or only count them (load runs).
 func New(keep bool) *Server {
 	s := &Server{keep: keep}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = newHTTPServer(s)
 	return s
+}
+
+func newHTTPServer(s *Server) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(s.serve))
 }
 
 // SetPace sets how long to sleep between streamed events (0: none).
@@ -101,6 +108,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := json.Unmarshal(body, &req); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"type": "error", "error": map[string]string{"type": "invalid_request_error", "message": "bad JSON"}})
+			return
+		}
+		if s.documents {
+			s.documentAnswer(w, body, req.Stream)
 			return
 		}
 		inst := instanceRe.FindString(string(body))
@@ -176,11 +187,12 @@ func message(inst, acct string) map[string]any {
 	}
 }
 
-func (s *Server) stream(w http.ResponseWriter, inst, acct string) {
+// sender starts an event stream on w and returns what sends one event.
+func (s *Server) sender(w http.ResponseWriter) func(typ string, data any) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	fl, _ := w.(http.Flusher)
-	send := func(typ string, data any) {
+	return func(typ string, data any) {
 		b, _ := json.Marshal(data)
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
 		if fl != nil {
@@ -190,6 +202,10 @@ func (s *Server) stream(w http.ResponseWriter, inst, acct string) {
 			time.Sleep(d)
 		}
 	}
+}
+
+func (s *Server) stream(w http.ResponseWriter, inst, acct string) {
+	send := s.sender(w)
 	m := message("", "")
 	m["content"] = []any{}
 	m["stop_reason"] = nil

@@ -152,12 +152,13 @@ func TestBatchResultsUnmasked(t *testing.T) {
 func FuzzSSEUnmasker(f *testing.F) {
 	e, _ := mask.New([]byte("fuzz"), mask.NewMemoryMappings(), nil)
 	masked, _ := e.MaskBytes([]byte(clientText), nil)
+	_, restore, _ := e.MaskRequest(requestBody(clientText), mask.BodyMessages, nil)
 	f.Add(script(string(masked), toolJSONFor(string(masked)), []int{5, 17}, []int{3, 30}), uint8(7))
 	f.Add([]byte("event: x\ndata: not json\n\ndata: {\"type\":\"content_block_delta\",\"index\":1}\r\n\r\n"), uint8(1))
 	f.Add([]byte("data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\"}}\n\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ab\\\\n\\u00e9\"}}\n\n"), uint8(2))
 	f.Fuzz(func(t *testing.T, stream []byte, n uint8) {
 		run := func(chunk int) []byte {
-			u := newSSEUnmasker(io.NopCloser(&chunkReader{b: stream, n: chunk}), e, &reqInfo{masked: mask.Stats{}, unmasked: mask.Stats{}})
+			u := newSSEUnmasker(io.NopCloser(&chunkReader{b: stream, n: chunk}), e, &reqInfo{masked: mask.Stats{}, unmasked: mask.Stats{}, restore: restore})
 			out, err := io.ReadAll(u)
 			if err != nil {
 				t.Fatal(err)

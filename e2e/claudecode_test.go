@@ -183,6 +183,21 @@ type claudeScenario struct {
 
 func newClaudeScenario(t *testing.T) *claudeScenario {
 	t.Helper()
+	sc := newClaudeEnv(t)
+	inventory := "inventory: web-1 i-0f3a9c2b7d1e4a605 10.20.30.40 s3://acme-orders-archive key AKIAQ3EGUWTX3KMNPZRX\n"
+	os.WriteFile(filepath.Join(sc.work, "inventory.txt"), []byte(inventory), 0o644)
+	sc.api = &fakeAPI{t: t}
+	srv := httptest.NewServer(sc.api)
+	t.Cleanup(srv.Close)
+	sc.url = srv.URL
+	return sc
+}
+
+// newClaudeEnv makes the directories of a Claude Code run (bin with
+// claude-secure built and claude linked, work, HOME, claude-secure's
+// state), with no fake API yet.
+func newClaudeEnv(t *testing.T) *claudeScenario {
+	t.Helper()
 	claude := os.Getenv("CLAUDE_CODE_BIN")
 	if claude == "" {
 		t.Skip("CLAUDE_CODE_BIN is not set: scripts/e2e.sh installs Claude Code from npm and runs this test")
@@ -196,12 +211,6 @@ func newClaudeScenario(t *testing.T) *claudeScenario {
 	}
 	os.MkdirAll(sc.work, 0o755)
 	os.MkdirAll(sc.home, 0o700)
-	inventory := "inventory: web-1 i-0f3a9c2b7d1e4a605 10.20.30.40 s3://acme-orders-archive key AKIAQ3EGUWTX3KMNPZRX\n"
-	os.WriteFile(filepath.Join(sc.work, "inventory.txt"), []byte(inventory), 0o644)
-	sc.api = &fakeAPI{t: t}
-	srv := httptest.NewServer(sc.api)
-	t.Cleanup(srv.Close)
-	sc.url = srv.URL
 	return sc
 }
 
@@ -301,10 +310,13 @@ func TestClaudeCodeThroughServe(t *testing.T) {
 	t.Logf("%d requests reached the fake upstream through serve", sc.api.requests)
 }
 
-// redact keeps the originals out of test output.
+// redact keeps the originals, of this file's test and of the identity
+// scenarios, out of test output.
 func redact(s string) string {
-	for _, o := range originals {
-		s = strings.ReplaceAll(s, o, "<original>")
+	for _, list := range [][]string{originals, identityOriginals()} {
+		for _, o := range list {
+			s = strings.ReplaceAll(s, o, "<original>")
+		}
 	}
 	return s
 }

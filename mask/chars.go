@@ -60,14 +60,20 @@ func toLower(c byte) byte {
 	return c
 }
 
-// escapeEndsAt reports whether s[:i] ends with a JSON escape sequence
-// (\n, \t, \", \u00a0 …) whose backslash is not itself escaped. Text
-// scanned here is often raw JSON string content, and an identifier right
-// after an escape must be found like one after a space.
+// escapeEndsAt reports whether s[:i] ends with an escape unit of the text
+// as read — a backslash and the character after it (\n, \t, \q), or \u and
+// four hex digits — whose backslash is not itself escaped. Transport
+// escapes are decoded before detectors run (see view); what remains is
+// text a person reads, where "a\nAKIA…" still has a token after the \n.
 func escapeEndsAt(s []byte, i int) bool {
-	// any byte after an unescaped backslash: \n, \t, \" in JSON, and
-	// also \y, so that a pseudonym after a backslash never turns into
-	// (or out of) an escape
+	// the common case, no backslash near, in a form the compiler inlines
+	if i >= 2 && s[i-2] == '\\' || i >= 6 && s[i-6] == '\\' {
+		return escapeUnitEndsAt(s, i)
+	}
+	return false
+}
+
+func escapeUnitEndsAt(s []byte, i int) bool {
 	if i >= 2 && s[i-2] == '\\' && oddBackslashes(s, i-2) {
 		return true
 	}
@@ -99,7 +105,20 @@ func wordBoundaryBefore(s []byte, i int) bool {
 	if !isWord(c) {
 		return true
 	}
-	return escapeEndsAt(s, i)
+	return escapeEndsAt(s, i) || (c == 'm' && ansiEndsAt(s, i))
+}
+
+// ansiEndsAt reports whether s[:i] ends with a terminal colour sequence
+// (ESC [ 33 m): colored command output has a token right after it.
+func ansiEndsAt(s []byte, i int) bool {
+	if i < 3 || s[i-1] != 'm' {
+		return false
+	}
+	j := i - 2
+	for j > 0 && i-j < 16 && (isDigit(s[j]) || s[j] == ';') {
+		j--
+	}
+	return j > 0 && s[j] == '[' && s[j-1] == 0x1b
 }
 
 func hasPrefixAt(s []byte, i int, p string) bool {

@@ -244,12 +244,12 @@ func (sc *tableScan) run() {
 	n := len(d)
 	filter, shift := sc.t.filter, 32-sc.t.fbits
 	i := sc.lo &^ 7
-	var prev, prevBS uint64 // the previous block's last byte: a word byte, a backslash
+	var prev, prevBS uint64 // the previous block's last byte: a word byte, a backslash or '['
 	if i > 0 {
 		if isWord(d[i-1]) {
 			prev = 1 << 63
 		}
-		if d[i-1] == '\\' {
+		if d[i-1] == '\\' || d[i-1] == '[' {
 			prevBS = 1 << 63
 		}
 	}
@@ -259,8 +259,10 @@ func (sc *tableScan) run() {
 		m := wordBits(x)
 		starts := m &^ (m<<8 | prev>>56)
 		prev = m
-		bs := backslashBits(x)
-		after := starts & (bs<<8 | prevBS>>56) // words right after a backslash
+		// words right after a backslash (an escape unit may open them) or
+		// a '[' (the digits of a terminal colour, ESC [ 33 m)
+		bs := backslashBits(x) | byteBits(x, '[')
+		after := starts & (bs<<8 | prevBS>>56)
 		prevBS = bs
 		for starts != 0 {
 			tz := bits.TrailingZeros64(starts)
@@ -292,7 +294,7 @@ func (sc *tableScan) run() {
 		if p >= sc.next {
 			sc.check(p)
 		}
-		if p > 0 && d[p-1] == '\\' {
+		if p > 0 && (d[p-1] == '\\' || d[p-1] == '[') {
 			sc.afterUnit(p)
 		}
 	}
@@ -312,11 +314,25 @@ func (sc *tableScan) check(p int) {
 	}
 }
 
-// afterUnit: the word at p follows a backslash; if that backslash opens an
-// escape unit of the text (\n, \u00a0), a value may start after the unit.
+// afterUnit: the word at p follows a backslash or a '['; if that opens an
+// escape unit of the text (\n, \u00a0) or a terminal colour (ESC [ 33 m),
+// a value may start after it.
 func (sc *tableScan) afterUnit(p int) {
 	d := sc.d
 	n := len(d)
+	if d[p-1] == '[' {
+		if p < 2 || d[p-2] != 0x1b {
+			return
+		}
+		q := p
+		for q < n && q-p < 16 && (isDigit(d[q]) || d[q] == ';') {
+			q++
+		}
+		if q < n && d[q] == 'm' && q+1 < n && isWord(d[q+1]) && q+1 >= sc.next && q+1 < sc.hold {
+			sc.check(q + 1)
+		}
+		return
+	}
 	if !oddBackslashes(d, p-1) {
 		return
 	}
@@ -444,9 +460,13 @@ func wordBits(x uint64) uint64 {
 }
 
 // backslashBits has the high bit of each byte of x set where the byte is a
-// backslash.
-func backslashBits(x uint64) uint64 {
+// backslash (and maybe, after one, where it is ']': callers check).
+func backslashBits(x uint64) uint64 { return byteBits(x, '\\') }
+
+// byteBits has the high bit set where a byte of x is c; a byte c+1 right
+// after one may be marked too (callers check what they find).
+func byteBits(x uint64, c byte) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	y := x ^ (0x5c * ones)
+	y := x ^ (uint64(c) * ones)
 	return (y - ones) &^ y & highs
 }

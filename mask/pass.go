@@ -50,7 +50,14 @@ type maskScope struct {
 	local func(id int32, p int)
 	// usable reports whether a newer mapping id may be used at q
 	usable func(id int32, q int) bool
+	// concurrent lets the learned values be looked for on another
+	// goroutine while the detectors run: only those known before the text
+	// began are used then (a stream's), so the two are independent
+	concurrent bool
 }
+
+// concurrentMin is the least text worth a goroutine of its own.
+const concurrentMin = 64 << 10
 
 // maskPass finds what to mask in v.d[lo:]: identifiers the detectors
 // find (minus issued pseudonyms, which pass as they are), then values the
@@ -60,6 +67,21 @@ type maskScope struct {
 func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits) (hold int, err error) {
 	ed.reset()
 	d := v.d
+	e.need(tLearned)
+	var learned chan struct{}
+	var lhold int
+	scanLearned := func() {
+		e.mu.RLock()
+		ed.matches, lhold = e.idx.learned.scan(d, lo, final, nil, ed.matches[:0])
+		e.mu.RUnlock()
+	}
+	if sc.concurrent && len(d)-lo >= concurrentMin {
+		learned = make(chan struct{})
+		go func() {
+			scanLearned()
+			close(learned)
+		}()
+	}
 	det, hold := e.sc.scanAfter(d, lo, max(sc.spanStart, 0), max(sc.spanEnd, 0), final, ed.det[:0])
 	if sc.keep != nil {
 		kept := det[:0]
@@ -72,6 +94,9 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 	}
 	ed.det = det
 	ids, err := e.issue(d, det, ed.detIDs)
+	if learned != nil {
+		<-learned
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -90,12 +115,13 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 	}
 	det, ids = kept, keptIDs
 
-	e.need(tLearned)
+	if learned == nil {
+		scanLearned() // after issuing: a body's own values count too
+	}
+	ed.matches = dropOverlaps(ed.matches, det)
+	hold = holdBack(det, ed.matches, min(hold, lhold))
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var h2 int
-	ed.matches, h2 = e.idx.learned.scan(d, lo, final, det, ed.matches[:0])
-	hold = holdBack(det, ed.matches, min(hold, h2))
 	mi := 0
 	for i, sp := range det {
 		if sp.End > hold {
@@ -115,6 +141,23 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 		e.addMatch(ed, ed.matches[mi], sc)
 	}
 	return hold, nil
+}
+
+// dropOverlaps removes the matches that overlap a detector's span: what a
+// detector found in context wins.
+func dropOverlaps(ms []match, det []Span) []match {
+	out := ms[:0]
+	di := 0
+	for _, m := range ms {
+		for di < len(det) && det[di].End <= m.start {
+			di++
+		}
+		if di < len(det) && det[di].Start < m.end {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // holdBack moves hold back so that no span or match crosses it: a span
@@ -154,7 +197,8 @@ func (e *Engine) scanPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 		}
 	}
 	var h2 int
-	ed.matches, h2 = e.idx.learned.scan(v.d, lo, final, kept, ed.matches[:0])
+	ed.matches, h2 = e.idx.learned.scan(v.d, lo, final, nil, ed.matches[:0])
+	ed.matches = dropOverlaps(ed.matches, kept)
 	hold = holdBack(kept, ed.matches, min(hold, h2))
 	mi := 0
 	for _, sp := range kept {

@@ -175,7 +175,7 @@ func (st *scanState) emit(sp Span) int {
 		return sp.End
 	}
 	if (sp.End < st.n && isWord(s[sp.End-1]) && isWord(s[sp.End])) ||
-		(sp.Start > 0 && isWord(s[sp.Start]) && isWord(s[sp.Start-1]) && !escapeEndsAt(s, sp.Start)) {
+		(isWord(s[sp.Start]) && !wordBoundaryBefore(s, sp.Start)) {
 		// glued to a word: not a token of its own (and its pseudonym
 		// would not be found again as one)
 		return sp.End
@@ -456,6 +456,10 @@ func (st *scanState) accountContext(i, j int) bool {
 					inList = false
 					continue
 				}
+			}
+			if l := lineNumberStart(s, p, lim); l >= 0 {
+				p = l // a line number the Read tool put there
+				continue
 			}
 			if c == ' ' || c == '\t' || c == '"' || c == '\'' || c == ':' || c == '=' || c == ',' ||
 				c == '[' || c == '(' || c == '\n' || c == '\r' || c == '#' || c == '\\' || c == '>' || c == '|' {
@@ -1016,8 +1020,19 @@ func (st *scanState) pairedSecret(j int) (p, q int, ok, more bool) {
 	for p < n && p-j < 8 && !isB64(s[p]) && s[p] != '\n' {
 		p++
 	}
+	// aws iam create-access-key --output text: the key ID, its creation
+	// date, then the secret, a tab apart
+	dated := false
+	if p > j && s[p-1] == '\t' {
+		if !st.final && n-p < 34 {
+			return 0, 0, false, true // the date may go on
+		}
+		if e := isoDateAt(s, p); e > p && e < n && s[e] == '\t' {
+			p, dated = e+1, true
+		}
+	}
 	if p == n {
-		return 0, 0, false, !st.final && p-j < 8
+		return 0, 0, false, !st.final && (dated || p-j < 8)
 	}
 	if p == j || !isB64(s[p]) {
 		return 0, 0, false, false
@@ -1031,6 +1046,19 @@ func (st *scanState) pairedSecret(j int) (p, q int, ok, more bool) {
 	}
 	ok = q-p == 40 && (q == n || !isWord(s[q])) && hasMixedB64(s[p:q]) && !bytes.Contains(s[p:q], []byte("EXAMPLEKEY"))
 	return p, q, ok, false
+}
+
+// isoDateAt returns the end of an ISO 8601 timestamp at s[p:]
+// (2024-05-02T08:15:03+00:00, …Z), or p.
+func isoDateAt(s []byte, p int) int {
+	q := p
+	for q < len(s) && q-p < 32 && (isDigit(s[q]) || s[q] == '-' || s[q] == ':' || s[q] == 'T' || s[q] == 'Z' || s[q] == '+' || s[q] == '.') {
+		q++
+	}
+	if q-p < 19 || s[p+4] != '-' || s[p+10] != 'T' {
+		return p
+	}
+	return q
 }
 
 // hasMixedB64 is true for random-looking base64: upper, lower and digits.
@@ -1134,7 +1162,7 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 		st.declared = st.inDeclaration(p)
 		return k, true
 	}
-	if string(st.key) == "value" && st.tagNameBefore(p) {
+	if string(st.key) == "value" && (st.tagNameBefore(p) || st.tagKeyInObject(p)) {
 		st.declared, st.shaped = false, false
 		return KindTagName, true
 	}
@@ -1144,7 +1172,7 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 // keyKind looks up a normalized key (raw is the key as written, for the
 // case-sensitive ones): exact names first, then suffixes.
 func keyKind(norm, raw []byte, quoted bool) (Kind, bool) {
-	if raw != nil {
+	if raw != nil && caseSensitiveLast[raw[len(raw)-1]] {
 		if k, ok := caseSensitiveKeys[string(raw)]; ok {
 			return k, true
 		}
@@ -1152,13 +1180,15 @@ func keyKind(norm, raw []byte, quoted bool) (Kind, bool) {
 	if len(norm) == 0 || !keyLastByte[norm[len(norm)-1]] {
 		return 0, false
 	}
-	if k, ok := keyKinds[string(norm)]; ok {
-		return k, true
+	if keyMayBe(norm) {
+		if k, ok := keyKinds[string(norm)]; ok {
+			return k, true
+		}
 	}
 	// suffixes only for quoted keys ("groupOwnerId") and snake, kebab or
 	// dotted ones (EXPORT_BUCKET), not for identifiers in code
 	// (encodeUserPassword)
-	if raw == nil || (!quoted && bytes.IndexAny(raw, "_-.") < 0) {
+	if raw == nil || (!quoted && !hasSeparator(raw)) {
 		return 0, false
 	}
 	for _, sfx := range keySuffixes {
@@ -1168,6 +1198,42 @@ func keyKind(norm, raw []byte, quoted bool) (Kind, bool) {
 		}
 	}
 	return 0, false
+}
+
+// keyFilter has, for each length and first byte of a normalized key in
+// keyKinds, a bit for its last byte: most keys of code and JSON are
+// turned away here, before the map lookup.
+var keyFilter [48][26]uint32
+
+// caseSensitiveLast holds the last bytes of the case-sensitive keys.
+var caseSensitiveLast [256]bool
+
+func init() {
+	for k := range keyKinds {
+		if len(k) < 48 && isLower(k[0]) && isLower(k[len(k)-1]) {
+			keyFilter[len(k)][k[0]-'a'] |= 1 << (k[len(k)-1] - 'a')
+		}
+	}
+	for k := range caseSensitiveKeys {
+		caseSensitiveLast[k[len(k)-1]] = true
+	}
+}
+
+// keyMayBe reports whether keyKinds may hold the normalized key k.
+func keyMayBe(k []byte) bool {
+	if len(k) >= 48 || !isLower(k[0]) || !isLower(k[len(k)-1]) {
+		return true // the filter does not cover it: ask the map
+	}
+	return keyFilter[len(k)][k[0]-'a']&(1<<(k[len(k)-1]-'a')) != 0
+}
+
+func hasSeparator(b []byte) bool {
+	for _, c := range b {
+		if c == '_' || c == '-' || c == '.' {
+			return true
+		}
+	}
+	return false
 }
 
 // suffixMatch marks a kind found through a key suffix; values then need
@@ -1246,14 +1312,18 @@ func (st *scanState) inDeclaration(p int) bool {
 // key starting at p.
 func (st *scanState) tagNameBefore(p int) bool {
 	s := st.s
-	lim := max(p-48, st.spanEnd)
+	lim := max(p-64, st.spanEnd)
 	q := p
 	skip := func() {
 		for q > lim {
 			switch c := s[q-1]; {
-			case c == ' ' || c == ',' || c == '"' || c == '\n' || c == '\t' || c == '\r':
+			case c == ' ' || c == ',' || c == '"' || c == '\n' || c == '\t' || c == '\r' || c == '-':
 				q--
 			default:
+				if l := lineNumberStart(s, q, lim); l >= 0 {
+					q = l // a line number the Read tool put there
+					continue
+				}
 				return
 			}
 		}
@@ -1271,6 +1341,86 @@ func (st *scanState) tagNameBefore(p int) bool {
 	return q-lim >= 3 && (string(s[q-3:q]) == "Key" || string(s[q-3:q]) == "key") && !st.inSpan(q-3, q)
 }
 
+// tagKeyInObject looks for "Key": "Name" among the members before a Value
+// key starting at p, in the same object: describe-tags puts ResourceId
+// and ResourceType between them.
+func (st *scanState) tagKeyInObject(p int) bool {
+	s := st.s
+	lim := max(p-300, 0) // within the context a stream keeps (maxContextBack)
+	depth := 0
+	b := p
+	for b > lim {
+		b--
+		switch s[b] {
+		case '}', ']':
+			depth++
+		case '[':
+			if depth == 0 {
+				return false
+			}
+			depth--
+		case '{':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			return tagKeyIn(s[b:p])
+		}
+	}
+	return false
+}
+
+// tagKeyIn reports whether obj holds a member Key whose value is Name.
+func tagKeyIn(obj []byte) bool {
+	for i := 0; ; {
+		k := bytes.Index(obj[i:], []byte("Key"))
+		if k < 0 {
+			return false
+		}
+		i += k
+		q := i + 3
+		if i > 0 && isWord(obj[i-1]) || q < len(obj) && isWord(obj[q]) {
+			i = q
+			continue
+		}
+		for q < len(obj) && (obj[q] == '"' || obj[q] == ' ' || obj[q] == ':' || obj[q] == '=' || obj[q] == '\t') {
+			q++
+		}
+		if hasPrefixAt(obj, q, "Name") && (q+4 == len(obj) || !isWord(obj[q+4])) {
+			return true
+		}
+		i = q
+	}
+}
+
+// lineNumberStart returns where a line-number prefix that ends at q
+// starts (right after its newline): the Read tool writes "  12\t" or
+// "  12→" before each line of a file. -1 if s[:q] does not end with one.
+func lineNumberStart(s []byte, q, lim int) int {
+	switch {
+	case q > lim && s[q-1] == '\t':
+		q--
+	case q-3 >= lim && s[q-3] == 0xe2 && s[q-2] == 0x86 && s[q-1] == 0x92: // →
+		q -= 3
+	default:
+		return -1
+	}
+	d := q
+	for q > lim && isDigit(s[q-1]) && d-q < 7 {
+		q--
+	}
+	if q == d {
+		return -1
+	}
+	for q > lim && s[q-1] == ' ' {
+		q--
+	}
+	if q == 0 || s[q-1] == '\n' {
+		return q
+	}
+	return -1
+}
+
 // contextValue reads the value after a key or flag (the separator ends at
 // j) and emits it as kind k if it fits.
 func (st *scanState) contextValue(trig, j int, k Kind) int {
@@ -1278,10 +1428,7 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 	if j < n && s[j] == '=' && s[j-1] == ':' {
 		j++ // Go's tableName := "…"
 	}
-	p := j
-	for p < n && (s[p] == ' ' || s[p] == '\t') && p-j < 8 {
-		p++
-	}
+	p := skipBlank(s, j, n)
 	// list values: "OwnerIds": ["…"] and --owners 1 2
 	if k == KindAccountID {
 		return p
@@ -1359,6 +1506,31 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 		return end
 	}
 	return st.emitValue(start, end, k)
+}
+
+// skipBlank skips what may stand between a key and its value besides
+// spaces: tabs, no-break spaces, and terminal colours (\x1b[33m).
+func skipBlank(s []byte, p, n int) int {
+	for start := p; p < n && p-start < 16; {
+		switch {
+		case s[p] == ' ' || s[p] == '\t':
+			p++
+		case s[p] == 0xc2 && p+1 < n && s[p+1] == 0xa0:
+			p += 2
+		case s[p] == 0x1b && p+1 < n && s[p+1] == '[':
+			q := p + 2
+			for q < n && (isDigit(s[q]) || s[q] == ';') {
+				q++
+			}
+			if q >= n || s[q] != 'm' {
+				return p
+			}
+			p = q + 1
+		default:
+			return p
+		}
+	}
+	return p
 }
 
 func valueByte(c byte) bool {

@@ -31,10 +31,6 @@ type Stream struct {
 	scope maskScope
 	out   []byte
 
-	// mappings this stream found itself after it began (mask mode), and
-	// the input offset where each was first found
-	local map[int32]int64
-
 	line      int   // scan mode: line number at t.counted
 	lineStart int64 // scan mode: input offset where that line starts
 	counted   int64 // scan mode: input offset up to which lines are counted
@@ -74,8 +70,9 @@ func (e *Engine) newStream(mode streamMode, r *Restore, stats Stats) *Stream {
 	e.mu.RLock()
 	t.scope.gen = int32(e.idx.len())
 	e.mu.RUnlock()
-	t.scope.local = t.found
-	t.scope.usable = t.usable
+	// a stream uses the values known when it began; what it finds itself
+	// is masked bare from the next stream on
+	t.scope.concurrent = true
 	return t
 }
 
@@ -84,31 +81,6 @@ func (e *Engine) newStream(mode streamMode, r *Restore, stats Stats) *Stream {
 // the text they spell is read as any other.
 func (t *Stream) InString() {
 	t.st = viewState{lits: 1}
-}
-
-func (t *Stream) found(id int32, p int) {
-	if t.local == nil {
-		t.local = map[int32]int64{}
-	}
-	at := t.offset(p)
-	if old, ok := t.local[id]; !ok || at < old {
-		t.local[id] = at
-	}
-}
-
-// usable: a value this stream learned applies from where it was found on,
-// so the output does not depend on how the input was cut.
-func (t *Stream) usable(id int32, q int) bool {
-	at, ok := t.local[id]
-	return ok && at <= t.offset(q)
-}
-
-// offset returns the input offset of view position p.
-func (t *Stream) offset(p int) int64 {
-	if p < t.v.ctx {
-		return t.base - int64(t.v.ctx-p) // context: an estimate is enough
-	}
-	return t.base + int64(t.v.rawStart(p))
 }
 
 // Write feeds p and returns the output that is ready. The returned slice

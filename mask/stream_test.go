@@ -163,6 +163,7 @@ func TestStreamReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.MaskBytes(text, nil) // the store learns the text's values first
 	want, _ := e.MaskBytes(text, nil)
 	got, err := io.ReadAll(iotest.OneByteReader(e.NewMasker(nil).Reader(iotest.HalfReader(bytes.NewReader(text)))))
 	if err != nil || !bytes.Equal(got, want) {

@@ -775,9 +775,6 @@ func stripLineNumbers(s string) string {
 // a. The model reads describe-instances output from a file and writes it
 // unchanged to a new file: the copy must be the original, byte for byte.
 func TestIdentityWriteInstancesJSON(t *testing.T) {
-	knownBug(t, "the Read tool numbers lines (\"25\\t\"), and in a request body the line number between "+
-		`"Key": "Name", and "Value": "…" keeps the tag-name detector from seeing the pair: the Name tag value `+
-		"goes upstream in clear in the first request carrying the Read result")
 	sc := newClaudeEnv(t)
 	src, dst := filepath.Join(sc.work, "instances.json"), filepath.Join(sc.work, "copy.json")
 	write(t, src, instancesJSON)
@@ -830,15 +827,6 @@ func checkCreated(t *testing.T, result string) {
 	t.Helper()
 	if !strings.Contains(result, "created") || strings.HasPrefix(result, "<error>") {
 		t.Errorf("the Write tool failed: %q", redact(result))
-	}
-}
-
-// knownBug skips a scenario that fails because of a bug in claude-secure
-// itself, unless E2E_KNOWN_BUGS=1 asks to run it anyway.
-func knownBug(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("E2E_KNOWN_BUGS") != "1" {
-		t.Skip("known bug (E2E_KNOWN_BUGS=1 runs it): " + reason)
 	}
 }
 
@@ -964,9 +952,6 @@ const secretsFinal = `The default profile has aws_access_key_id = AKIA4XQZ7N2LBV
 // line before it: a Name tag in a CloudFormation template, and accounts in
 // a pretty-printed JSON list.
 func TestIdentityReadNumberedContexts(t *testing.T) {
-	knownBug(t, "with the Read tool's line number between them, `- Key: Name` and `Value: …` on the next line, "+
-		`and "AccountIds": [ and the accounts on the lines after it, are not seen as context: the tag value and `+
-		"the accounts go upstream in clear")
 	sc := newClaudeEnv(t)
 	tmpl, accounts := filepath.Join(sc.work, "template.yaml"), filepath.Join(sc.work, "accounts.json")
 	write(t, tmpl, cfnYAML)

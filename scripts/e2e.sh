@@ -6,9 +6,8 @@
 # TypeScript SDK through a `claude-secure serve` process, both against fake
 # upstreams on loopback.
 #
-# E2E_KNOWN_BUGS=1 also runs the scenarios skipped for a known bug in
-# claude-secure; E2E_DUMP=DIR keeps every request body the scripted fake
-# upstream of e2e/identity_test.go receives (masked, unless one leaked).
+# E2E_DUMP=DIR keeps every request body the scripted fake upstream of
+# e2e/identity_test.go receives (masked, unless one leaked).
 set -eu
 cd "$(dirname "$0")/.."
 # npm_install DIR PACKAGE@VERSION: a pinned package into DIR, quietly

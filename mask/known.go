@@ -254,13 +254,40 @@ func (sc *tableScan) run() {
 		}
 	}
 	next, hold := sc.next, sc.hold
-	for ; i+8 <= n; i += 8 {
+	// blocks whose four bytes after any word start are all in hand: x and
+	// the block after it, y
+	for ; i+16 <= n && i+16 <= hold; i += 8 {
 		x := binary.LittleEndian.Uint64(d[i:])
+		y := binary.LittleEndian.Uint64(d[i+8:])
 		m := wordBits(x)
 		starts := m &^ (m<<8 | prev>>56)
 		prev = m
 		// words right after a backslash (an escape unit may open them) or
 		// a '[' (the digits of a terminal colour, ESC [ 33 m)
+		bs := backslashBits(x) | byteBits(x, '[')
+		after := starts & (bs<<8 | prevBS>>56)
+		prevBS = bs
+		for starts != 0 {
+			tz := uint(bits.TrailingZeros64(starts)) &^ 7
+			starts &= starts - 1
+			key := uint32(x>>tz | y<<(64-tz)) // y<<64 is 0 in Go
+			if h := (key * 0x9e3779b1) >> shift; filter[h>>6]&(1<<(h&63)) != 0 {
+				if p := i + int(tz>>3); p >= next {
+					sc.try(p)
+					next, hold = sc.next, sc.hold
+				}
+			}
+			if after != 0 && after&(0x80<<tz) != 0 {
+				sc.afterUnit(i + int(tz>>3))
+				next, hold = sc.next, sc.hold
+			}
+		}
+	}
+	for ; i+8 <= n; i += 8 {
+		x := binary.LittleEndian.Uint64(d[i:])
+		m := wordBits(x)
+		starts := m &^ (m<<8 | prev>>56)
+		prev = m
 		bs := backslashBits(x) | byteBits(x, '[')
 		after := starts & (bs<<8 | prevBS>>56)
 		prevBS = bs

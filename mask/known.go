@@ -243,6 +243,7 @@ func (sc *tableScan) run() {
 	d := sc.d
 	n := len(d)
 	filter, shift := sc.t.filter, 32-sc.t.fbits
+	fmask := uint32(len(filter) - 1) // the filter's length is a power of two
 	i := sc.lo &^ 7
 	var prev, prevBS uint64 // the previous block's last byte: a word byte, a backslash or '['
 	if i > 0 {
@@ -253,36 +254,51 @@ func (sc *tableScan) run() {
 			prevBS = 1 << 63
 		}
 	}
-	next, hold := sc.next, sc.hold
-	// blocks whose four bytes after any word start are all in hand: x and
-	// the block after it, y
-	for ; i+16 <= n && i+16 <= hold; i += 8 {
-		x := binary.LittleEndian.Uint64(d[i:])
-		y := binary.LittleEndian.Uint64(d[i+8:])
-		m := wordBits(x)
-		starts := m &^ (m<<8 | prev>>56)
-		prev = m
-		// words right after a backslash (an escape unit may open them) or
-		// a '[' (the digits of a terminal colour, ESC [ 33 m)
-		bs := backslashBits(x) | byteBits(x, '[')
-		after := starts & (bs<<8 | prevBS>>56)
-		prevBS = bs
-		for starts != 0 {
-			tz := uint(bits.TrailingZeros64(starts)) &^ 7
-			starts &= starts - 1
-			key := uint32(x>>tz | y<<(64-tz)) // y<<64 is 0 in Go
-			if h := (key * 0x9e3779b1) >> shift; filter[h>>6]&(1<<(h&63)) != 0 {
-				if p := i + int(tz>>3); p >= next {
-					sc.try(p)
-					next, hold = sc.next, sc.hold
+	// blocks whose four bytes after any word start are all in hand (x and
+	// the block after it, y), 32 at a time: first the word starts the
+	// filter lets through, and those right after a backslash (an escape
+	// unit may open them) or a '[' (a terminal colour, ESC [ 33 m), then a
+	// closer look at each, in order
+	var cand [256]int32 // position<<1, | 1 for a start after a unit
+	for i+16 <= min(n, sc.hold) {
+		lim := min(min(n, sc.hold)-15, i+8*32)
+		k := 0
+		for ; i < lim; i += 8 {
+			b := d[i : i+16 : i+16]
+			x := binary.LittleEndian.Uint64(b)
+			m := wordBits(x)
+			starts := m &^ (m<<8 | prev>>56)
+			prev = m
+			bs := backslashBits(x) | byteBits(x, '[')
+			after := starts & (bs<<8 | prevBS>>56)
+			prevBS = bs
+			for starts != 0 {
+				o := uint(bits.TrailingZeros64(starts)>>3) & 7
+				starts &= starts - 1
+				key := binary.LittleEndian.Uint32(b[o : o+4 : o+4])
+				if h := (key * 0x9e3779b1) >> (shift & 31); filter[(h>>6)&fmask]&(1<<(h&63)) != 0 {
+					cand[k&255] = int32(i+int(o)) << 1
+					k++
+				}
+				if after != 0 && after&(0x80<<(o*8)) != 0 {
+					cand[k&255] = int32(i+int(o))<<1 | 1
+					k++
 				}
 			}
-			if after != 0 && after&(0x80<<tz) != 0 {
-				sc.afterUnit(i + int(tz>>3))
-				next, hold = sc.next, sc.hold
+		}
+		for _, c := range cand[:k] {
+			p := int(c >> 1)
+			if p >= sc.hold {
+				return
+			}
+			if c&1 != 0 {
+				sc.afterUnit(p)
+			} else if p >= sc.next {
+				sc.try(p)
 			}
 		}
 	}
+	next, hold := sc.next, sc.hold
 	for ; i+8 <= n; i += 8 {
 		x := binary.LittleEndian.Uint64(d[i:])
 		m := wordBits(x)

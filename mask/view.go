@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -44,6 +45,9 @@ type view struct {
 	// backslash of an invalid escape inside a literal (\q, \u00zz):
 	// changing it could make the escape valid, so replacements must not
 	kept []int32
+	// keptSorted: kept is in increasing order (it is unless literals
+	// nest; kept1 sorts it then)
+	keptSorted bool
 
 	st  viewState
 	lvl [maxLiteralDepth + 1]decoder
@@ -93,6 +97,7 @@ func (v *view) build(raw []byte, st viewState, final bool) {
 	v.units = v.units[:0]
 	v.marks = v.marks[:0]
 	v.kept = v.kept[:0]
+	v.keptSorted = true
 	v.start = st
 	v.st = st
 	for k := range v.lvl {
@@ -352,6 +357,9 @@ func (v *view) invalid(k, ok int) {
 	n := copy(rest[:], dc.pend[ok:dc.n])
 	head := dc.pend
 	for i := 1; i < min(dc.n, 6); i++ {
+		if n := len(v.kept); n > 0 && v.kept[n-1] >= head[i].rs {
+			v.keptSorted = false
+		}
 		v.kept = append(v.kept, head[i].rs)
 	}
 	dc.n = 0
@@ -569,12 +577,15 @@ func (v *view) replace(dst []byte, a, b int, r string, ui int) ([]byte, int, err
 // kept1 reports whether the character at raw offset r follows the
 // backslash of an invalid escape inside a literal.
 func (v *view) kept1(r int) bool {
-	for _, k := range v.kept {
-		if int(k) == r {
-			return true
-		}
+	if len(v.kept) == 0 {
+		return false
 	}
-	return false
+	if !v.keptSorted {
+		slices.Sort(v.kept)
+		v.keptSorted = true
+	}
+	_, found := slices.BinarySearch(v.kept, int32(r))
+	return found
 }
 
 // replaceable reports whether c may be written in place of another

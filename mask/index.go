@@ -37,6 +37,14 @@ type index struct {
 	// no learned one), then kept up to date
 	built  tables
 	cursor uint64
+	// last is the family and kind of the mapping added last: a store's
+	// mappings come in runs of one kind
+	last struct {
+		family, kind string
+		fam          family
+		k            uint8
+		ok           bool
+	}
 }
 
 // tables names the index's lookups.
@@ -83,8 +91,15 @@ func fwdHash(f family, v string) uint64 { return hashString(v) ^ uint64(f)*0x9e3
 // addNew records m, which the index does not hold yet (the store records
 // each mapping once), and returns its id.
 func (x *index) addNew(m Mapping) int32 {
-	f := familyByName(m.Family)
-	k, ok := x.kindIdx[m.Kind]
+	f := x.last.fam
+	if !x.last.ok || m.Family != x.last.family {
+		f = familyByName(m.Family)
+		x.last.family, x.last.fam = strings.Clone(m.Family), f
+	}
+	k, ok := x.last.k, x.last.ok && m.Kind == x.last.kind
+	if !ok {
+		k, ok = x.kindIdx[m.Kind]
+	}
 	if !ok {
 		k = uint8(len(x.kinds))
 		name := strings.Clone(m.Kind)
@@ -93,6 +108,7 @@ func (x *index) addNew(m Mapping) int32 {
 		kk, known := KindByName(name)
 		x.learnKinds = append(x.learnKinds, known && learnableKind(kk))
 	}
+	x.last.kind, x.last.k, x.last.ok = x.kinds[k], k, true
 	r := irec{orig: x.ar.add(m.Original), pseu: x.ar.add(m.Pseudonym), fam: f, kind: k}
 	id := int32(x.recs.add(r))
 	x.index(id, x.built)

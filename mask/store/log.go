@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/claude-secure/claude-secure/mask"
 	bolt "go.etcd.io/bbolt"
@@ -52,33 +53,60 @@ func (s *Store) appendLog(tx *bolt.Tx, ms []mask.Mapping) error {
 	return b.Put(key[:], s.seal(plain, logAD(key[:])))
 }
 
-// decodeChunk opens one log chunk.
-func (s *Store) decodeChunk(key, v []byte, out []mask.Mapping) ([]mask.Mapping, error) {
-	plain, err := s.open(v, logAD(key))
-	if err != nil {
-		return nil, err
-	}
+// openChunk decrypts one log chunk.
+func (s *Store) openChunk(key, v []byte) ([]byte, error) {
+	return s.open(v, logAD(key))
+}
+
+// chunk is an opened log chunk and where the fields of its records lie:
+// eight numbers a record, the offset and length of its kind, family,
+// original and pseudonym. It holds no pointers but one, so a store's
+// worth of them costs the collector nothing to keep.
+type chunk struct {
+	plain  []byte
+	fields []uint32
+}
+
+// parseChunk reads an opened log chunk.
+func parseChunk(plain []byte) (chunk, error) {
 	n, k := binary.Uvarint(plain)
 	if k <= 0 || n > uint64(len(plain)) {
-		return nil, ErrDamaged
+		return chunk{}, ErrDamaged
 	}
-	plain = plain[k:]
+	c := chunk{plain: plain, fields: make([]uint32, 0, 8*n)}
+	at := k
 	for i := uint64(0); i < n; i++ {
-		l, k := binary.Uvarint(plain)
-		if k <= 0 || uint64(len(plain)-k) < l {
-			return nil, ErrDamaged
+		l, k := binary.Uvarint(plain[at:])
+		if k <= 0 || uint64(len(plain)-at-k) < l {
+			return chunk{}, ErrDamaged
 		}
-		m, err := decodeRecordView(plain[k : k+int(l)])
-		if err != nil {
-			return nil, err
+		var err error
+		if c.fields, err = recordFields(plain[at+k:at+k+int(l)], at+k, c.fields); err != nil {
+			return chunk{}, err
 		}
-		out = append(out, m)
-		plain = plain[k+int(l):]
+		at += k + int(l)
 	}
-	if len(plain) != 0 {
-		return nil, ErrDamaged
+	if at != len(plain) {
+		return chunk{}, ErrDamaged
 	}
-	return out, nil
+	return c, nil
+}
+
+// mappings appends the chunk's records to out; their strings point into
+// the chunk.
+func (c chunk) mappings(out []mask.Mapping) []mask.Mapping {
+	str := func(off, n uint32) string {
+		if n == 0 {
+			return ""
+		}
+		return unsafe.String(&c.plain[off], int(n))
+	}
+	f := c.fields
+	for i := 0; i+8 <= len(f); i += 8 {
+		out = append(out, mask.Mapping{Kind: str(f[i], f[i+1]), Family: str(f[i+2], f[i+3]),
+			Original: str(f[i+4], f[i+5]), Pseudonym: str(f[i+6], f[i+7])})
+	}
+	return out
 }
 
 // fileState is what tells, without opening the database, that the store
@@ -128,12 +156,14 @@ func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
 			}
 			chunks = append(chunks, [2][]byte{k, v})
 		}
-		// decrypt the chunks on two goroutines while the index takes them
-		// in order: loading a large store is mostly decryption and indexing
+		// open and read the chunks on two goroutines while the index takes
+		// them in order, through one batch used again and again: loading a
+		// large store is mostly decryption and indexing, and what is
+		// loaded holds few pointers for the collector to follow
 		type result struct {
-			batch []mask.Mapping
-			err   error
-			done  chan struct{}
+			c    chunk
+			err  error
+			done chan struct{}
 		}
 		res := make([]result, len(chunks))
 		for i := range res {
@@ -144,19 +174,25 @@ func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
 		for w := range 2 {
 			wg.Go(func() {
 				for i := w; i < len(chunks); i += 2 {
-					res[i].batch, res[i].err = s.decodeChunk(chunks[i][0], chunks[i][1], nil)
+					if plain, err := s.openChunk(chunks[i][0], chunks[i][1]); err != nil {
+						res[i].err = err
+					} else {
+						res[i].c, res[i].err = parseChunk(plain)
+					}
 					close(res[i].done)
 				}
 			})
 		}
+		var batch []mask.Mapping
 		for i := range chunks {
 			<-res[i].done
 			if res[i].err != nil {
 				return res[i].err
 			}
+			batch = res[i].c.mappings(batch[:0])
 			next = binary.BigEndian.Uint64(chunks[i][0])
-			each(res[i].batch, next)
-			res[i].batch = nil
+			each(batch, next)
+			res[i].c = chunk{}
 		}
 		return nil
 	})

@@ -30,7 +30,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/claude-secure/claude-secure/mask"
 	bolt "go.etcd.io/bbolt"
@@ -369,33 +368,37 @@ func encodeRecord(m mask.Mapping) []byte {
 }
 
 func decodeRecord(b []byte) (mask.Mapping, error) {
-	m, err := decodeRecordView(b)
-	if err != nil {
-		return m, err
+	var f [8]uint32
+	if _, err := recordFields(b, 0, f[:0]); err != nil {
+		return mask.Mapping{}, err
 	}
-	return mask.Mapping{Kind: strings.Clone(m.Kind), Family: strings.Clone(m.Family),
-		Original: strings.Clone(m.Original), Pseudonym: strings.Clone(m.Pseudonym)}, nil
+	return mask.Mapping{Kind: string(b[f[0] : f[0]+f[1]]), Family: string(b[f[2] : f[2]+f[3]]),
+		Original: string(b[f[4] : f[4]+f[5]]), Pseudonym: string(b[f[6] : f[6]+f[7]])}, nil
 }
 
-// decodeRecordView is decodeRecord with strings that view b instead of
-// copying it, for loading many records at once (the index copies what it
-// keeps); b must not change afterwards.
-func decodeRecordView(b []byte) (mask.Mapping, error) {
-	var f [4]string
-	for i := range f {
-		n, k := binary.Uvarint(b)
+// recordFields appends where the four fields of the record b lie: for
+// each, its offset (plus base) and length.
+func recordFields(b []byte, base int, dst []uint32) ([]uint32, error) {
+	at := base
+	for range 4 {
+		var n uint64
+		var k int
+		if len(b) > 0 && b[0] < 0x80 {
+			n, k = uint64(b[0]), 1 // most fields are shorter than 128 bytes
+		} else {
+			n, k = binary.Uvarint(b)
+		}
 		if k <= 0 || uint64(len(b)-k) < n {
-			return mask.Mapping{}, ErrDamaged
+			return dst, ErrDamaged
 		}
-		if n > 0 {
-			f[i] = unsafe.String(&b[k], int(n))
-		}
+		dst = append(dst, uint32(at+k), uint32(n))
 		b = b[k+int(n):]
+		at += k + int(n)
 	}
 	if len(b) != 0 {
-		return mask.Mapping{}, ErrDamaged
+		return dst, ErrDamaged
 	}
-	return mask.Mapping{Kind: f[0], Family: f[1], Original: f[2], Pseudonym: f[3]}, nil
+	return dst, nil
 }
 
 // get reads and opens the record under k in bucket b, if there is one.
@@ -676,7 +679,10 @@ func (s *Store) Info() (Info, error) {
 			return err
 		}
 		if err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
-			_, err := s.decodeChunk(k, v, nil)
+			plain, err := s.openChunk(k, v)
+			if err == nil {
+				_, err = parseChunk(plain)
+			}
 			return err
 		}); err != nil {
 			return err

@@ -574,8 +574,13 @@ func (st *scanState) atDash(i int) int {
 func (st *scanState) proseName(i int) int {
 	s, n := st.s, st.n
 	a := i
-	for a > st.lo && i-a < 64 && nameByte(s[a-1]) && !escapeEndsAt(s, a) {
+	for a > st.lo && i-a < 64 && nameByte(s[a-1]) {
 		a--
+	}
+	if a < i && bytes.IndexByte(s[max(a-6, 0):i], '\\') >= 0 {
+		// an escape may end inside the name: it starts after it
+		for a = i; a > st.lo && i-a < 64 && nameByte(s[a-1]) && !escapeEndsAt(s, a); a-- {
+		}
 	}
 	if a < 2 || s[a-1] != ' ' {
 		return i + 1
@@ -1121,8 +1126,13 @@ func (st *scanState) keyBefore(i int) (Kind, bool) {
 		return 0, false // most keys fail here, before they are read
 	}
 	e := p
-	for p > lim && (isWord(s[p-1]) || s[p-1] == '-' || s[p-1] == '.') && !escapeEndsAt(s, p) {
+	for p > lim && (isWord(s[p-1]) || s[p-1] == '-' || s[p-1] == '.') {
 		p--
+	}
+	if p < e && bytes.IndexByte(s[max(p-6, 0):e], '\\') >= 0 {
+		// an escape may end inside the key (\nName): it starts after it
+		for p = e; p > lim && (isWord(s[p-1]) || s[p-1] == '-' || s[p-1] == '.') && !escapeEndsAt(s, p); p-- {
+		}
 	}
 	if p == e || (p == lim && lim == st.spanEnd && lim > 0) || !keyLastByte[toLower(s[e-1])] {
 		return 0, false

@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -76,11 +77,11 @@ func (u *EventUnmasker) Event(data []byte, before Emit) ([]byte, error) {
 		}
 	}
 	out, err := u.e.UnmaskJSON(data, BodyEvent, u.r, u.stats)
-	if err != nil {
+	if errors.Is(err, ErrInvalidJSON) {
 		// not JSON after all (an upstream error in plain text)
 		return u.e.UnmaskBytes(data, u.r, u.stats)
 	}
-	return out, nil
+	return out, err
 }
 
 // Finish releases what every open block still holds, in index order, at
@@ -112,7 +113,11 @@ func (u *EventUnmasker) startBlock(index int, typ []byte) {
 		return
 	}
 	b.s = u.e.NewUnmasker(u.r, u.stats)
-	b.s.InString()
+	if b.field == "partial_json" {
+		b.s.InJSONString()
+	} else {
+		b.s.InString()
+	}
 	u.blocks[index] = b
 }
 

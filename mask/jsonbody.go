@@ -28,6 +28,10 @@ const (
 	// partial_json of deltas are skipped: they span events and are
 	// unmasked by a Stream per content block.
 	BodyEvent
+	// BodyBatchResult is one line of a message batch's results:
+	// {"custom_id", "result": {"type", "message"}}. Used with UnmaskJSON;
+	// thinking blocks stay as they are.
+	BodyBatchResult
 )
 
 // ErrInvalidJSON is returned for a body that is not valid JSON.
@@ -54,7 +58,8 @@ const (
 	nMessage
 	nContent
 	nBlock
-	nSource
+	nSource     // a document or image source whose data is base64
+	nTextSource // any other source: its data is text
 	nTools
 	nTool
 	nCitations
@@ -62,6 +67,8 @@ const (
 	nBatchRoot
 	nBatchRequests
 	nBatchRequest
+	nBatchResult
+	nResult
 	nResponse
 	nEvent
 	nDelta
@@ -105,10 +112,14 @@ func child(n node, key []byte) node {
 		case "content":
 			return nContent
 		}
-	case nSource:
+	case nSource, nTextSource:
 		switch k {
-		case "type", "media_type", "data", "file_id":
+		case "type", "media_type", "file_id":
 			return nSkip
+		case "data":
+			if n == nSource {
+				return nSkip
+			}
 		case "content":
 			return nContent
 		}
@@ -150,6 +161,20 @@ func child(n node, key []byte) node {
 			return nSkip
 		case "content":
 			return nContent
+		}
+	case nBatchResult:
+		switch k {
+		case "custom_id":
+			return nSkip
+		case "result":
+			return nResult
+		}
+	case nResult:
+		switch k {
+		case "type":
+			return nSkip
+		case "message":
+			return nResponse
 		}
 	case nBatchRequest:
 		switch k {
@@ -219,6 +244,8 @@ func rootNode(kind Body) node {
 		return nBlock
 	case BodyEvent:
 		return nEvent
+	case BodyBatchResult:
+		return nBatchResult
 	}
 	return nRoot
 }
@@ -281,6 +308,31 @@ func (w *bodyWalker) checkNumbers(ed *edits) error {
 		}
 	}
 	return nil
+}
+
+// restoreNumbers handles originals that cannot stand as a number where
+// the model wrote their pseudonym as one (an account ID with a leading
+// zero, "account_id": 123456789012): a whole number becomes the original
+// as a string, so the answer stays JSON and the tool gets the real value;
+// a part of a number (a sign or a fraction beside it) keeps the pseudonym.
+func (w *bodyWalker) restoreNumbers(ed *edits) {
+	for i, sp := range ed.spans {
+		rep := ed.repl[i]
+		if len(rep) < 2 || rep[0] != '0' {
+			continue
+		}
+		ra, _ := w.v.rawRange(sp.Start)
+		_, rb := w.v.rawRange(sp.End)
+		r := w.rangeOf(ra, rb)
+		if r < 0 || !w.ranges[r].number {
+			continue
+		}
+		if ra == w.ranges[r].a && rb == w.ranges[r].b {
+			ed.spans[i].quote = 1
+		} else {
+			ed.repl[i] = ""
+		}
+	}
 }
 
 // MaskRequest masks an API request body: every JSON string value except the
@@ -350,9 +402,7 @@ func (e *Engine) UnmaskJSON(body []byte, kind Body, r *Restore, stats Stats) ([]
 	if len(w.ed.spans) == 0 {
 		return body, nil
 	}
-	if err := w.checkNumbers(&w.ed); err != nil {
-		return nil, err
-	}
+	w.restoreNumbers(&w.ed)
 	out, err := w.v.rewrite(make([]byte, 0, len(body)), 0, len(w.v.d), w.ed.spans, w.ed.repl)
 	if err != nil {
 		return nil, err
@@ -413,6 +463,9 @@ func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 		}
 		if n == nBlock && w.isThinking(p) {
 			n = nSkip
+		}
+		if n == nSource && !w.isBase64Source(p) {
+			n = nTextSource
 		}
 		return w.object(p, n, depth+1)
 	case c == '[':
@@ -660,6 +713,20 @@ func (w *bodyWalker) array(p int, n node, depth int) (int, error) {
 // isThinking reports whether the object at p is a thinking or
 // redacted_thinking block, wherever its "type" member sits.
 func (w *bodyWalker) isThinking(p int) bool {
+	r := w.typeAt(p)
+	return r >= 0 && (hasPrefixAt(w.body, r, `"thinking"`) || hasPrefixAt(w.body, r, `"redacted_thinking"`))
+}
+
+// isBase64Source reports whether the source object at p says its data is
+// base64 (an image or a PDF). Any other source's data is text, and masked.
+func (w *bodyWalker) isBase64Source(p int) bool {
+	r := w.typeAt(p)
+	return r >= 0 && hasPrefixAt(w.body, r, `"base64"`)
+}
+
+// typeAt returns where the value of the "type" member of the object at p
+// starts, or -1.
+func (w *bodyWalker) typeAt(p int) int {
 	b := w.body
 	q := w.ws(p + 1)
 	depth := 0
@@ -668,13 +735,12 @@ func (w *bodyWalker) isThinking(p int) bool {
 		case '"':
 			e, err := w.str(q)
 			if err != nil {
-				return false
+				return -1
 			}
 			if depth == 0 && string(b[q:e]) == `"type"` {
 				r := w.ws(e)
 				if r < len(b) && b[r] == ':' {
-					r = w.ws(r + 1)
-					return hasPrefixAt(b, r, `"thinking"`) || hasPrefixAt(b, r, `"redacted_thinking"`)
+					return w.ws(r + 1)
 				}
 			}
 			q = e
@@ -683,11 +749,11 @@ func (w *bodyWalker) isThinking(p int) bool {
 			depth++
 		case '}', ']':
 			if depth == 0 {
-				return false
+				return -1
 			}
 			depth--
 		}
 		q++
 	}
-	return false
+	return -1
 }

@@ -115,9 +115,10 @@ func TestMaskRequestFailClosedOnNewFields(t *testing.T) {
 	body := []byte(`{"model":"claude-x","future_field":{"deep":["account 210987654321"]},"messages":[` +
 		`{"role":"system","content":"host 10.1.2.3"},` +
 		`{"role":"system","content":[{"type":"text","text":"i-0f3a9c2b7d1e4a605"}]},` +
-		`{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"10.9.8.7"},"title":"vpc-0d4e5f6a"}]}]}`)
+		`{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"10.9.8.7"},"title":"vpc-0d4e5f6a"},` +
+		`{"type":"document","source":{"data":"host 10.6.5.4","type":"text","media_type":"text/plain"}}]}]}`)
 	out := maskRequest(t, e, body)
-	for _, s := range []string{"210987654321", "10.1.2.3", "i-0f3a9c2b7d1e4a605", "vpc-0d4e5f6a"} {
+	for _, s := range []string{"210987654321", "10.1.2.3", "i-0f3a9c2b7d1e4a605", "vpc-0d4e5f6a", "10.6.5.4"} {
 		if bytes.Contains(out, []byte(s)) {
 			t.Errorf("a value in a %d-byte field reached the masked body", len(s))
 		}

@@ -244,7 +244,10 @@ func (sc *tableScan) run() {
 	n := len(d)
 	filter, shift := sc.t.filter, 32-sc.t.fbits
 	fmask := uint32(len(filter) - 1) // the filter's length is a power of two
-	i := sc.lo &^ 7
+	// from a little before lo: a value may start right after an escape
+	// unit or a terminal colour whose word starts before lo (\u00e9,
+	// ESC [ 1;31 m)
+	i := max(sc.lo-24, 0) &^ 7
 	var prev, prevBS uint64 // the previous block's last byte: a word byte, a backslash or '['
 	if i > 0 {
 		if isWord(d[i-1]) {

@@ -11,14 +11,14 @@ import (
 // turn, the longest value that stands there as a whole token (its first
 // word byte starts a token, its last does not run into a word), then on
 // from its end.
-func referenceMatches(d []byte, vals map[string]int32) []match {
+func referenceMatches(d []byte, lo int, vals map[string]int32) []match {
 	var byLen []string
 	for v := range vals {
 		byLen = append(byLen, v)
 	}
 	slices.SortFunc(byLen, func(a, b string) int { return len(b) - len(a) })
 	var out []match
-	for s := 0; s < len(d); s++ {
+	for s := lo; s < len(d); s++ {
 		for _, v := range byLen {
 			e := s + len(v)
 			if e > len(d) || string(d[s:e]) != v {
@@ -58,26 +58,30 @@ func formatMatches(d []byte, ms []match) string {
 }
 
 // FuzzTokenTable compares the table's scan, eight bytes at a time with a
-// filter, against the plain reference; and a scan of a cut text against
-// the scan of the whole: what it returns before its hold point stands.
+// filter, against the plain reference, from any starting point (a stream
+// resumes where it held back); and a scan of a cut text against the scan
+// of the whole: what it returns before its hold point stands.
 func FuzzTokenTable(f *testing.F) {
-	f.Add([]byte("a vpc-0abc1234 and 10.0.0.1, not xvpc-0abc1234 or 10.0.0.12; \"vpc-0abc1234\""), []byte(" tail"), "vpc-0abc1234\n10.0.0.1\n10.0.0.12")
-	f.Add([]byte(`line\nvpc-0abc1234\u00e9vpc-0abc1234 \\nvpc-0abc1234 `+"\x1b[31mvpc-0abc1234\x1b[0m"), []byte(""), "vpc-0abc1234")
-	f.Add([]byte("log /aws/lambda/orders-api and /aws/lambda/orders-api-v2 ::ffff:10.1.2.3"), []byte("-v3"), "/aws/lambda/orders-api\n/aws/lambda/orders-api-v2\n::ffff:10.1.2.3\n10.1.2.3")
-	f.Add([]byte(strings.Repeat("word ", 70)+"i-0123456789abcdef0 i-0123456789abcdef"), []byte("0"), "i-0123456789abcdef0\ni-0123456789abcdef")
-	f.Fuzz(func(t *testing.T, text, more []byte, values string) {
+	f.Add([]byte("a vpc-0abc1234 and 10.0.0.1, not xvpc-0abc1234 or 10.0.0.12; \"vpc-0abc1234\""), []byte(" tail"), "vpc-0abc1234\n10.0.0.1\n10.0.0.12", uint16(0))
+	f.Add([]byte(`line\nvpc-0abc1234\u00e9vpc-0abc1234 \\nvpc-0abc1234 `+"\x1b[31mvpc-0abc1234\x1b[0m"), []byte(""), "vpc-0abc1234", uint16(0))
+	f.Add([]byte("log /aws/lambda/orders-api and /aws/lambda/orders-api-v2 ::ffff:10.1.2.3"), []byte("-v3"), "/aws/lambda/orders-api\n/aws/lambda/orders-api-v2\n::ffff:10.1.2.3\n10.1.2.3", uint16(0))
+	f.Add([]byte(strings.Repeat("word ", 70)+"i-0123456789abcdef0 i-0123456789abcdef"), []byte("0"), "i-0123456789abcdef0\ni-0123456789abcdef", uint16(0))
+	f.Add([]byte("xy\\u00e9vpc-0abc1234 tail"), []byte(""), "vpc-0abc1234", uint16(8))
+	f.Add([]byte("a\x1b[1;31mvpc-0abc1234\x1b[0m"), []byte(""), "vpc-0abc1234", uint16(8))
+	f.Fuzz(func(t *testing.T, text, more []byte, values string, from uint16) {
 		if len(text) > 1<<12 || len(values) > 1<<12 {
 			return
 		}
+		lo := int(from) % (len(text) + 1)
 		tab, vals := tableOf(values)
-		got, hold := tab.scan(text, 0, true, nil, nil)
-		want := referenceMatches(text, vals)
+		got, hold := tab.scan(text, lo, true, nil, nil)
+		want := referenceMatches(text, lo, vals)
 		if hold != len(text) || !slices.Equal(got, want) {
 			t.Fatalf("scan of %q:\n got %s (hold %d)\nwant %s", text, formatMatches(text, got), hold, formatMatches(text, want))
 		}
 		whole := append(slices.Clip(text), more...)
-		all := referenceMatches(whole, vals)
-		part, hold := tab.scan(text, 0, false, nil, nil)
+		all := referenceMatches(whole, lo, vals)
+		part, hold := tab.scan(text, lo, false, nil, nil)
 		var stand []match
 		for _, m := range all {
 			if m.end <= hold {
@@ -119,7 +123,7 @@ func TestTokenTableLongText(t *testing.T) {
 	tab, m := tableOf(strings.Join(vals, "\n"))
 	for cut := len(text) - 40; cut <= len(text); cut++ {
 		got, _ := tab.scan(text[:cut], 0, true, nil, nil)
-		want := referenceMatches(text[:cut], m)
+		want := referenceMatches(text[:cut], 0, m)
 		if !slices.Equal(got, want) {
 			t.Fatalf("cut at %d:\n got %s\nwant %s", cut, formatMatches(text, got), formatMatches(text, want))
 		}

@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -274,15 +275,21 @@ func parseIPv4CIDR(s string) (a [4]byte, bits int, ok bool) {
 	return a, bits, true
 }
 
-// stepIPv4 permutes the network bits of an address or CIDR block, keeping
-// the private block it lives in and the host bits of a CIDR block, so two
-// hosts in one subnet stay in one subnet and a block keeps its meaning.
+// stepIPv4 permutes the bits of an address, or the network bits of a CIDR
+// block, prefix-preserving and keeping the private block it lives in: two
+// hosts in one subnet stay in one subnet and a block keeps its meaning. A
+// host address written with its prefix length (10.0.1.5/24, as ip addr
+// prints it) is a host: all its bits are permuted, as when written bare.
 func (p *pseudonymizer) stepIPv4(v string, fixed int) string {
 	a, bits, ok := parseIPv4CIDR(v)
 	if !ok {
 		return v
 	}
-	p.perm.prefixBits("ipv4", a[:], fixed, bits, false)
+	n := bits
+	if !ipv4HostBitsZero(a, bits) {
+		n = 32
+	}
+	p.perm.prefixBits("ipv4", a[:], fixed, n, false)
 	out := fmt.Sprintf("%d.%d.%d.%d", a[0], a[1], a[2], a[3])
 	if strings.Contains(v, "/") {
 		out += "/" + strconv.Itoa(bits)
@@ -315,6 +322,11 @@ func dottedToDashed(v string) string { return strings.ReplaceAll(v, ".", "-") }
 func (p *pseudonymizer) stepIPv6(v string) string {
 	addr, suffix, _ := strings.Cut(v, "/")
 	b := []byte(addr)
+	var tail []byte // an IPv4 tail (2600:1f18::10.0.1.5), done after the groups
+	if strings.Contains(addr, ".") {
+		k := strings.LastIndexByte(addr, ':') + 1
+		b, tail = b[:k], b[k:]
+	}
 	upper := strings.ContainsAny(addr, "ABCDEF")
 	var nibbles []byte
 	first := true
@@ -350,9 +362,38 @@ func (p *pseudonymizer) stepIPv6(v string) string {
 		}
 		b[i] = digits[out]
 	}
-	out := string(b)
+	out := string(b) + string(p.ipv6Tail(tail, nibbles))
 	if suffix != "" || strings.Contains(v, "/") {
 		out += "/" + suffix
+	}
+	return out
+}
+
+// ipv6Tail permutes the dotted IPv4 tail of an IPv6 address, each octet
+// keyed by everything before it and kept to its number of digits (0-9,
+// 10-99, 100-255), so the address keeps its length and stays valid.
+func (p *pseudonymizer) ipv6Tail(tail, nibbles []byte) []byte {
+	if len(tail) == 0 {
+		return nil
+	}
+	out := make([]byte, 0, len(tail))
+	key := append([]byte(nil), nibbles...)
+	for k, o := range strings.Split(string(tail), ".") {
+		if k > 0 {
+			out = append(out, '.')
+		}
+		x, err := strconv.Atoi(o)
+		if err != nil || len(o) == 0 || len(o) > 3 || x > 255 {
+			return tail // not an address: ipv6 validation refuses it
+		}
+		lo, n := [...]int{0, 0, 10, 100}[len(o)], [...]int{1, 10, 90, 156}[len(o)]
+		if x < lo {
+			return tail // a leading zero
+		}
+		m := p.perm.mac("ipv6", 'V', k, key)
+		y := lo + (x-lo+int(binary.BigEndian.Uint16(m[:2])))%n
+		out = strconv.AppendInt(out, int64(y), 10)
+		key = append(key, byte(x))
 	}
 	return out
 }

@@ -18,6 +18,9 @@ type Span struct {
 	Rule int
 
 	origin int // where the detector that found it started looking
+	// quote, when not 0, wraps the replacement in quotes written for
+	// literal level quote-1: a restored number that is no longer one
+	quote uint8
 }
 
 const (
@@ -31,7 +34,15 @@ const (
 	maxQuotedName = 256
 	// maxPEM bounds a private key block.
 	maxPEM = 64 << 10
+	// maxSecretLen bounds a session token or secret read by its key or
+	// prefix: STS documents no maximum, and one cut short would be sent
+	maxSecretLen = 32 << 10
 )
+
+// secretKind says whether values of kind k are read up to maxSecretLen.
+func secretKind(k Kind) bool {
+	return k == KindSessionToken || k == KindSecretAccessKey || k == KindBedrockKey
+}
 
 // trigger marks the bytes at which some detector may start looking.
 var trigger [256]bool
@@ -241,6 +252,15 @@ func (st *scanState) atDigit(i int) int {
 	if i > 0 {
 		p := s[i-1]
 		if (isWord(p) && !escapeEndsAt(s, i)) || p == '.' {
+			// glued to a word; but an escape unit may end inside the
+			// digits (\udc0010.0.1.5), and a token start after it
+			if bytes.IndexByte(s[max(i-6, 0):j], '\\') >= 0 {
+				for k := i + 1; k < j; k++ {
+					if escapeEndsAt(s, k) {
+						return k
+					}
+				}
+			}
 			return j
 		}
 	}
@@ -786,7 +806,8 @@ func (st *scanState) flag(i int) int {
 	return st.contextValue(i, j+1, k)
 }
 
-// pem handles -----BEGIN … PRIVATE KEY----- blocks: the body is masked.
+// pem handles -----BEGIN … PRIVATE KEY----- blocks, and PGP's PRIVATE
+// KEY BLOCK: the body is masked.
 func (st *scanState) pem(i int) int {
 	s, n := st.s, st.n
 	if !hasPrefixAt(s, i, "-----BEGIN") {
@@ -810,7 +831,7 @@ func (st *scanState) pem(i int) int {
 		}
 		return n
 	}
-	if !hasPrefixAt(s, e, "-----") || !bytes.HasSuffix(s[h:e], []byte("PRIVATE KEY")) {
+	if !hasPrefixAt(s, e, "-----") || !(bytes.HasSuffix(s[h:e], []byte("PRIVATE KEY")) || bytes.HasSuffix(s[h:e], []byte("PGP PRIVATE KEY BLOCK"))) {
 		return e
 	}
 	body := e + 5
@@ -1002,8 +1023,11 @@ func (st *scanState) atUpper(i int) int {
 // base64Token reads a base64 run (with '=' padding) starting at i.
 func (st *scanState) base64Token(i, keep int, k Kind, minLen int) int {
 	s, n := st.s, st.n
-	j := i + keep
-	for j < n && j-i < maxTokenLen && (isB64(s[j]) || s[j] == '=') {
+	j, lim := i+keep, maxTokenLen
+	if secretKind(k) {
+		lim = maxSecretLen
+	}
+	for j < n && j-i < lim && (isB64(s[j]) || s[j] == '=') {
 		j++
 	}
 	if j == n && !st.final {
@@ -1472,19 +1496,34 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 	var end int
 	if quote != 0 {
 		lim := p + maxQuotedName
-		if k == KindSessionToken || k == KindSecretAccessKey || k == KindBedrockKey {
-			lim = p + maxTokenLen
+		if secretKind(k) {
+			lim = p + maxSecretLen
 		}
 		q := p
 		found := false
+		secret := k == KindPassword || secretKind(k)
 		for q < n && q < lim {
 			c := s[q]
-			if c == '\n' || c == '\\' {
+			if c == '\n' || (c == '\\' && !secret) {
 				break
 			}
 			if c == quote {
-				found = true
-				break
+				// a secret's own quote, escaped in the text (its escape
+				// is decoded here), is followed by more of it: "ab\"cd"
+				if secret && q+1 == n && !st.final {
+					return st.more(trig)
+				}
+				if !secret || q+1 >= n || !isWord(s[q+1]) {
+					found = true
+					break
+				}
+				if j := bytes.IndexByte(s[q+1:min(n, lim)], quote); j < 0 {
+					if min(n, lim) == n && !st.final {
+						return st.more(trig)
+					}
+					found = true
+					break
+				}
 			}
 			q++
 		}
@@ -1496,15 +1535,31 @@ func (st *scanState) contextValue(trig, j int, k Kind) int {
 		}
 		end = q
 	} else {
-		q := p
-		for q < n && q-p < maxTokenLen && valueByte(s[q]) {
+		q, lim := p, maxTokenLen
+		if secretKind(k) {
+			lim = maxSecretLen
+		}
+		for q < n && q-p < lim && valueByte(s[q]) {
 			q++
+		}
+		if k == KindPassword && q < n && !(s[q] == '(' || s[q] == '[') {
+			// a password is everything up to a space or a quote, but for
+			// the next pair of a connection string or query (;Database=)
+			for q < n && q-p < lim && passwordByte(s[q]) && !nextPair(s, q) {
+				q++
+			}
 		}
 		if q == n && !st.final {
 			return st.more(trig)
 		}
 		if q < n && (s[q] == '(' || s[q] == '[') {
 			return q // code: Username: u.Username(), bucket = hash[2:]
+		}
+		if k == KindPassword {
+			// a sentence's comma or semicolon after it
+			for q > p && (s[q-1] == ',' || s[q-1] == ';') {
+				q--
+			}
 		}
 		// a trailing period ends a sentence, not a name
 		for q > p && (s[q-1] == '.' || s[q-1] == ':') {
@@ -1545,6 +1600,29 @@ func skipBlank(s []byte, p, n int) int {
 
 func valueByte(c byte) bool {
 	return isWord(c) || c == '-' || c == '.' || c == '/' || c == '+' || c == '=' || c == '@' || c == '%' || c == '#'
+}
+
+// passwordByte: what an unquoted password may hold, any byte but spaces,
+// quotes and control characters.
+func passwordByte(c byte) bool {
+	return c > ' ' && c != '"' && c != '\'' && c != '`' && c != 0x7f
+}
+
+// nextPair reports whether s[q] separates a value from the next key=value
+// pair (;Database=x, &region=y, ,port=5432).
+func nextPair(s []byte, q int) bool {
+	if c := s[q]; c != ';' && c != '&' && c != ',' {
+		return false
+	}
+	j := q + 1
+	for j < len(s) && s[j] == ' ' {
+		j++
+	}
+	k := j
+	for j < len(s) && j-k < 32 && (isWord(s[j]) || s[j] == ' ' || s[j] == '.' || s[j] == '-') {
+		j++
+	}
+	return j > k && j < len(s) && s[j] == '=' && (isLower(s[k]) || isUpper(s[k]))
 }
 
 // emitValue emits a whole value found by context, after checking its shape.
@@ -1738,15 +1816,37 @@ func isPlaceholder(v []byte) bool {
 	if len(v) == 0 {
 		return true
 	}
-	switch v[0] {
-	case '$', '<', '{', '*', '%':
+	last := v[len(v)-1]
+	switch {
+	case bytes.HasPrefix(v, []byte("${")), bytes.HasPrefix(v, []byte("$(")), bytes.HasPrefix(v, []byte("{{")),
+		bytes.HasPrefix(v, []byte("%(")), bytes.HasPrefix(v, []byte("%{")), bytes.HasPrefix(v, []byte("%s")),
+		bytes.HasPrefix(v, []byte("***")),
+		v[0] == '<' && last == '>', v[0] == '{' && last == '}', v[0] == '%' && last == '%' && len(v) > 2:
 		return true
+	case v[0] == '$':
+		// a variable ($DB_PASSWORD, $password); a mixed-case value with
+		// digits ($uperS3cret9) is a secret
+		return len(v) > 1 && (identOf(v[1:], isUpper) || identOf(v[1:], isLower))
 	}
 	switch string(v) {
 	case "true", "false", "null", "none", "None", "nil", "string", "String", "required", "REDACTED":
 		return true
 	}
 	return false
+}
+
+// identOf reports whether v is an identifier whose letters all pass case
+// (DB_PASSWORD for isUpper, db_password for isLower).
+func identOf(v []byte, letter func(byte) bool) bool {
+	if len(v) == 0 || isDigit(v[0]) {
+		return false
+	}
+	for _, c := range v {
+		if !(letter(c) || isDigit(c) || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // url handles scheme://user:password@host and s3://bucket.

@@ -2,6 +2,7 @@ package mask
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 )
 
@@ -508,15 +509,22 @@ var v4FixedBits = [...]int{v4Private10: 8, v4Private172: 12, v4Private192: 16, v
 
 // ipv4LeftAlone: loopback, link-local, multicast, documentation and the
 // like; also a CIDR block no narrower than its private block (10.0.0.0/8).
+// A host address written with a prefix length (10.0.1.5/8) is a host.
 func ipv4LeftAlone(a [4]byte, bits int) bool {
 	c := classifyIPv4(a)
 	if c == v4LeftAlone {
 		return true
 	}
-	if bits < 32 && bits <= v4FixedBits[c] {
-		return true
+	if !ipv4HostBitsZero(a, bits) {
+		return false
 	}
-	return bits == 0
+	return bits == 0 || (bits < 32 && bits <= v4FixedBits[c])
+}
+
+// ipv4HostBitsZero reports whether a, read as a block of prefix length
+// bits, has no host bits set (10.0.1.0/24 does; 10.0.1.5/24 does not).
+func ipv4HostBitsZero(a [4]byte, bits int) bool {
+	return bits >= 32 || uint64(binary.BigEndian.Uint32(a[:]))<<bits&0xffffffff == 0
 }
 
 var ipv6Doc = netip.MustParsePrefix("2001:db8::/32")

@@ -19,6 +19,10 @@ type Stream struct {
 	report  func(Finding)
 	stats   Stats
 
+	// jsonText: the text at the stream's own level is JSON (a tool
+	// input's partial_json), so a bare run of digits there is a number
+	jsonText bool
+
 	raw  []byte    // input not released yet
 	st   viewState // the reading state at raw[0]
 	ctx  []byte    // decoded text before raw[0], for detectors that look back
@@ -83,6 +87,15 @@ func (t *Stream) InString() {
 	t.st = viewState{lits: 1}
 }
 
+// InJSONString is InString for a JSON string whose content is itself JSON
+// text (a tool input's partial_json): a pseudonym written there as a bare
+// number whose original is not one (a leading zero) is restored as a
+// string.
+func (t *Stream) InJSONString() {
+	t.InString()
+	t.jsonText = true
+}
+
 // Write feeds p and returns the output that is ready. The returned slice
 // is valid until the next call.
 func (t *Stream) Write(p []byte) ([]byte, error) {
@@ -108,6 +121,9 @@ func (t *Stream) process(final bool) ([]byte, error) {
 	switch t.mode {
 	case modeUnmask:
 		hold = t.e.unmaskPass(v, lo, final, t.restore, nil, &t.ed)
+		if t.jsonText {
+			t.restoreNumbers()
+		}
 	case modeScan:
 		hold, err = t.e.scanPass(v, lo, final, &t.scope, &t.ed)
 	default:
@@ -158,6 +174,33 @@ func (t *Stream) process(final bool) ([]byte, error) {
 	t.base += int64(rawHold)
 	return t.out, nil
 }
+
+// restoreNumbers: in JSON text, an original with a leading zero whose
+// pseudonym stands as a whole number is restored as a string ("0123…");
+// as part of a number (a sign or a fraction beside it) the pseudonym stays.
+func (t *Stream) restoreNumbers() {
+	ed, d := &t.ed, t.v.d
+	for i, sp := range ed.spans {
+		if rep := ed.repl[i]; len(rep) < 2 || rep[0] != '0' || t.v.stateAt(sp.Start).lits != 1 {
+			continue
+		}
+		a := sp.Start - 1
+		for a >= 0 && isJSONSpace(d[a]) {
+			a--
+		}
+		b := sp.End
+		for b < len(d) && isJSONSpace(d[b]) {
+			b++
+		}
+		if a >= 0 && (d[a] == ':' || d[a] == '[' || d[a] == ',') && (b == len(d) || d[b] == ',' || d[b] == '}' || d[b] == ']') {
+			ed.spans[i].quote = 2 // a quote inside the partial_json string: \"
+		} else {
+			ed.repl[i] = ""
+		}
+	}
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // reportFindings reports spans (scan mode) with their input position.
 func (t *Stream) reportFindings(spans []Span, kinds []string) {

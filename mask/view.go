@@ -492,14 +492,29 @@ func (v *view) rewrite(dst []byte, from, to int, spans []Span, repl []string) ([
 			return nil, errUnsafeReplacement // two spans share one decoded character
 		}
 		dst = append(dst, v.raw[p:a]...)
+		if sp.quote > 0 {
+			dst = appendQuote(dst, int(sp.quote)-1)
+		}
 		var err error
 		if dst, ui, err = v.replace(dst, sp.Start, sp.End, r, ui); err != nil {
 			return nil, err
+		}
+		if sp.quote > 0 {
+			dst = appendQuote(dst, int(sp.quote)-1)
 		}
 		p = b
 	}
 	end, _ := v.rawRange(to)
 	return append(dst, v.raw[p:end]...), nil
+}
+
+// appendQuote appends a quote as it is written inside level literals:
+// ", \", \\\", …
+func appendQuote(dst []byte, level int) []byte {
+	for range 1<<level - 1 {
+		dst = append(dst, '\\')
+	}
+	return append(dst, '"')
 }
 
 // unitAt returns the index of the first unit that ends after p.

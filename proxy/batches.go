@@ -19,6 +19,11 @@ type batchSets struct {
 	ids map[string]*mask.Restore
 }
 
+// batchKey is what a batch's restore set is kept under: the batch and the
+// caller that created it, so that another caller fetching its results
+// restores nothing.
+func batchKey(caller, id string) string { return caller + "\x00" + id }
+
 // maxBatchSets bounds the batches remembered in memory; older ones stay in
 // the BatchStore if there is one.
 const maxBatchSets = 4096

@@ -71,8 +71,9 @@ type Options struct {
 }
 
 // BatchStore keeps what each message batch's results may restore: the
-// pseudonyms that masking the batch's requests produced. The encrypted
-// store implements it.
+// pseudonyms that masking the batch's requests produced. The id it is given
+// names the batch and the caller that created it together: another caller
+// fetching the results restores nothing. The encrypted store implements it.
 type BatchStore interface {
 	SaveBatch(id string, pseudonyms []string) error
 	LoadBatch(id string) ([]string, bool, error)

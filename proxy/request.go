@@ -48,7 +48,7 @@ func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 	kind, masked := p.endpointBody(r.Method, info.path)
 	if !hasBody {
 		if id, ok := batchResultsID(r.Method, info.path); ok {
-			info.restore = p.batches.load(p.opts, p.opts.Engine, id)
+			info.restore = p.batches.load(p.opts, p.opts.Engine, batchKey(info.caller, id))
 		}
 		return r, nil
 	}

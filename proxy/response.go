@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -48,10 +50,10 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 		e := p.opts.Engine
 		r := info.restoreSet(e)
 		if id, ok := createdBatch(ctx.Req, resp.StatusCode, raw); ok {
-			p.batches.save(p.opts, id, r)
+			p.batches.save(p.opts, batchKey(info.caller, id), r)
 		}
 		out, err := e.UnmaskJSON(raw, kind, r, info.unmasked)
-		if err != nil {
+		if errors.Is(err, mask.ErrInvalidJSON) {
 			// not JSON after all: unmask as text
 			out, err = e.UnmaskBytes(raw, r, info.unmasked)
 		}
@@ -61,8 +63,15 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 		setBody(resp, out)
 		return resp
 	}
-	// JSONL batch results, plain text and anything else: stream as text
 	e := p.opts.Engine
+	if _, ok := batchResultsID(ctx.Req.Method, info.path); ok {
+		// JSONL, a result a line: each as JSON, thinking blocks untouched
+		resp.Body = readCloser{&resultsUnmasker{e: e, r: info.restoreSet(e), stats: info.unmasked, src: bufio.NewReaderSize(resp.Body, 64<<10)}, resp.Body}
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
+		return resp
+	}
+	// plain text and anything else: stream as text
 	resp.Body = readCloser{e.NewUnmasker(info.restoreSet(e), info.unmasked).Reader(resp.Body), resp.Body}
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
@@ -80,4 +89,56 @@ func setBody(resp *http.Response, b []byte) {
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// resultsUnmasker restores a batch's JSONL results a line at a time, each
+// line as a JSON result (a line that is not JSON, as text).
+type resultsUnmasker struct {
+	e     *mask.Engine
+	r     *mask.Restore
+	stats mask.Stats
+	src   *bufio.Reader
+	line  []byte
+	buf   []byte
+	out   []byte // the part of buf not read yet
+	err   error
+}
+
+func (u *resultsUnmasker) Read(p []byte) (int, error) {
+	for len(u.out) == 0 {
+		if u.err != nil {
+			return 0, u.err
+		}
+		u.line = u.line[:0]
+		for {
+			chunk, err := u.src.ReadSlice('\n')
+			u.line = append(u.line, chunk...)
+			if len(u.line) > maxPlainBody {
+				u.err = errors.New("a batch result line is too long to unmask")
+				return 0, u.err
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			u.err = err
+			break
+		}
+		if len(u.line) == 0 {
+			continue
+		}
+		body := bytes.TrimRight(u.line, "\r\n")
+		out, err := u.e.UnmaskJSON(body, mask.BodyBatchResult, u.r, u.stats)
+		if errors.Is(err, mask.ErrInvalidJSON) {
+			out, err = u.e.UnmaskBytes(body, u.r, u.stats)
+		}
+		if err != nil {
+			u.err = err
+			return 0, err
+		}
+		u.buf = append(append(u.buf[:0], out...), u.line[len(body):]...)
+		u.out = u.buf
+	}
+	n := copy(p, u.out)
+	u.out = u.out[n:]
+	return n, nil
 }

@@ -285,7 +285,7 @@ func skipValue(b []byte, p, depth int) int {
 				continue
 			}
 			e := skipValue(b, q, depth+1)
-			if e < 0 {
+			if e <= q {
 				return -1
 			}
 			q = skipWS(b, e)
@@ -298,6 +298,9 @@ func skipValue(b []byte, p, depth int) int {
 	q := p
 	for q < len(b) && b[q] != ',' && b[q] != '}' && b[q] != ']' && b[q] != ' ' && b[q] != '\n' && b[q] != '\r' && b[q] != '\t' {
 		q++
+	}
+	if q == p {
+		return -1 // a closing bracket where a value should be
 	}
 	return q
 }

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Benchmarks for docs/performance.md. Everything is measured in one run on
 # this machine, with its baseline: Go benchmarks (medians of -count runs),
-# `claude-secure mask` as a whole process on a 64 MB mixed file, memory as
-# input grows, and a whole process against a store with 100,000 mappings.
-# Usage: scripts/bench.sh [count]   (default 6)
+# the proxy's benchmarks, and `claude-secure mask` and `unmask` as whole
+# processes against a store of 100,000 lines of identifiers (about 150,000
+# mappings): 16 and 64 MB of mixed text, and opening the store to mask 1 KB.
+# Usage: [BASELINE=<git ref>] scripts/bench.sh [count]   (default 6); with
+# BASELINE, the whole-process runs are made with that revision too.
 set -eu
 cd "$(dirname "$0")/.."
 count=${1:-6}
@@ -50,9 +52,15 @@ for (name, unit), v in rows.items():
 PY
 
 go build -o "$work/claude-secure" ./cmd/claude-secure
-bin="$work/claude-secure"
+bins="new=$work/claude-secure"
+if [ -n "${BASELINE:-}" ]; then
+	# the same measurements with another revision's binary, in the same run
+	git worktree add -q --detach "$work/baseline-src" "$BASELINE"
+	(cd "$work/baseline-src" && go build -o "$work/claude-secure-baseline" ./cmd/claude-secure)
+	git worktree remove --force "$work/baseline-src"
+	bins="baseline=$work/claude-secure-baseline $bins"
+fi
 
-echo "\n== claude-secure mask, whole process, 64 MB mixed file"
 python3 - "$work" "$(go env GOROOT)" <<'PY'
 import os, sys, glob
 work, goroot = sys.argv[1], sys.argv[2]
@@ -66,37 +74,44 @@ for size in (16, 64):
         n = 0
         while n < size << 20:
             out.write(blob); n += len(blob)
-PY
-"$bin" mask < "$work/mixed-64.txt" > /dev/null   # first run issues the pseudonyms
-for i in 1 2 3 4 5; do
-	/usr/bin/time -f "%e %M" "$bin" mask < "$work/mixed-64.txt" 2>>"$work/t64" > /dev/null
-	/usr/bin/time -f "%e %M" "$bin" mask < "$work/mixed-16.txt" 2>>"$work/t16" > /dev/null
-done
-python3 - "$work" <<'PY'
-import os, statistics, sys
-work = sys.argv[1]
-for size in (16, 64):
-    rows = [l.split() for l in open(os.path.join(work, f't{size}')) if l.strip()]
-    secs = statistics.median(float(r[0]) for r in rows)
-    rss = statistics.median(int(r[1]) for r in rows)
-    mb = os.path.getsize(os.path.join(work, f'mixed-{size}.txt')) / 1e6
-    print(f"  {size} MB input: median {secs:.3f} s = {mb/secs:.0f} MB/s, max RSS {rss/1024:.1f} MiB")
-PY
-
-echo "\n== a store with 100,000 mappings: whole process masking 1 KB"
-python3 - "$work" <<'PY'
-import sys
-with open(sys.argv[1] + '/ids.txt', 'w') as f:
+# 100,000 lines of instance IDs, VPC IDs and addresses: about 150,000 mappings
+with open(os.path.join(work, 'ids.txt'), 'w') as f:
     for i in range(100000):
         f.write('i-%017x 10.%d.%d.%d\n' % (0x5ca1ab1e000 + i, (i >> 16) & 255, (i >> 8) & 255, i & 255) if i % 2 else 'vpc-%08x\n' % i)
 PY
-"$bin" mask < "$work/ids.txt" > /dev/null
-"$bin" store info | grep -E 'mappings|size'
 head -c 1024 mask/testdata/fixtures/prose.md > "$work/1k.txt"
-for i in 1 2 3 4 5 6 7; do
-	/usr/bin/time -f "%e" "$bin" mask < "$work/1k.txt" 2>>"$work/tstore" > /dev/null
+
+# time.py runs: label, input, runs, command...: median wall time and max RSS
+cat > "$work/time.py" <<'PY'
+import os, statistics, subprocess, sys, time
+label, inp, runs, cmd = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+wall, rss = [], []
+for _ in range(runs):
+    with open(inp, 'rb') as f, open(os.devnull, 'wb') as null:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=f, stdout=null)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall.append(time.perf_counter() - t)
+        rss.append(ru.ru_maxrss)
+        assert status == 0, f'{label}: exit status {status}'
+mb = os.path.getsize(inp) / 1e6
+med = statistics.median(wall)
+rate = f'{mb/med:6.0f} MB/s' if mb > 1 else ''
+print(f'  {label:34s} median {med*1000:8.1f} ms (min {min(wall)*1000:.1f}, max {max(wall)*1000:.1f}) {rate}  max RSS {statistics.median(rss)/1024:.1f} MiB')
+PY
+
+for pair in $bins; do
+	name=${pair%%=*}
+	bin=${pair#*=}
+	export CLAUDE_SECURE_HOME="$work/state-$name"
+	echo "\n== $name: a store with 100,000 lines of identifiers"
+	"$bin" mask < "$work/ids.txt" > /dev/null
+	"$bin" store info | grep -E 'mappings|size'
+	"$bin" mask < "$work/mixed-64.txt" > "$work/masked-64.txt"   # issues the mixed file's pseudonyms
+	"$bin" unmask < "$work/masked-64.txt" | cmp -s - "$work/mixed-64.txt" && echo "  unmask(mask(64 MB)) is the input, byte for byte"
+	echo "== $name: whole process, that store (median of 5)"
+	python3 "$work/time.py" "mask, 16 MB mixed" "$work/mixed-16.txt" 5 "$bin" mask
+	python3 "$work/time.py" "mask, 64 MB mixed" "$work/mixed-64.txt" 5 "$bin" mask
+	python3 "$work/time.py" "unmask, 64 MB masked" "$work/masked-64.txt" 5 "$bin" unmask
+	python3 "$work/time.py" "mask, 1 KB (open + mask)" "$work/1k.txt" 11 "$bin" mask
 done
-python3 -c "
-import statistics
-v=[float(l) for l in open('$work/tstore') if l.strip()]
-print(f'  median {statistics.median(v)*1000:.0f} ms over {len(v)} runs (min {min(v)*1000:.0f} ms, max {max(v)*1000:.0f} ms)')"

@@ -75,7 +75,14 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 		ed.matches, lhold = e.idx.learned.scan(d, lo, final, nil, ed.matches[:0])
 		e.mu.RUnlock()
 	}
-	if sc.concurrent && len(d)-lo >= concurrentMin {
+	// the learned values are looked for beside the detectors; a body
+	// looks again after issuing only if that taught the table something
+	// (its own values count there too)
+	before := -1
+	if len(d)-lo >= concurrentMin {
+		e.mu.RLock()
+		before = e.idx.learned.len()
+		e.mu.RUnlock()
 		learned = make(chan struct{})
 		go func() {
 			scanLearned()
@@ -117,6 +124,13 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 
 	if learned == nil {
 		scanLearned() // after issuing: a body's own values count too
+	} else if !sc.concurrent {
+		e.mu.RLock()
+		grew := e.idx.learned.len() != before
+		e.mu.RUnlock()
+		if grew {
+			scanLearned()
+		}
 	}
 	ed.matches = dropOverlaps(ed.matches, det)
 	hold = holdBack(det, ed.matches, min(hold, lhold))

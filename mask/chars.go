@@ -75,7 +75,8 @@ func escapeEndsAt(s []byte, i int) bool {
 
 func escapeUnitEndsAt(s []byte, i int) bool {
 	if i >= 2 && s[i-2] == '\\' && oddBackslashes(s, i-2) {
-		return true
+		// \u before four hex digits opens a longer unit: i is inside it
+		return s[i-1] != 'u' || i+4 > len(s) || !(isHexAny(s[i]) && isHexAny(s[i+1]) && isHexAny(s[i+2]) && isHexAny(s[i+3]))
 	}
 	if i >= 6 && s[i-6] == '\\' && s[i-5] == 'u' && isHexAny(s[i-4]) && isHexAny(s[i-3]) &&
 		isHexAny(s[i-2]) && isHexAny(s[i-1]) && oddBackslashes(s, i-6) {

@@ -22,7 +22,7 @@ type tokenTable struct {
 	entries blocks[tokEntry]
 	vals    htab               // hash of the value → entry
 	shapes  map[uint32][]shape // the four bytes at the anchor → the shapes of values that start with them
-	filter  []uint64
+	filter  anchorFilter
 	fbits   uint     // log2 of the filter's size in bits
 	maxLen  int      // the longest value
 	maxA    int      // the largest anchor offset
@@ -175,7 +175,7 @@ func (t *tokenTable) insert(v string, e tokEntry, dedup bool) bool {
 		if len(t.shapes) > 1<<(t.fbits-4) {
 			t.resize(t.fbits + 1)
 		} else {
-			t.setBit(key)
+			t.filter.set(key)
 		}
 	}
 	t.maxLen = max(t.maxLen, len(v))
@@ -193,15 +193,33 @@ func (t *tokenTable) resize(b uint) {
 		b++
 	}
 	t.fbits = b
-	t.filter = make([]uint64, 1<<(b-6))
+	t.filter = anchorFilter{bits: make([]uint64, 1<<(b-6)), shift: uint32(32 - b)}
 	for k := range t.shapes {
-		t.setBit(k)
+		t.filter.set(k)
 	}
 }
 
-func (t *tokenTable) setBit(key uint32) {
-	h := (key * 0x9e3779b1) >> (32 - t.fbits)
-	t.filter[h>>6] |= 1 << (h & 63)
+// anchorFilter is a bit filter over the four bytes at a value's anchor: a
+// word of text costs one multiply and one bit test. A value of it is
+// meant to be copied into a scan's locals.
+type anchorFilter struct {
+	bits  []uint64 // a power of two of them
+	shift uint32   // 32 less the log2 of the number of bits
+}
+
+func (f anchorFilter) slot(key uint32) (word uint32, bit uint64) {
+	h := (key * 0x9e3779b1) >> (f.shift & 31)
+	return (h >> 6) & uint32(len(f.bits)-1), 1 << (h & 63)
+}
+
+func (f anchorFilter) has(key uint32) bool {
+	w, bit := f.slot(key)
+	return f.bits[w]&bit != 0
+}
+
+func (f anchorFilter) set(key uint32) {
+	w, bit := f.slot(key)
+	f.bits[w] |= bit
 }
 
 func (t *tokenTable) len() int { return t.entries.len() }
@@ -242,8 +260,7 @@ type tableScan struct {
 func (sc *tableScan) run() {
 	d := sc.d
 	n := len(d)
-	filter, shift := sc.t.filter, 32-sc.t.fbits
-	fmask := uint32(len(filter) - 1) // the filter's length is a power of two
+	filter := sc.t.filter
 	// from a little before lo: a value may start right after an escape
 	// unit or a terminal colour whose word starts before lo (\u00e9,
 	// ESC [ 1;31 m)
@@ -268,6 +285,8 @@ func (sc *tableScan) run() {
 		k := 0
 		for ; i < lim; i += 8 {
 			b := d[i : i+16 : i+16]
+			// (the block's starts, as in the loop below: written out
+			// twice because a function doing it is too big to inline)
 			x := binary.LittleEndian.Uint64(b)
 			m := wordBits(x)
 			starts := m &^ (m<<8 | prev>>56)
@@ -279,7 +298,7 @@ func (sc *tableScan) run() {
 				o := uint(bits.TrailingZeros64(starts)>>3) & 7
 				starts &= starts - 1
 				key := binary.LittleEndian.Uint32(b[o : o+4 : o+4])
-				if h := (key * 0x9e3779b1) >> (shift & 31); filter[(h>>6)&fmask]&(1<<(h&63)) != 0 {
+				if filter.has(key) {
 					cand[k&255] = int32(i+int(o)) << 1
 					k++
 				}
@@ -307,6 +326,8 @@ func (sc *tableScan) run() {
 		m := wordBits(x)
 		starts := m &^ (m<<8 | prev>>56)
 		prev = m
+		// words right after a backslash (an escape unit may open them) or
+		// a '[' (the digits of a terminal colour, ESC [ 33 m)
 		bs := backslashBits(x) | byteBits(x, '[')
 		after := starts & (bs<<8 | prevBS>>56)
 		prevBS = bs
@@ -321,7 +342,7 @@ func (sc *tableScan) run() {
 				if p+4 > n {
 					sc.short(p)
 					next, hold = sc.next, sc.hold
-				} else if h := (binary.LittleEndian.Uint32(d[p:]) * 0x9e3779b1) >> shift; filter[h>>6]&(1<<(h&63)) != 0 {
+				} else if filter.has(binary.LittleEndian.Uint32(d[p:])) {
 					sc.try(p)
 					next, hold = sc.next, sc.hold
 				}
@@ -354,8 +375,7 @@ func (sc *tableScan) check(p int) {
 		sc.short(p)
 		return
 	}
-	h := (binary.LittleEndian.Uint32(d[p:]) * 0x9e3779b1) >> (32 - t.fbits)
-	if t.filter[h>>6]&(1<<(h&63)) != 0 {
+	if t.filter.has(binary.LittleEndian.Uint32(d[p:])) {
 		sc.try(p)
 	}
 }

@@ -175,7 +175,7 @@ func TestOrdinaryWordsAreNotLearned(t *testing.T) {
 	text := "Ship the orders. Deploy on Monday."
 	out, err := e.MaskBytes([]byte(text), nil)
 	if err != nil || string(out) != text {
-		t.Errorf("ordinary words were masked bare: %q", out)
+		t.Errorf("ordinary words were masked bare (first change at byte %d)", firstDiff(out, []byte(text)))
 	}
 	for _, c := range []struct {
 		v    string

@@ -144,13 +144,13 @@ func TestDiffJSONNamesNoValue(t *testing.T) {
 	json.Unmarshal([]byte(`{"Policy": "{\"Principal\": \"`+docAccount+`\"}", "BucketName": "`+docBucket+`"}`), &want)
 	json.Unmarshal([]byte(`{"Policy": "{\"Principal\": \"999999999999\"}", "BucketName": "`+docBucket+`x"}`), &got)
 	d := DiffJSON("doc", want, got)
-	if len(d) != 2 || !strings.HasPrefix(d[0], "doc.BucketName:") || !strings.HasPrefix(d[1], "doc.Policy>.Principal:") {
-		t.Fatalf("differences: %q", d)
-	}
 	for _, x := range d {
 		if strings.Contains(x, docAccount) || strings.Contains(x, docBucket) || strings.Contains(x, "999999999999") {
 			t.Fatal("a difference names a value")
 		}
+	}
+	if len(d) != 2 || !strings.HasPrefix(d[0], "doc.BucketName:") || !strings.HasPrefix(d[1], "doc.Policy>.Principal:") {
+		t.Fatalf("differences: %q", d) // checked above: they name no value
 	}
 	if d := DiffJSON("doc", want, want); len(d) != 0 {
 		t.Fatalf("equal values differ: %q", d)

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
 )
 
 // All values below are made up.
@@ -607,20 +609,7 @@ func (f *scriptAPI) cut(s string) []string {
 	if i := strings.IndexByte(s, '\\'); i >= 0 {
 		at[i+1] = true
 	}
-	var cuts []int
-	for i := range at {
-		if i > 0 && i < len(s) {
-			cuts = append(cuts, i)
-		}
-	}
-	sort.Ints(cuts)
-	var pieces []string
-	last := 0
-	for _, i := range cuts {
-		pieces = append(pieces, s[last:i])
-		last = i
-	}
-	return append(pieces, s[last:])
+	return fakeapi.SplitAt(s, at)
 }
 
 // decodedTexts is every string value in a JSON body, and in JSON held by

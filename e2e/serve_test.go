@@ -239,10 +239,7 @@ func TestServeProcess(t *testing.T) {
 // The official TypeScript SDK from npm against a real `serve`:
 // scripts/e2e.sh installs it and sets ANTHROPIC_TS_SDK_DIR.
 func TestTypeScriptSDK(t *testing.T) {
-	dir := os.Getenv("ANTHROPIC_TS_SDK_DIR")
-	if dir == "" {
-		t.Skip("ANTHROPIC_TS_SDK_DIR is not set: scripts/e2e.sh installs @anthropic-ai/sdk from npm and runs this test")
-	}
+	dir := tsSDKDir(t)
 	tmp := t.TempDir()
 	bin := buildClaudeSecure(t, tmp)
 	state := filepath.Join(tmp, "state")
@@ -251,20 +248,7 @@ func TestTypeScriptSDK(t *testing.T) {
 	tok := createToken(t, bin, state, "ts-sdk", "user")
 	g := startGateway(t, bin, state, "--upstream", api.URL)
 
-	script, _ := filepath.Abs("testdata/ts-sdk.cjs")
-	node := exec.Command("node", script)
-	node.Env = append(os.Environ(),
-		"NODE_PATH="+filepath.Join(dir, "node_modules"),
-		"GATEWAY_URL=http://"+g.addr,
-		"GATEWAY_TOKEN="+tok,
-		"PROMPT="+servePrompt,
-	)
-	var stderr bytes.Buffer
-	node.Stderr = &stderr
-	out, err := node.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
+	out := runTSSDK(t, dir, g, tok, "PROMPT="+servePrompt)
 	var got struct {
 		Streamed, Plain struct {
 			Text  string
@@ -334,10 +318,7 @@ func TestServeProcessJSONDocuments(t *testing.T) {
 // The TypeScript SDK against a real `serve` with the same documents,
 // streamed and not (scripts/e2e.sh sets ANTHROPIC_TS_SDK_DIR).
 func TestTypeScriptSDKJSONDocuments(t *testing.T) {
-	dir := os.Getenv("ANTHROPIC_TS_SDK_DIR")
-	if dir == "" {
-		t.Skip("ANTHROPIC_TS_SDK_DIR is not set: scripts/e2e.sh installs @anthropic-ai/sdk from npm and runs this test")
-	}
+	dir := tsSDKDir(t)
 	tmp := t.TempDir()
 	bin := buildClaudeSecure(t, tmp)
 	state := filepath.Join(tmp, "state")
@@ -351,20 +332,7 @@ func TestTypeScriptSDKJSONDocuments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, _ := filepath.Abs("testdata/ts-sdk.cjs")
-	node := exec.Command("node", script)
-	node.Env = append(os.Environ(),
-		"NODE_PATH="+filepath.Join(dir, "node_modules"),
-		"GATEWAY_URL=http://"+g.addr,
-		"GATEWAY_TOKEN="+tok,
-		"DOC_PARAMS="+string(params),
-	)
-	var stderr bytes.Buffer
-	node.Stderr = &stderr
-	out, err := node.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
+	out := runTSSDK(t, dir, g, tok, "DOC_PARAMS="+string(params))
 	type answer struct {
 		Text        string
 		Input       json.RawMessage
@@ -412,4 +380,33 @@ func deltaText(t *testing.T, sse []byte) string {
 		t.Fatal(err)
 	}
 	return text
+}
+
+// tsSDKDir is where scripts/e2e.sh installed the TypeScript SDK; without
+// it the test is skipped, saying so.
+func tsSDKDir(t *testing.T) string {
+	dir := os.Getenv("ANTHROPIC_TS_SDK_DIR")
+	if dir == "" {
+		t.Skip("ANTHROPIC_TS_SDK_DIR is not set: scripts/e2e.sh installs @anthropic-ai/sdk from npm and runs this test")
+	}
+	return dir
+}
+
+// runTSSDK runs testdata/ts-sdk.cjs with the SDK in dir against the
+// gateway g with token tok (and env besides), and returns its output.
+func runTSSDK(t *testing.T, dir string, g *gatewayProcess, tok string, env ...string) []byte {
+	script, _ := filepath.Abs("testdata/ts-sdk.cjs")
+	node := exec.Command("node", script)
+	node.Env = append(os.Environ(),
+		"NODE_PATH="+filepath.Join(dir, "node_modules"),
+		"GATEWAY_URL=http://"+g.addr,
+		"GATEWAY_TOKEN="+tok)
+	node.Env = append(node.Env, env...)
+	var stderr bytes.Buffer
+	node.Stderr = &stderr
+	out, err := node.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	return out
 }

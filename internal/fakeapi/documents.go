@@ -200,6 +200,11 @@ func Cut(s string, n int, vals []string) []string {
 			from = i + 1
 		}
 	}
+	return SplitAt(s, at)
+}
+
+// SplitAt splits s at each offset in at that falls inside it, in order.
+func SplitAt(s string, at map[int]bool) []string {
 	cuts := make([]int, 0, len(at))
 	for i := range at {
 		if i > 0 && i < len(s) {

@@ -132,10 +132,25 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 			scanLearned()
 		}
 	}
-	ed.matches = dropOverlaps(ed.matches, det)
-	hold = holdBack(det, ed.matches, min(hold, lhold))
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	hold = e.merge(ed, det, min(hold, lhold), sc, func(i int, sp Span) {
+		p := e.idx.pseudonym(ids[i])
+		if sp.Dashed {
+			p = dottedToDashed(p)
+		}
+		ed.add(sp, p, e.kindName(sp), ids[i])
+	})
+	return hold, nil
+}
+
+// merge puts the detectors' spans that end by hold and the learned
+// matches that no span overlaps into ed, in text order (add adds the i-th
+// span), and returns hold moved back so that nothing crosses it. The
+// caller holds e.mu for reading.
+func (e *Engine) merge(ed *edits, det []Span, hold int, sc *maskScope, add func(i int, sp Span)) int {
+	ed.matches = dropOverlaps(ed.matches, det)
+	hold = holdBack(det, ed.matches, hold)
 	mi := 0
 	for i, sp := range det {
 		if sp.End > hold {
@@ -144,17 +159,13 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 		for ; mi < len(ed.matches) && ed.matches[mi].start < sp.Start; mi++ {
 			e.addMatch(ed, ed.matches[mi], sc)
 		}
-		p := e.idx.pseudonym(ids[i])
-		if sp.Dashed {
-			p = dottedToDashed(p)
-		}
 		ed.lastDet = len(ed.spans)
-		ed.add(sp, p, e.kindName(sp), ids[i])
+		add(i, sp)
 	}
 	for ; mi < len(ed.matches); mi++ {
 		e.addMatch(ed, ed.matches[mi], sc)
 	}
-	return hold, nil
+	return hold
 }
 
 // dropOverlaps removes the matches that overlap a detector's span: what a
@@ -212,22 +223,9 @@ func (e *Engine) scanPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 	}
 	var h2 int
 	ed.matches, h2 = e.idx.learned.scan(v.d, lo, final, nil, ed.matches[:0])
-	ed.matches = dropOverlaps(ed.matches, kept)
-	hold = holdBack(kept, ed.matches, min(hold, h2))
-	mi := 0
-	for _, sp := range kept {
-		if sp.End > hold {
-			break
-		}
-		for ; mi < len(ed.matches) && ed.matches[mi].start < sp.Start; mi++ {
-			e.addMatch(ed, ed.matches[mi], sc)
-		}
-		ed.lastDet = len(ed.spans)
+	hold = e.merge(ed, kept, min(hold, h2), sc, func(_ int, sp Span) {
 		ed.add(sp, "", e.kindName(sp), -1)
-	}
-	for ; mi < len(ed.matches); mi++ {
-		e.addMatch(ed, ed.matches[mi], sc)
-	}
+	})
 	return hold, nil
 }
 

@@ -18,7 +18,9 @@ func newCmdMask(f *factory, runF func(*maskOptions) error) *cobra.Command {
 		"Write a masked copy of FILE (or standard input) to standard output",
 		`Write a masked copy of FILE (or standard input) to standard output.
 
-Every identifier is replaced by its pseudonym; everything else is copied as is.
+Every identifier is replaced by its pseudonym, and so is every value the store
+has learned, wherever it stands as a whole token; pseudonyms already in the text
+and everything else are copied as is.
 The same original always gets the same pseudonym, in every process and on every day.`)
 }
 

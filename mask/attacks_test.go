@@ -343,3 +343,25 @@ func TestStreamedToolInputNumberRestoredAsString(t *testing.T) {
 		t.Errorf("the account was not restored as a string (%T)", in.AccountID)
 	}
 }
+
+// A password in a connection string or query ends where the next pair
+// begins: the pairs after it stay readable.
+func TestPasswordStopsAtTheNextPair(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	for _, c := range []struct{ text, secret, after string }{
+		{"Server=db;Password=Zq9Lk2Mn!x;Database=orders\n", "Zq9Lk2Mn!x", ";Database=orders"},
+		{"password=Zq9Lk2&Mn!x&region=eu-west-1\n", "Zq9Lk2&Mn!x", "&region=eu-west-1"},
+		{"DB_PASSWORD=Zq9Lk2Mn!x, then restart\n", "Zq9Lk2Mn!x", ", then restart"},
+	} {
+		out, err := e.MaskBytes([]byte(c.text), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(out, []byte(c.secret)) {
+			t.Errorf("a %d-byte password was sent", len(c.secret))
+		}
+		if !bytes.Contains(out, []byte(c.after)) {
+			t.Errorf("the %d bytes after a password were masked with it", len(c.after))
+		}
+	}
+}

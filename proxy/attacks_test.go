@@ -35,6 +35,8 @@ func TestBatchResultsKeepThinkingByteIdentical(t *testing.T) {
 				}}}})
 			w.Header().Set("Content-Type", "application/binary")
 			w.Write(append(line, '\n'))
+			// a line that is not JSON is restored as text
+			io.WriteString(w, "not JSON: about "+seen+"\r\n")
 		}
 	})
 	p, _ := startProxy(t, up)
@@ -45,8 +47,12 @@ func TestBatchResultsKeepThinkingByteIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
+	all, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	b, rest, _ := strings.Cut(string(all), "\n")
+	if rest != "not JSON: about "+clientText+"\r\n" {
+		t.Errorf("a results line that is not JSON was not restored as text, with its line end")
+	}
 	var res struct {
 		Result struct {
 			Message struct {
@@ -54,7 +60,7 @@ func TestBatchResultsKeepThinkingByteIdentical(t *testing.T) {
 			}
 		}
 	}
-	if err := json.Unmarshal(b, &res); err != nil {
+	if err := json.Unmarshal([]byte(b), &res); err != nil {
 		t.Fatal(err)
 	}
 	c := res.Result.Message.Content

@@ -296,14 +296,7 @@ var ErrNumber = errors.New("a number in the body cannot take its replacement")
 // zero.
 func (w *bodyWalker) checkNumbers(ed *edits) error {
 	for i, sp := range ed.spans {
-		ra, _ := w.v.rawRange(sp.Start)
-		_, rb := w.v.rawRange(sp.End)
-		r := w.rangeOf(ra, rb)
-		if r < 0 || !w.ranges[r].number {
-			continue
-		}
-		rep := ed.repl[i]
-		if len(rep) > 1 && rep[0] == '0' && (ra == w.ranges[r].a || w.body[ra-1] == '-') {
+		if ra, _, n, ok := w.leadingZeroNumber(sp, ed.repl[i]); ok && (ra == n.a || w.body[ra-1] == '-') {
 			return ErrNumber
 		}
 	}
@@ -317,22 +310,31 @@ func (w *bodyWalker) checkNumbers(ed *edits) error {
 // a part of a number (a sign or a fraction beside it) keeps the pseudonym.
 func (w *bodyWalker) restoreNumbers(ed *edits) {
 	for i, sp := range ed.spans {
-		rep := ed.repl[i]
-		if len(rep) < 2 || rep[0] != '0' {
-			continue
-		}
-		ra, _ := w.v.rawRange(sp.Start)
-		_, rb := w.v.rawRange(sp.End)
-		r := w.rangeOf(ra, rb)
-		if r < 0 || !w.ranges[r].number {
-			continue
-		}
-		if ra == w.ranges[r].a && rb == w.ranges[r].b {
+		ra, rb, n, ok := w.leadingZeroNumber(sp, ed.repl[i])
+		switch {
+		case !ok:
+		case ra == n.a && rb == n.b:
 			ed.spans[i].quote = 1
-		} else {
+		default:
 			ed.repl[i] = ""
 		}
 	}
+}
+
+// leadingZeroNumber reports whether replacing sp with rep would put a
+// leading zero in a number of the body, with the span's raw range and the
+// number's.
+func (w *bodyWalker) leadingZeroNumber(sp Span, rep string) (ra, rb int, n rawRange, ok bool) {
+	if len(rep) < 2 || rep[0] != '0' {
+		return 0, 0, rawRange{}, false
+	}
+	ra, _ = w.v.rawRange(sp.Start)
+	_, rb = w.v.rawRange(sp.End)
+	r := w.rangeOf(ra, rb)
+	if r < 0 || !w.ranges[r].number {
+		return 0, 0, rawRange{}, false
+	}
+	return ra, rb, w.ranges[r], true
 }
 
 // MaskRequest masks an API request body: every JSON string value except the

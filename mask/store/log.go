@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -53,9 +54,17 @@ func (s *Store) appendLog(tx *bolt.Tx, ms []mask.Mapping) error {
 	return b.Put(key[:], s.seal(plain, logAD(key[:])))
 }
 
-// openChunk decrypts one log chunk.
-func (s *Store) openChunk(key, v []byte) ([]byte, error) {
-	return s.open(v, logAD(key))
+// openChunk decrypts one log chunk into dst's memory.
+func (s *Store) openChunk(dst, key, v []byte) ([]byte, error) {
+	ns := s.aead.NonceSize()
+	if len(v) < ns+s.aead.Overhead() {
+		return nil, ErrDamaged
+	}
+	plain, err := s.aead.Open(dst[:0], v[:ns], v[ns:], logAD(key))
+	if err != nil {
+		return nil, ErrDamaged
+	}
+	return plain, nil
 }
 
 // chunk is an opened log chunk and where the fields of its records lie:
@@ -67,13 +76,13 @@ type chunk struct {
 	fields []uint32
 }
 
-// parseChunk reads an opened log chunk.
-func parseChunk(plain []byte) (chunk, error) {
+// parseChunk reads an opened log chunk, its fields into fields' memory.
+func parseChunk(plain []byte, fields []uint32) (chunk, error) {
 	n, k := binary.Uvarint(plain)
 	if k <= 0 || n > uint64(len(plain)) {
 		return chunk{}, ErrDamaged
 	}
-	c := chunk{plain: plain, fields: make([]uint32, 0, 8*n)}
+	c := chunk{plain: plain, fields: slices.Grow(fields[:0], int(8*n))}
 	at := k
 	for i := uint64(0); i < n; i++ {
 		l, k := binary.Uvarint(plain[at:])
@@ -92,9 +101,10 @@ func parseChunk(plain []byte) (chunk, error) {
 	return c, nil
 }
 
-// mappings appends the chunk's records to out; their strings point into
-// the chunk.
-func (c chunk) mappings(out []mask.Mapping) []mask.Mapping {
+// mappings appends the chunk's records from record number at to out,
+// until out is full, and returns where it stopped and whether records are
+// left; their strings point into the chunk.
+func (c chunk) mappings(out []mask.Mapping, at int) ([]mask.Mapping, int, bool) {
 	str := func(off, n uint32) string {
 		if n == 0 {
 			return ""
@@ -102,11 +112,12 @@ func (c chunk) mappings(out []mask.Mapping) []mask.Mapping {
 		return unsafe.String(&c.plain[off], int(n))
 	}
 	f := c.fields
-	for i := 0; i+8 <= len(f); i += 8 {
+	for ; 8*at+8 <= len(f) && len(out) < cap(out); at++ {
+		i := 8 * at
 		out = append(out, mask.Mapping{Kind: str(f[i], f[i+1]), Family: str(f[i+2], f[i+3]),
 			Original: str(f[i+4], f[i+5]), Pseudonym: str(f[i+6], f[i+7])})
 	}
-	return out
+	return out, at, 8*at+8 <= len(f)
 }
 
 // fileState is what tells, without opening the database, that the store
@@ -157,9 +168,12 @@ func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
 			chunks = append(chunks, [2][]byte{k, v})
 		}
 		// open and read the chunks on two goroutines while the index takes
-		// them in order, through one batch used again and again: loading a
-		// large store is mostly decryption and indexing, and what is
-		// loaded holds few pointers for the collector to follow
+		// them in order. A few buffers go round: a chunk is opened into
+		// one that the index has finished with, so loading a large store
+		// touches a few chunks' worth of fresh memory, not the whole log
+		// (fresh pages cost a fault each, as much as the decryption). A
+		// chunk takes its buffer in chunk order, so the one the index
+		// waits for always has one.
 		type result struct {
 			c    chunk
 			err  error
@@ -169,29 +183,68 @@ func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
 		for i := range res {
 			res[i].done = make(chan struct{})
 		}
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		for w := range 2 {
+		free := make(chan chunk, 3)
+		for range cap(free) {
+			free <- chunk{}
+		}
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			todo int
+		)
+		stop := make(chan struct{})
+		defer func() {
+			close(stop)
+			wg.Wait()
+		}()
+		for range 2 {
 			wg.Go(func() {
-				for i := w; i < len(chunks); i += 2 {
-					if plain, err := s.openChunk(chunks[i][0], chunks[i][1]); err != nil {
+				for {
+					mu.Lock()
+					i := todo
+					var buf chunk
+					if i < len(chunks) {
+						select {
+						case buf = <-free:
+						case <-stop:
+							i = len(chunks)
+						}
+					}
+					todo = i + 1
+					mu.Unlock()
+					if i >= len(chunks) {
+						return
+					}
+					if plain, err := s.openChunk(buf.plain, chunks[i][0], chunks[i][1]); err != nil {
 						res[i].err = err
 					} else {
-						res[i].c, res[i].err = parseChunk(plain)
+						res[i].c, res[i].err = parseChunk(plain, buf.fields)
 					}
 					close(res[i].done)
 				}
 			})
 		}
-		var batch []mask.Mapping
+		// the index takes a chunk in batches of one small slice used
+		// again and again; the cursor moves on with a chunk's last batch
+		batch := make([]mask.Mapping, 0, 512)
 		for i := range chunks {
 			<-res[i].done
 			if res[i].err != nil {
 				return res[i].err
 			}
-			batch = res[i].c.mappings(batch[:0])
-			next = binary.BigEndian.Uint64(chunks[i][0])
-			each(batch, next)
+			c := res[i].c
+			for at := 0; ; {
+				var more bool
+				batch, at, more = c.mappings(batch[:0], at)
+				if !more {
+					next = binary.BigEndian.Uint64(chunks[i][0])
+				}
+				each(batch, next)
+				if !more {
+					break
+				}
+			}
+			free <- c
 			res[i].c = chunk{}
 		}
 		return nil

@@ -678,10 +678,11 @@ func (s *Store) Info() (Info, error) {
 		if err != nil {
 			return err
 		}
+		var c chunk
 		if err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
-			plain, err := s.openChunk(k, v)
+			plain, err := s.openChunk(c.plain, k, v)
 			if err == nil {
-				_, err = parseChunk(plain)
+				c, err = parseChunk(plain, c.fields)
 			}
 			return err
 		}); err != nil {

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/claude-secure/claude-secure/mask"
+	bolt "go.etcd.io/bbolt"
+)
+
+// storeOfChunks fills a store in transactions of the given sizes: one log
+// chunk each.
+func storeOfChunks(t *testing.T, dir string, sizes []int) *Store {
+	t.Helper()
+	s := openTest(t, dir)
+	e := engineOn(t, s)
+	n := 0
+	for _, size := range sizes {
+		var b strings.Builder
+		for range size {
+			fmt.Fprintf(&b, "i-%017x\n", 0x5ca1ab1e000+n)
+			n++
+		}
+		if _, err := e.MaskBytes([]byte(b.String()), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// reference reads the log one chunk at a time into fresh memory.
+func reference(t *testing.T, s *Store) []mask.Mapping {
+	t.Helper()
+	var out []mask.Mapping
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
+			plain, err := s.openChunk(nil, k, v)
+			if err != nil {
+				return err
+			}
+			c, err := parseChunk(plain, nil)
+			if err != nil {
+				return err
+			}
+			batch, _, more := c.mappings(make([]mask.Mapping, 0, len(c.fields)/8+1), 0)
+			if more {
+				t.Fatal("a chunk read in one batch has records left")
+			}
+			out = append(out, batch...)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Loading opens chunks into buffers that go round and hands them over in
+// small batches: every mapping arrives once, in order, whatever the sizes
+// of the chunks around it, and the cursor moves only with a chunk's last
+// batch.
+func TestSinceReadsEveryChunkThroughReusedBuffers(t *testing.T) {
+	sizes := []int{1, 700, 3, 1500, 2, 513, 512, 9, 1100, 1, 4, 800}
+	s := storeOfChunks(t, t.TempDir(), sizes)
+	want := reference(t, s)
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	if len(want) != total {
+		t.Fatalf("the log holds %d mappings, want %d", len(want), total)
+	}
+	var got []mask.Mapping
+	var cursors []uint64
+	err := s.Since(0, func(batch []mask.Mapping, next uint64) {
+		for _, m := range batch {
+			got = append(got, mask.Mapping{Kind: strings.Clone(m.Kind), Family: strings.Clone(m.Family),
+				Original: strings.Clone(m.Original), Pseudonym: strings.Clone(m.Pseudonym)})
+		}
+		cursors = append(cursors, next)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("loaded %d mappings, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("mapping %d differs from a plain read of the log", i)
+		}
+	}
+	if !slices.IsSorted(cursors) {
+		t.Error("the cursor went back")
+	}
+	if last := cursors[len(cursors)-1]; last != uint64(len(sizes)) {
+		t.Errorf("cursor after the load %d, want %d", last, len(sizes))
+	}
+	// a chunk larger than one batch: its first batches keep the cursor
+	// of the chunk before
+	if len(cursors) <= len(sizes) {
+		t.Errorf("%d batches for %d chunks: no chunk was handed over in parts", len(cursors), len(sizes))
+	}
+}
+
+// A damaged chunk among many stops the load with ErrDamaged, wherever it
+// is, and the load returns (no worker is left waiting for a buffer).
+func TestSinceStopsAtADamagedChunk(t *testing.T) {
+	sizes := []int{300, 2, 700, 5, 600, 1, 900, 3, 400, 7}
+	for _, bad := range []int{0, 4, len(sizes) - 1} {
+		t.Run(fmt.Sprint("chunk", bad), func(t *testing.T) {
+			dir := t.TempDir()
+			storeOfChunks(t, dir, sizes)
+			i := 0
+			tamper(t, dir, bucketLog, func(k, v []byte) []byte {
+				defer func() { i++ }()
+				if i == bad {
+					v = slices.Clone(v)
+					v[len(v)/2] ^= 1
+				}
+				return v
+			})
+			s := openTest(t, dir)
+			err := s.Since(0, func([]mask.Mapping, uint64) {})
+			if !errors.Is(err, ErrDamaged) {
+				t.Fatalf("got %v, want ErrDamaged", err)
+			}
+		})
+	}
+}

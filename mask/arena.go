@@ -2,6 +2,7 @@ package mask
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"unsafe"
 )
 
@@ -87,54 +88,58 @@ func (h *htab) flush() {
 		}
 		return
 	}
-	// size for everything, then insert old and new in slot order
+	// size for everything, then insert old and new in slot order: one
+	// counting pass on the top bits of the slot a hash starts at puts
+	// them in order of windows of a few cache lines, which is all the
+	// order the inserts need
 	size := 64
 	for size*3 < 5*(h.n+pend.len()) { // at most 60% full
 		size *= 2
 	}
-	p := make([]hslot, 0, h.n+pend.len())
-	for _, b := range pend.b {
-		p = append(p, b...)
-	}
-	for _, s := range h.slots {
-		if s.id != 0 {
-			p = append(p, s)
+	shift := uint(bits.Len(uint(size-1))) - min(uint(bits.Len(uint(size-1))), windowBits)
+	window := func(hash uint32) uint32 { return hash & uint32(size-1) >> shift }
+	var start [1<<windowBits + 1]uint32
+	each := func(f func(hslot)) {
+		for _, b := range pend.b {
+			for _, s := range b {
+				f(s)
+			}
+		}
+		for _, s := range h.slots {
+			if s.id != 0 {
+				f(s)
+			}
 		}
 	}
-	mask := uint32(size - 1)
-	sortBySlot(p, mask)
-	h.slots = make([]hslot, size)
-	h.n = len(p)
-	for _, s := range p {
+	each(func(s hslot) { start[window(s.hash)+1]++ })
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	ordered := writable(make([]hslot, start[len(start)-1]))
+	each(func(s hslot) {
+		w := window(s.hash)
+		ordered[start[w]] = s
+		start[w]++
+	})
+	h.slots = writable(make([]hslot, size))
+	h.n = len(ordered)
+	for _, s := range ordered {
 		h.put(s.hash, s.id-1)
 	}
 }
 
-// sortBySlot orders slots by the slot their hash starts at (a radix sort
-// on the masked hash, sixteen bits at a time).
-func sortBySlot(p []hslot, mask uint32) {
-	tmp := make([]hslot, len(p))
-	for shift := uint(0); shift < 32 && mask>>shift != 0; shift += 16 {
-		var count [1 << 16]int
-		for _, s := range p {
-			count[(s.hash&mask)>>shift&0xffff]++
-		}
-		sum := 0
-		for i, c := range count {
-			count[i] = sum
-			sum += c
-		}
-		for _, s := range p {
-			k := (s.hash & mask) >> shift & 0xffff
-			tmp[count[k]] = s
-			count[k]++
-		}
-		p, tmp = tmp, p
+// windowBits is how many top bits of a slot number the inserts of a flush
+// are ordered by: 4,096 windows, so the counts stay in the first-level cache.
+const windowBits = 12
+
+// writable writes to each page of a new slice before anything reads it:
+// a fresh page that is read first is mapped to the zero page, and the
+// write that follows costs a second fault and a flush of every core's TLB.
+func writable(s []hslot) []hslot {
+	for i := 0; i < len(s); i += 4096 / 8 {
+		s[i] = hslot{}
 	}
-	// an odd number of passes left the order in the scratch slice
-	if mask>>16 == 0 {
-		copy(tmp, p)
-	}
+	return s
 }
 
 func (h *htab) put(hash, id uint32) {

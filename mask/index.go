@@ -25,6 +25,10 @@ type index struct {
 	recs    blocks[irec]
 	kinds   []string // kind names, each once
 	kindIdx map[string]uint8
+	// classes are the kind and family pairs seen, in the order first seen:
+	// a store has a few dozen at most, and its records mostly alternate
+	// between a handful, so a look along them is what a record costs
+	classes []kindClass
 	// learnKinds says, by kind index, whether the kind's originals are
 	// learned (see learnable)
 	learnKinds []bool
@@ -37,14 +41,6 @@ type index struct {
 	// no learned one), then kept up to date
 	built  tables
 	cursor uint64
-	// last is the family and kind of the mapping added last: a store's
-	// mappings come in runs of one kind
-	last struct {
-		family, kind string
-		fam          family
-		k            uint8
-		ok           bool
-	}
 }
 
 // tables names the index's lookups.
@@ -88,31 +84,40 @@ func (x *index) mapping(id int32) Mapping {
 
 func fwdHash(f family, v string) uint64 { return hashString(v) ^ uint64(f)*0x9e3779b97f4a7c15 }
 
+// kindClass is a kind and family pair, and their numbers.
+type kindClass struct {
+	kind, family string
+	k            uint8
+	fam          family
+}
+
 // addNew records m, which the index does not hold yet (the store records
 // each mapping once), and returns its id.
 func (x *index) addNew(m Mapping) int32 {
-	f := x.last.fam
-	if !x.last.ok || m.Family != x.last.family {
-		f = familyByName(m.Family)
-		x.last.family, x.last.fam = strings.Clone(m.Family), f
+	c := x.classOf(m.Kind, m.Family)
+	r := irec{orig: x.ar.add(m.Original), pseu: x.ar.add(m.Pseudonym), fam: c.fam, kind: c.k}
+	id := int32(x.recs.add(r))
+	x.index(id, x.built)
+	return id
+}
+
+func (x *index) classOf(kind, fam string) *kindClass {
+	for i := range x.classes {
+		if c := &x.classes[i]; c.kind == kind && c.family == fam {
+			return c
+		}
 	}
-	k, ok := x.last.k, x.last.ok && m.Kind == x.last.kind
-	if !ok {
-		k, ok = x.kindIdx[m.Kind]
-	}
+	k, ok := x.kindIdx[kind]
 	if !ok {
 		k = uint8(len(x.kinds))
-		name := strings.Clone(m.Kind)
+		name := strings.Clone(kind)
 		x.kinds = append(x.kinds, name)
 		x.kindIdx[name] = k
 		kk, known := KindByName(name)
 		x.learnKinds = append(x.learnKinds, known && learnableKind(kk))
 	}
-	x.last.kind, x.last.k, x.last.ok = x.kinds[k], k, true
-	r := irec{orig: x.ar.add(m.Original), pseu: x.ar.add(m.Pseudonym), fam: f, kind: k}
-	id := int32(x.recs.add(r))
-	x.index(id, x.built)
-	return id
+	x.classes = append(x.classes, kindClass{kind: x.kinds[k], family: strings.Clone(fam), k: k, fam: familyByName(fam)})
+	return &x.classes[len(x.classes)-1]
 }
 
 // index enters mapping id into the tables ts.

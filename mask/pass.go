@@ -67,7 +67,9 @@ const concurrentMin = 64 << 10
 func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits) (hold int, err error) {
 	ed.reset()
 	d := v.d
-	e.need(tLearned)
+	// the tables issuing asks too, built beside the learned values' table
+	// rather than after it: opening a large store is mostly that
+	e.need(tLearned | tFwd | tRev)
 	var learned chan struct{}
 	var lhold int
 	scanLearned := func() {

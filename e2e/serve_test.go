@@ -135,6 +135,7 @@ func TestServeProcess(t *testing.T) {
 		"messages": []any{map[string]any{"role": "user", "content": servePrompt}}})
 	send := func(tok string) (*http.Response, error) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/v1/messages", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("x-api-key", tok)
 		req.Header.Set("content-type", "application/json")
 		return http.DefaultClient.Do(req)

@@ -328,3 +328,15 @@ func (e *Engine) UnmaskBytes(text []byte, r *Restore, stats Stats) ([]byte, erro
 	out, err := t.process(true)
 	return append([]byte(nil), out...), err
 }
+
+// Holds reports whether masking text would replace anything in it: a value
+// a detector finds or one the store learned. It issues nothing.
+func (e *Engine) Holds(text []byte) (bool, error) {
+	found := false
+	t := e.NewScanner(func(Finding) { found = true })
+	t.raw = text
+	if _, err := t.process(true); err != nil {
+		return false, err
+	}
+	return found, nil
+}

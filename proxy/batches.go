@@ -55,6 +55,18 @@ func (b *batchSets) load(opts Options, e *mask.Engine, id string) *mask.Restore 
 	return e.NewRestore()
 }
 
+// owns reports whether a batch was created under key (its caller and id).
+func (b *batchSets) owns(opts Options, key string) bool {
+	b.mu.Lock()
+	_, ok := b.ids[key]
+	b.mu.Unlock()
+	if ok || opts.Batches == nil {
+		return ok
+	}
+	_, ok, err := opts.Batches.LoadBatch(key)
+	return err == nil && ok
+}
+
 // batchResultsID returns the batch id of a request for a batch's results.
 func batchResultsID(method, path string) (string, bool) {
 	if method != http.MethodGet {

@@ -69,6 +69,7 @@ func TestClientGoingAwayCancelsUpstream(t *testing.T) {
 	p, _ := startProxy(t, up)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", p.BaseURL()+"/v1/messages", bytes.NewReader(requestBody("hi")))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +98,7 @@ func TestCompressedResponseIsDecodedAndUnmasked(t *testing.T) {
 	})
 	p, _ := startProxy(t, up)
 	req, _ := http.NewRequest("POST", p.BaseURL()+"/v1/messages", bytes.NewReader(requestBody(clientText)))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept-Encoding", "br") // something we could not read back
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -64,6 +64,10 @@ type Options struct {
 	Addr string
 	// Observe, if set, is called when each request is done.
 	Observe func(Record)
+	// PerCaller makes the handler a gateway's: calls without a body are
+	// forwarded by path only, and a message batch's calls only for the
+	// caller that created it.
+	PerCaller bool
 	// Batches keeps the restore set of each message batch, so its results
 	// are restored even when fetched by another process; nil keeps them
 	// in memory only.
@@ -103,6 +107,8 @@ type Handler struct {
 	gp      *goproxy.ProxyHttpServer
 	stats   *Stats
 	batches batchSets
+	slotsMu sync.Mutex
+	slots   map[string]*callerSlots
 }
 
 // NewHandler returns the masking pipeline for opts.
@@ -297,6 +303,11 @@ func (p *Proxy) front(w http.ResponseWriter, r *http.Request) {
 		p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", "this proxy forwards to its upstream only")
 		return
 	}
+	if r.Header.Get("Origin") != "" {
+		// a page in a browser: the child is never one
+		p.Refuse(w, r, http.StatusForbidden, "permission_error", "browser_origin", "request refused: it comes from a web page (Origin header)")
+		return
+	}
 	if !p.hosts[r.Host] {
 		// DNS rebinding: a page on another origin resolving to 127.0.0.1
 		p.Refuse(w, r, http.StatusForbidden, "permission_error", "foreign_host", "request refused: Host is not this proxy")
@@ -381,6 +392,12 @@ func (p *Handler) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Respo
 		return errorResponse(r, http.StatusBadGateway, "api_error", "upstream unreachable: "+describeNetErr(err)), nil
 	}
 	info.upstream = resp.StatusCode
+	if isRedirect(resp) {
+		resp.Body.Close()
+		info.refusal = "redirect"
+		return errorResponse(r, http.StatusBadGateway, "api_error",
+			fmt.Sprintf("the upstream answered %d, a redirect; it is not passed on, since a client would send its request again, unmasked, to the new address (check the upstream URL: an http:// address that redirects to https://?)", resp.StatusCode)), nil
+	}
 	return resp, nil
 }
 

@@ -169,14 +169,17 @@ func TestRefusesOtherClients(t *testing.T) {
 	for name, req := range map[string]func() *http.Request{
 		"no secret": func() *http.Request {
 			r, _ := http.NewRequest("POST", base+"/v1/messages", strings.NewReader("{}"))
+			r.Header.Set("Content-Type", "application/json")
 			return r
 		},
 		"wrong secret": func() *http.Request {
 			r, _ := http.NewRequest("POST", base+"/0123456789abcdef0123456789abcdef/v1/messages", strings.NewReader("{}"))
+			r.Header.Set("Content-Type", "application/json")
 			return r
 		},
 		"foreign host": func() *http.Request {
 			r, _ := http.NewRequest("POST", p.BaseURL()+"/v1/messages", strings.NewReader("{}"))
+			r.Header.Set("Content-Type", "application/json")
 			r.Host = "evil.example:80"
 			return r
 		},

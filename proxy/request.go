@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"compress/zlib"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,42 +45,61 @@ func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 	for _, h := range hopHeaders {
 		r.Header.Del(h)
 	}
-	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	kind, masked := p.endpointBody(r.Method, info.path)
-	if !hasBody {
-		if id, ok := batchResultsID(r.Method, info.path); ok {
-			info.restore = p.batches.load(p.opts, p.opts.Engine, batchKey(info.caller, id))
-		}
-		return r, nil
-	}
-	if !masked {
-		info.refusal = "endpoint"
-		return r, errorResponse(r, http.StatusForbidden, "permission_error",
-			fmt.Sprintf("refusing to forward a request body to %s %s: only the Messages API is masked (see allow_paths)", r.Method, info.path))
-	}
-	raw, err := readBody(r, p.opts.MaxBody, info)
-	r.Body.Close()
-	if err != nil {
-		info.refusal = "bad_body"
-		return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "failed to read the request body")
-	}
-	if int64(len(raw)) > p.opts.MaxBody {
-		info.refusal = "too_large"
-		return r, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large",
-			fmt.Sprintf("request body larger than %d MiB", p.opts.MaxBody>>20))
-	}
-	body, err := decodeBody(raw, r.Header.Get("Content-Encoding"), p.opts.MaxBody)
-	if err != nil {
-		info.refusal = "encoding"
-		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
-	}
-	info.bytesIn = int64(len(body))
 	// values other processes learned since the last request are masked too
 	if err := p.opts.Engine.Refresh(); err != nil {
 		p.stats.addError()
 		info.refusal = "mask_failed"
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not read the store, nothing was sent: "+err.Error())
 	}
+	if where, err := p.exposed(r, info.path); err != nil {
+		p.stats.addError()
+		info.refusal = "mask_failed"
+		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not check the request, nothing was sent: "+err.Error())
+	} else if where != "" {
+		info.path = withheldPath // the audit line must not carry it either
+		info.refusal = "exposed"
+		return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error",
+			fmt.Sprintf("the request's %s holds a value that masking would replace, and it cannot be masked without changing what the request asks for; nothing was sent", where))
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	kind, masked := p.endpointBody(r.Method, info.path)
+	if !hasBody {
+		return p.bodyless(r, info)
+	}
+	if !masked {
+		info.refusal = "endpoint"
+		return r, errorResponse(r, http.StatusForbidden, "permission_error",
+			fmt.Sprintf("refusing to forward a request body to %s %s: only the Messages API is masked (see allow_paths)", r.Method, info.path))
+	}
+	if !jsonContent(r) {
+		info.refusal = "content_type"
+		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error",
+			"request body must be JSON, sent with Content-Type: application/json")
+	}
+	release, err := p.bodySlot(r, info.caller)
+	if err != nil {
+		info.refusal = "client_gone"
+		return r, errorResponse(r, 499, "api_error", "client went away")
+	}
+	defer release()
+	limit := p.bodyLimit(info.path)
+	raw, err := readBody(r, limit, info)
+	r.Body.Close()
+	if err != nil {
+		info.refusal = "bad_body"
+		return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "failed to read the request body")
+	}
+	if int64(len(raw)) > limit {
+		info.refusal = "too_large"
+		return r, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large",
+			fmt.Sprintf("request body larger than %d MiB", limit>>20))
+	}
+	body, err := decodeBody(raw, r.Header.Get("Content-Encoding"), limit, info)
+	if err != nil {
+		info.refusal = "encoding"
+		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
+	}
+	info.bytesIn = int64(len(body))
 	out, restore, err := p.opts.Engine.AppendMaskRequest(info.buffer(len(body)+len(body)/16), body, kind, info.masked)
 	if err != nil {
 		p.stats.addError()
@@ -123,8 +143,15 @@ func (info *reqInfo) buffer(n int) []byte {
 	return b
 }
 
+// maxPooled is the largest buffer kept for another request: a rare large
+// body's memory goes back to the system instead of staying in the pool.
+const maxPooled = 8 << 20
+
 func (info *reqInfo) release() {
 	for _, b := range info.bufs {
+		if cap(b) > maxPooled {
+			continue
+		}
 		b := b[:0]
 		bufPool.Put(&b)
 	}
@@ -161,8 +188,10 @@ func readBody(r *http.Request, limit int64, info *reqInfo) ([]byte, error) {
 	}
 }
 
-// decodeBody undoes a Content-Encoding we can read; others are refused.
-func decodeBody(raw []byte, enc string, limit int64) ([]byte, error) {
+// decodeBody undoes a Content-Encoding we can read (gzip, and deflate both
+// as RFC 9110 defines it, zlib, and as some clients send it, raw); others
+// are refused. The decompressed size is checked as it is produced.
+func decodeBody(raw []byte, enc string, limit int64, info *reqInfo) ([]byte, error) {
 	var rd io.Reader
 	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "", "identity":
@@ -174,18 +203,136 @@ func decodeBody(raw []byte, enc string, limit int64) ([]byte, error) {
 		}
 		rd = zr
 	case "deflate":
-		rd = flate.NewReader(bytes.NewReader(raw))
+		if zr, err := zlib.NewReader(bytes.NewReader(raw)); err == nil {
+			rd = zr
+		} else {
+			rd = flate.NewReader(bytes.NewReader(raw))
+		}
 	default:
-		return nil, fmt.Errorf("request Content-Encoding %q cannot be decoded for masking; send it uncompressed or gzip", enc)
+		return nil, fmt.Errorf("request Content-Encoding %q cannot be decoded for masking; send it uncompressed, gzip or deflate", enc)
 	}
-	out, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	out, err := readAll(rd, limit, info)
 	if err != nil {
 		return nil, errors.New("request body could not be decompressed")
 	}
 	if int64(len(out)) > limit {
-		return nil, errors.New("decompressed request body is too large")
+		return nil, fmt.Errorf("decompressed request body is larger than %d MiB", limit>>20)
 	}
 	return out, nil
+}
+
+// readAll reads r into a recycled buffer, up to limit bytes and one more
+// (which tells that there was more).
+func readAll(r io.Reader, limit int64, info *reqInfo) ([]byte, error) {
+	b := info.buffer(64 << 10)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+			info.bufs = append(info.bufs, b)
+		}
+		k, err := r.Read(b[len(b):min(cap(b), int(limit)+1)])
+		b = b[:len(b)+k]
+		if int64(len(b)) > limit || errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// Request bodies are bounded by what the API itself accepts: 32 MB for a
+// Messages or token-counting request, 256 MB for a batch (and MaxBody,
+// if lower). A body is counted decompressed.
+const (
+	messagesLimit = 32 << 20
+	batchLimit    = 256 << 20
+)
+
+func (p *Handler) bodyLimit(path string) int64 {
+	limit := p.opts.MaxBody
+	switch path {
+	case "/v1/messages", "/v1/messages/count_tokens":
+		limit = min(limit, messagesLimit)
+	case "/v1/messages/batches":
+		limit = min(limit, batchLimit)
+	}
+	return limit
+}
+
+// bodiesPerCaller bounds the bodies one caller has being read, decoded and
+// masked at once (the rest wait their turn), so one token cannot fill the
+// gateway's memory with bodies.
+const bodiesPerCaller = 4
+
+// bodySlot waits for one of the caller's body slots; release gives it
+// back. It fails only if the client goes away while waiting.
+func (p *Handler) bodySlot(r *http.Request, caller string) (release func(), err error) {
+	p.slotsMu.Lock()
+	if p.slots == nil {
+		p.slots = map[string]*callerSlots{}
+	}
+	cs := p.slots[caller]
+	if cs == nil {
+		cs = &callerSlots{ch: make(chan struct{}, bodiesPerCaller)}
+		p.slots[caller] = cs
+	}
+	cs.users++
+	p.slotsMu.Unlock()
+	done := func() {
+		p.slotsMu.Lock()
+		if cs.users--; cs.users == 0 {
+			delete(p.slots, caller)
+		}
+		p.slotsMu.Unlock()
+	}
+	select {
+	case cs.ch <- struct{}{}:
+	case <-r.Context().Done():
+		done()
+		return nil, r.Context().Err()
+	}
+	return func() {
+		<-cs.ch
+		done()
+	}, nil
+}
+
+// callerSlots are one caller's body slots, and how many requests use them.
+type callerSlots struct {
+	ch    chan struct{}
+	users int
+}
+
+// withheldPath stands for a path in the audit line when the path itself
+// holds a value to mask.
+const withheldPath = "(withheld)"
+
+// bodyless lets a request without a body through, or refuses it. A
+// session forwards any (its child holds the API key anyway); a gateway
+// forwards, by path, the models list and a message batch's own calls, the
+// latter only for the caller that created the batch: another caller's
+// batch is answered 404, as if it did not exist.
+func (p *Handler) bodyless(r *http.Request, info *reqInfo) (*http.Request, *http.Response) {
+	if p.opts.PerCaller {
+		route, id := bodylessRoute(r.Method, info.path)
+		switch route {
+		case bodylessRefused:
+			info.refusal = "endpoint"
+			return r, errorResponse(r, http.StatusForbidden, "permission_error",
+				fmt.Sprintf("refusing to forward %s %s: the gateway forwards calls without a body to the models list and to a token's own message batches only", r.Method, info.path))
+		case bodylessBatchOwner:
+			if !p.batches.owns(p.opts, batchKey(info.caller, id)) {
+				info.refusal = "not_owner"
+				return r, errorResponse(r, http.StatusNotFound, "not_found_error",
+					"no message batch with this id was created with this token")
+			}
+		}
+	}
+	if id, ok := batchResultsID(r.Method, info.path); ok {
+		info.restore = p.batches.load(p.opts, p.opts.Engine, batchKey(info.caller, id))
+	}
+	return r, nil
 }
 
 // errorResponse builds a response in the Anthropic error shape, so SDKs

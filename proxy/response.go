@@ -3,11 +3,16 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/claude-secure/claude-secure/mask"
 	"github.com/elazarl/goproxy"
@@ -30,6 +35,21 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.Body == nil || resp.Body == http.NoBody || ctx.Req.Method == http.MethodHead {
 		return resp
+	}
+	if enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc != "" && enc != "identity" {
+		// the transport asks for gzip and undoes it itself; an encoding
+		// the client asked for, or one nobody asked for, is undone here,
+		// or the answer cannot be restored
+		rd, err := decodedReader(resp.Body, enc)
+		if err != nil {
+			resp.Body.Close()
+			return errorResponse(ctx.Req, http.StatusBadGateway, "api_error", fmt.Sprintf("the upstream answered with Content-Encoding %q, which cannot be read to restore the answer", enc))
+		}
+		resp.Body = readCloser{rd, resp.Body}
+		resp.Header.Del("Content-Encoding")
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+		resp.Uncompressed = true
 	}
 	switch ct {
 	case "text/event-stream":
@@ -76,6 +96,24 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
 	return resp
+}
+
+// decodedReader undoes a response's Content-Encoding: gzip, or deflate
+// (zlib, or raw).
+func decodedReader(body io.Reader, enc string) (io.Reader, error) {
+	br := bufio.NewReader(body)
+	switch enc {
+	case "gzip", "x-gzip":
+		return gzip.NewReader(br)
+	case "deflate":
+		// a zlib stream starts with a header whose check bits make the
+		// first two bytes a multiple of 31, and CM 8
+		if h, err := br.Peek(2); err == nil && h[0]&0x0f == 8 && (uint16(h[0])<<8|uint16(h[1]))%31 == 0 {
+			return zlib.NewReader(br)
+		}
+		return flate.NewReader(br), nil
+	}
+	return nil, errors.New("unsupported encoding")
 }
 
 func setBody(resp *http.Response, b []byte) {

@@ -156,12 +156,14 @@ func (u *sseUnmasker) finish() {
 	for u.next() {
 		// a last read may carry several events along with EOF
 	}
-	if rest := u.in[u.start:]; len(bytes.TrimSpace(rest)) > 0 {
-		u.handle(rest, []byte("\n"))
-	}
+	// an event the upstream cut before its blank line is not an event
+	// (a reader of the stream drops it too): none of it is released
+	cut := len(bytes.TrimSpace(u.in[u.start:])) > 0
 	u.in, u.start = nil, 0
 	if err := u.eu.Finish(u.before); err != nil {
 		u.emitError("could not unmask the end of the answer")
+	} else if cut {
+		u.emitError("upstream ended the stream in the middle of an event")
 	} else if u.eu.Incomplete() {
 		u.emitError("upstream ended the stream before message_stop")
 	}

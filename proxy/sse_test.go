@@ -226,6 +226,7 @@ func TestConcurrentStreams(t *testing.T) {
 			defer wg.Done()
 			text := fmt.Sprintf("%s and 10.1.2.%d", clientText, i)
 			req, _ := http.NewRequestWithContext(context.Background(), "POST", p.BaseURL()+"/v1/messages", bytes.NewReader(requestBody(text)))
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				errs <- err.Error()

@@ -1,0 +1,215 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/zlib"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/claude-secure/claude-secure/internal/syncbuf"
+)
+
+// An upstream that answers with a redirect is never passed on: a client
+// following a 307 or 308 would send its own request, unmasked, to the new
+// address. Go's client follows redirects by itself, so it is the client
+// here; the address redirected to receives nothing.
+func TestRedirectsAreNotPassedOn(t *testing.T) {
+	elsewhere := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		t.Error("the redirect was followed: a request reached the address it named")
+	})
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+			http.Redirect(w, r, elsewhere.URL+"/v1/messages", code)
+		})
+		p, _ := startProxy(t, up)
+		resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "redirect") {
+			t.Errorf("upstream %d: client got %d, want 502 naming the redirect", code, resp.StatusCode)
+		}
+	}
+	if n := elsewhere.hits.Load(); n != 0 {
+		t.Errorf("%d requests reached the redirect's target", n)
+	}
+}
+
+// A value to mask in the path, the query or a header cannot be masked
+// without changing what the request asks for: the request is refused,
+// nothing reaches the upstream, and the audit line does not carry it.
+func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"type":"message","content":[]}`)
+	})
+	var log syncbuf.Buffer
+	p, _ := startProxy(t, up, func(o *Options) { o.Audit = slog.New(slog.NewJSONHandler(&log, nil)) })
+	cases := []struct {
+		name, method, path string
+		hdr                []string
+		want               string
+	}{
+		{"path", http.MethodGet, "/v1/files/" + originals[4], nil, "path"},
+		{"query", http.MethodPost, "/v1/messages?note=" + originals[2], nil, "query"},
+		{"escaped query", http.MethodGet, "/v1/models?q=acct%3A" + originals[1] + "%20" + originals[0], nil, "query"},
+		{"header", http.MethodPost, "/v1/messages", []string{"X-Note", "host " + originals[2]}, "header X-Note"},
+	}
+	for _, c := range cases {
+		before := up.hits.Load()
+		var body io.Reader
+		if c.method == http.MethodPost {
+			body = bytes.NewReader(requestBody("hello"))
+		}
+		req, _ := http.NewRequest(c.method, p.BaseURL()+c.path, body)
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(c.hdr); i += 2 {
+			req.Header.Set(c.hdr[i], c.hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), "request's "+c.want+" holds a value") {
+			t.Errorf("%s: status %d, want 400 naming the %s", c.name, resp.StatusCode, c.want)
+		}
+		if up.hits.Load() != before {
+			t.Errorf("%s: the request reached the upstream", c.name)
+		}
+	}
+	// the client's own key, in its header, passes as it is
+	resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hello"), "x-api-key", "sk-ant-api03-"+strings.Repeat("Ab3x", 20))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a request with an API key in x-api-key got %d", resp.StatusCode)
+	}
+	p.Shutdown(context.Background())
+	for _, o := range originals {
+		if strings.Contains(log.String(), o) {
+			t.Errorf("an original (%d bytes) is in the audit log", len(o))
+		}
+	}
+	if !strings.Contains(log.String(), `"refusal":"exposed"`) {
+		t.Error("the refusals are not in the audit log")
+	}
+}
+
+// A page in a browser can post across origins without asking first, as
+// text/plain or a form; such requests, and any that carries an Origin
+// header, are refused by a session proxy.
+func TestBrowserRequestsAreRefused(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		t.Error("a browser-shaped request reached the upstream")
+	})
+	p, _ := startProxy(t, up)
+	for _, c := range []struct{ name, ctype, origin string }{
+		{"text/plain", "text/plain;charset=UTF-8", ""},
+		{"form", "application/x-www-form-urlencoded", ""},
+		{"no content type", "", ""},
+		{"origin", "application/json", "http://evil.example"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, p.BaseURL()+"/v1/messages", bytes.NewReader(requestBody("hello")))
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: status %d, want a refusal", c.name, resp.StatusCode)
+		}
+	}
+}
+
+// deflate as RFC 9110 defines it is a zlib stream; some clients send raw
+// deflate under that name. Both are read and masked; an answer in either
+// is read and restored.
+func TestDeflateBodies(t *testing.T) {
+	zlibOf := func(b []byte) []byte {
+		var buf bytes.Buffer
+		zw := zlib.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		return buf.Bytes()
+	}
+	rawOf := func(b []byte) []byte {
+		var buf bytes.Buffer
+		fw, _ := flate.NewWriter(&buf, flate.DefaultCompression)
+		fw.Write(b)
+		fw.Close()
+		return buf.Bytes()
+	}
+	for _, c := range []struct {
+		name string
+		enc  func([]byte) []byte
+	}{{"zlib", zlibOf}, {"raw", rawOf}} {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+			out, _ := json.Marshal(map[string]any{"type": "message", "content": []any{map[string]any{"type": "text", "text": maskedText(t, body)}}})
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "deflate")
+			w.Write(c.enc(out))
+		})
+		p, _ := startProxy(t, up)
+		resp := post(t, p.BaseURL()+"/v1/messages", c.enc(requestBody(clientText)), "Content-Encoding", "deflate")
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(got, []byte(clientText)) || resp.Header.Get("Content-Encoding") != "" {
+			t.Errorf("%s deflate: status %d, restored %v, encoding %q", c.name, resp.StatusCode, bytes.Contains(got, []byte(clientText)), resp.Header.Get("Content-Encoding"))
+		}
+	}
+}
+
+// An answer in an encoding the proxy cannot read (br, which nobody asked
+// for) cannot be restored: the client gets a clear error, never bytes
+// that have lost the header that says how to read them.
+func TestUnreadableResponseEncodingIsAnError(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "br")
+		w.Write([]byte{0x1b, 0x2f, 0x00, 0x00, 0x00})
+	})
+	p, _ := startProxy(t, up)
+	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(got), `Content-Encoding \"br\"`) {
+		t.Errorf("status %d, body %.120q: want 502 naming the encoding", resp.StatusCode, got)
+	}
+}
+
+// An upstream that cuts the stream in the middle of an event (its data line
+// complete, its blank line missing) releases nothing of that event: the
+// client's last event is the error.
+func TestStreamCutMidEventReleasesNoneOfIt(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		masked := maskedText(t, body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n")
+		io.WriteString(w, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+		d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": "cut: " + masked}})
+		io.WriteString(w, "event: content_block_delta\ndata: "+string(d)+"\n")
+	})
+	p, _ := startProxy(t, up)
+	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
+	s := collect(t, resp.Body)
+	resp.Body.Close()
+	if strings.Contains(s.text, "cut: ") {
+		t.Error("the event cut short was released")
+	}
+	last := s.events[len(s.events)-1]
+	if last[0] != "error" || !strings.Contains(last[1], "middle of an event") {
+		t.Errorf("last event %q %.80q, want the error", last[0], last[1])
+	}
+}

@@ -16,9 +16,8 @@ import (
 )
 
 // Two clients of one gateway, which brings the Anthropic key for both. Alice
-// creates a message batch about her instance; Bob lists the batches (a GET
-// with no body, forwarded as it is) and fetches Alice's results: they
-// restore nothing for him.
+// creates a message batch about her instance; Bob fetches Alice's results:
+// the batch is not his, and nothing of hers reaches him.
 func TestBatchResultsRestoreOnlyForTheirCreator(t *testing.T) {
 	var mu sync.Mutex
 	var params string

@@ -90,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 		MaxBody:    cfg.MaxBody,
 		Observe:    s.m.observe,
 		Batches:    cfg.Batches,
+		PerCaller:  true,
 	})
 	if err != nil {
 		return nil, err
@@ -114,6 +115,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// without tokens only local clients are served; a page on another
 		// origin resolving to 127.0.0.1 (DNS rebinding) is not one
 		s.h.Refuse(w, r, http.StatusForbidden, "permission_error", "foreign_host", "request refused: Host is not this gateway")
+		return
+	}
+	if s.cfg.Tokens == nil && r.Header.Get("Origin") != "" {
+		// without tokens, a page in a browser could post to a local
+		// gateway and have the gateway's API key added
+		s.h.Refuse(w, r, http.StatusForbidden, "permission_error", "browser_origin", "request refused: it comes from a web page (Origin header), and this gateway has no tokens")
 		return
 	}
 	tok, ok := s.authenticate(w, r)

@@ -392,6 +392,7 @@ func TestNoAuthIsLocalOnly(t *testing.T) {
 		t.Fatalf("local request without auth: %d", resp.StatusCode)
 	}
 	req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/messages", bytes.NewReader(messagesBody(false)))
+	req.Header.Set("Content-Type", "application/json")
 	req.Host = "attacker.example:8787"
 	r2, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -445,6 +446,7 @@ func TestRunDrainsStreams(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/messages", bytes.NewReader(messagesBody(true)))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(TokenHeader, tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -566,6 +568,7 @@ func TestRunTLS(t *testing.T) {
 	}()
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	req, _ := http.NewRequest(http.MethodPost, "https://"+ln.Addr().String()+"/v1/messages", bytes.NewReader(messagesBody(false)))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(TokenHeader, tok)
 	resp, err := client.Do(req)
 	if err != nil {

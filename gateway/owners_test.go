@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/claude-secure/claude-secure/mask"
+)
+
+// A message batch belongs to the token that created it: another token's
+// status, results, cancel and delete calls are answered 404 and never
+// reach the upstream, whose key the gateway adds. Calls without a body go
+// through by path only: the models list, a token's own batches.
+func TestBatchCallsBelongToTheirCreator(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/batches":
+			io.WriteString(w, `{"id":"msgbatch_alice","type":"message_batch"}`)
+		case strings.HasSuffix(r.URL.Path, "/results"):
+			w.Header().Set("Content-Type", "application/binary")
+			io.WriteString(w, `{"custom_id":"r","result":{"type":"succeeded"}}`+"\n")
+		default:
+			io.WriteString(w, `{"type":"ok"}`)
+		}
+	}))
+	defer up.Close()
+	e, _ := mask.New([]byte("gateway-test-seed"), mask.NewMemoryMappings(), nil)
+	u, _ := url.Parse(up.URL)
+	toks := OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
+	s, err := New(Config{Upstream: u, Engine: e, Tokens: toks, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), UpstreamAPIKey: "sk-ant-gateway-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	alice, _ := toks.Create("alice", RoleUser)
+	bob, _ := toks.Create("bob", RoleUser)
+	batch := `{"requests":[{"custom_id":"r","params":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}}]}`
+	if resp, _ := post(t, srv.URL+"/v1/messages/batches", map[string]string{TokenHeader: alice}, []byte(batch)); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	call := func(token, method, path string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Header.Set(TokenHeader, token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	reached := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen)
+	}
+	own := []struct{ method, path string }{
+		{http.MethodGet, "/v1/messages/batches/msgbatch_alice"},
+		{http.MethodGet, "/v1/messages/batches/msgbatch_alice/results"},
+		{http.MethodPost, "/v1/messages/batches/msgbatch_alice/cancel"},
+		{http.MethodDelete, "/v1/messages/batches/msgbatch_alice"},
+	}
+	for _, c := range own {
+		before := reached()
+		if got := call(bob, c.method, c.path); got != http.StatusNotFound {
+			t.Errorf("bob: %s %s got %d, want 404", c.method, c.path, got)
+		}
+		if reached() != before {
+			t.Errorf("bob: %s %s reached the upstream", c.method, c.path)
+		}
+		if got := call(alice, c.method, c.path); got != http.StatusOK {
+			t.Errorf("alice: %s %s got %d, want 200", c.method, c.path, got)
+		}
+	}
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodGet, "/v1/models", 200},
+		{http.MethodGet, "/v1/models/claude-sonnet-4-5", 200},
+		{http.MethodGet, "/v1/messages/batches", 403}, // every token's batches
+		{http.MethodGet, "/v1/files", 403},
+		{http.MethodDelete, "/v1/files/file_011CNha8iCJcU1wXNR6q4V8w", 403},
+		{http.MethodGet, "/v1/organizations/me", 403},
+		{http.MethodPost, "/v1/messages/batches/msgbatch_nobody/cancel", 404},
+	} {
+		before := reached()
+		if got := call(bob, c.method, c.path); got != c.want {
+			t.Errorf("bob: %s %s got %d, want %d", c.method, c.path, got, c.want)
+		}
+		if forwarded := reached() != before; forwarded != (c.want == 200) {
+			t.Errorf("bob: %s %s forwarded: %v", c.method, c.path, forwarded)
+		}
+	}
+}

@@ -313,6 +313,10 @@ func (p *Proxy) front(w http.ResponseWriter, r *http.Request) {
 		p.Refuse(w, r, http.StatusForbidden, "permission_error", "foreign_host", "request refused: Host is not this proxy")
 		return
 	}
+	if r.Method == http.MethodGet && r.URL.Path == sessionProofPath {
+		p.answerProof(w, r)
+		return
+	}
 	rest, ok := p.checkSecret(r.URL.Path)
 	if !ok {
 		p.Refuse(w, r, http.StatusForbidden, "permission_error", "no_secret", "request refused: missing or wrong session secret")

@@ -93,10 +93,24 @@ func runRun(opts *runOptions) error {
 	f := opts.f
 	child := shellwrap.Command{Path: opts.argv[0], Args: opts.argv[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 
-	// inside a claude-secure session: a second proxy would mask pseudonyms
+	ui := newUI(f.Err, f.Getenv)
+	// inside a claude-secure session: a second proxy would mask pseudonyms.
+	// The marker counts only if the session's proxy proves it is there.
+	upstreamFlag := opts.upstream
 	if f.Getenv("CLAUDE_SECURE") == "1" {
-		child.Env = os.Environ()
-		return childExit(shellwrap.Run(child))
+		base := f.Getenv("ANTHROPIC_BASE_URL")
+		err := proxy.VerifySession(context.Background(), base)
+		if err == nil {
+			child.Env = os.Environ()
+			return childExit(shellwrap.Run(child))
+		}
+		if !opts.quiet {
+			ui.note("CLAUDE_SECURE=1 is set, but " + err.Error() + "; starting a masking proxy")
+		}
+		if _, _, ok := proxy.SessionSecret(base); ok && upstreamFlag == "" {
+			// the address of a session that is gone is no upstream
+			upstreamFlag = "https://api.anthropic.com"
+		}
 	}
 	for _, v := range []string{"CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX"} {
 		if truthy(f.Getenv(v)) {
@@ -104,7 +118,7 @@ func runRun(opts *runOptions) error {
 				"unset "+v+" to use the Anthropic API through claude-secure")
 		}
 	}
-	up, err := f.upstream(opts.upstream)
+	up, err := f.upstream(upstreamFlag)
 	if err != nil {
 		return err
 	}
@@ -132,7 +146,6 @@ func runRun(opts *runOptions) error {
 		return err
 	}
 	p.Start()
-	ui := newUI(f.Err, f.Getenv)
 	if !opts.quiet {
 		ui.banner(p.Addr(), up.Host, dir, keySourceText(key.Source))
 	}

@@ -52,3 +52,8 @@ func (u *ui) summary(s proxy.Snapshot) {
 	}
 	fmt.Fprintf(u.w, "%s %s%s\n", u.accent.Render("claude-secure ▸"), line, errs)
 }
+
+// note prints a line of its own about the session, in the warning colour.
+func (u *ui) note(msg string) {
+	fmt.Fprintf(u.w, "%s %s\n", u.accent.Render("claude-secure ▸"), u.warn.Render(msg))
+}

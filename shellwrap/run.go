@@ -60,6 +60,7 @@ func Run(c Command) (int, error) {
 		}
 		return ExitNotExecutable, &StartError{Code: ExitNotExecutable, Err: err}
 	}
+	subreaper()
 	cmd := exec.Command(path, c.Args...)
 	cmd.Env = c.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr

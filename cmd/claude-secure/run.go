@@ -151,6 +151,16 @@ func runRun(opts *runOptions) error {
 	}
 	child.Env = childEnv(os.Environ(), p.BaseURL(), !opts.allowNonessential)
 	code, runErr := shellwrap.Run(child)
+	// what the child left running knows the proxy's address: once the
+	// port is free, anyone could take it and read what they send. So they
+	// end before the proxy closes.
+	if n := shellwrap.EndLeftovers(leftoverGrace); n > 0 && !opts.quiet {
+		what := "process"
+		if n > 1 {
+			what = "processes"
+		}
+		ui.note(fmt.Sprintf("ended %d %s that %s left running: nothing started in the session outlives its proxy", n, what, filepath.Base(opts.argv[0])))
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -160,6 +170,10 @@ func runRun(opts *runOptions) error {
 	}
 	return childExit(code, runErr)
 }
+
+// leftoverGrace is how long a process the child left running has to end
+// on SIGTERM before it is killed.
+const leftoverGrace = 3 * time.Second
 
 // upstream is the --upstream flag, else $ANTHROPIC_BASE_URL, else the
 // Anthropic API.

@@ -215,11 +215,14 @@ func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
 					if i >= len(chunks) {
 						return
 					}
-					if plain, err := s.openChunk(buf.plain, chunks[i][0], chunks[i][1]); err != nil {
-						res[i].err = err
-					} else {
-						res[i].c, res[i].err = parseChunk(plain, buf.fields)
-					}
+					res[i].err = s.guard(func() error {
+						// the chunk is read from the mapped file
+						plain, err := s.openChunk(buf.plain, chunks[i][0], chunks[i][1])
+						if err == nil {
+							res[i].c, err = parseChunk(plain, buf.fields)
+						}
+						return err
+					})
 					close(res[i].done)
 				}
 			})

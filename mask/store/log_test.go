@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -130,5 +131,56 @@ func TestSinceStopsAtADamagedChunk(t *testing.T) {
 				t.Fatalf("got %v, want ErrDamaged", err)
 			}
 		})
+	}
+}
+
+// A store cut short anywhere (half its size here, so the database's own
+// pages are intact but the data it points to is gone) is reported as
+// damaged by every reader, never a crash: opening it, loading its log, and
+// looking up a batch.
+func TestTruncatedStoreIsDamagedNotACrash(t *testing.T) {
+	dir := t.TempDir()
+	storeOfChunks(t, dir, []int{3000, 3000, 3000, 3000})
+	fi, err := os.Stat(Path(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{fi.Size() / 2, fi.Size() - 4096, 3 * 4096} {
+		if err := os.Truncate(Path(dir), size); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(dir, testKey)
+		if err == nil {
+			err = s.Since(0, func([]mask.Mapping, uint64) {})
+		}
+		if err == nil {
+			_, _, err = s.LoadBatch("msgbatch_x")
+		}
+		if !errors.Is(err, ErrDamaged) {
+			t.Errorf("cut to %d of %d bytes: got %v, want ErrDamaged", size, fi.Size(), err)
+		}
+	}
+}
+
+// A file cut short while a transaction reads it (another program, a full
+// disk) faults on the pages that are gone; the read ends as damaged, and
+// the process goes on.
+func TestFileCutDuringAReadIsDamagedNotACrash(t *testing.T) {
+	dir := t.TempDir()
+	s := storeOfChunks(t, dir, []int{3000, 3000, 3000})
+	err := s.view(func(tx *bolt.Tx) error {
+		if err := os.Truncate(Path(dir), 3*4096); err != nil {
+			t.Fatal(err)
+		}
+		sum := 0
+		return tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
+			for _, c := range v {
+				sum += int(c)
+			}
+			return nil
+		})
+	})
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("got %v, want ErrDamaged", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -295,6 +296,11 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 // long-running session must stop rather than mix records of two keys.
 func (s *Store) checked(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
+		// a file cut short still opens (its first pages are whole), but
+		// reading a page past its end would crash the process
+		if fi, err := os.Stat(s.path); err != nil || fi.Size() < tx.Size() {
+			return &DamagedError{Path: s.path, Reason: "the file is shorter than the database it holds (truncated?)"}
+		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return ErrDamaged
@@ -309,8 +315,10 @@ func (s *Store) checked(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 }
 
 // guard turns a panic inside bbolt (which it raises on some corrupt pages)
-// into ErrDamaged.
+// into ErrDamaged, and so a fault reading the mapped file, which would
+// otherwise end the process.
 func (s *Store) guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = &DamagedError{Path: s.path, Reason: "corrupt page"}

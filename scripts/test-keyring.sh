@@ -9,5 +9,5 @@ export GOMODCACHE="$(go env GOMODCACHE)" GOCACHE="$(go env GOCACHE)" GOPATH="$(g
 export HOME="$(mktemp -d)"
 exec dbus-run-session -- sh -c '
 	printf "claude-secure-ci" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-	CLAUDE_SECURE_TEST_SECRET_SERVICE=1 go test -count=1 -run "TestSecretServiceKeyring" -v ./mask/store/
+	CLAUDE_SECURE_TEST_SECRET_SERVICE=1 go test -count=1 -run "TestSecretServiceKeyring|TestConcurrentFirstRuns" -v ./mask/store/
 '

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zalando/go-keyring"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Service is the OS keyring service name the store key lives under.
@@ -156,46 +157,98 @@ func exists(p string) bool {
 }
 
 // ResolveKey finds the key, in order: CLAUDE_SECURE_KEY, the OS keyring,
-// and a key file beside the store. A new key is created where none exists
-// and no store exists yet: in the keyring, or in the key file (mode 0600,
-// with a warning) only when no keyring is usable.
+// and a key file beside the store. Where there is none, the key and the
+// store are created together (see createKey).
 func (o Opener) ResolveKey() (Key, error) {
+	key, found, _, err := o.findKey()
+	if err != nil || found {
+		return key, err
+	}
+	return o.createKey()
+}
+
+// findKey looks for an existing key; kerr is what the keyring said when
+// it had none.
+func (o Opener) findKey() (key Key, found bool, kerr, err error) {
 	if v := o.Getenv(KeyEnv); v != "" {
 		b, err := DecodeKey(v)
 		if err != nil {
-			return Key{}, fmt.Errorf("%s: %w", KeyEnv, err)
+			return Key{}, false, nil, fmt.Errorf("%s: %w", KeyEnv, err)
 		}
-		return Key{Bytes: b, Source: SourceEnv}, nil
+		return Key{Bytes: b, Source: SourceEnv}, true, nil, nil
 	}
 	v, kerr := o.Keyring.Get(Service, o.account())
 	if kerr == nil {
 		b, err := DecodeKey(v)
 		if err != nil {
-			return Key{}, fmt.Errorf("keyring entry: %w", err)
+			return Key{}, false, nil, fmt.Errorf("keyring entry: %w", err)
 		}
-		return Key{Bytes: b, Source: SourceKeyring}, nil
+		return Key{Bytes: b, Source: SourceKeyring}, true, nil, nil
 	}
 	if !errors.Is(kerr, ErrKeyNotFound) && !errors.Is(kerr, ErrKeyringUnavailable) {
-		return Key{}, kerr
+		return Key{}, false, nil, kerr
 	}
 	if b, err := o.readKeyFile(o.keyFile()); err == nil {
-		return Key{Bytes: b, Source: SourceFile, Warning: o.fileWarning()}, nil
+		return Key{Bytes: b, Source: SourceFile, Warning: o.fileWarning()}, true, nil, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
+		return Key{}, false, nil, err
+	}
+	return Key{}, false, kerr, nil
+}
+
+// createKey makes a new key, in the keyring (or, only when no keyring is
+// usable, in a key file, mode 0600, with a warning), and the store sealed
+// under it, as one step under the store file's lock: processes that start
+// at once on a new directory wait for the first, then find its key. A
+// store that exists without a key is not given a new one: its key is
+// lost, and a new key would not open it.
+func (o Opener) createKey() (Key, error) {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return Key{}, fmt.Errorf("failed to create state directory: %w", err)
+	}
+	s := &Store{path: Path(o.Dir)}
+	db, err := s.db(false)
+	if err != nil {
 		return Key{}, err
 	}
-	if exists(Path(o.Dir)) {
+	defer db.Close()
+	key, found, kerr, err := o.findKey()
+	if err != nil || found {
+		return key, err // another process created it meanwhile
+	}
+	made := false
+	if err := s.guard(func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			made = tx.Bucket(bucketMeta) != nil
+			return nil
+		})
+	}); err != nil {
+		return Key{}, s.damaged(err)
+	}
+	if made {
 		return Key{}, fmt.Errorf("%w for %s (%v)", ErrKeyNotFound, Path(o.Dir), kerr)
 	}
-	key := NewKey()
-	if errors.Is(kerr, ErrKeyNotFound) {
-		if err := o.Keyring.Set(Service, o.account(), EncodeKey(key)); err == nil {
-			return Key{Bytes: key, Source: SourceKeyring}, nil
+	b := NewKey()
+	key = Key{Bytes: b, Source: SourceKeyring}
+	if !errors.Is(kerr, ErrKeyNotFound) || o.Keyring.Set(Service, o.account(), EncodeKey(b)) != nil {
+		if err := writeKeyFile(o.keyFile(), b); err != nil {
+			return Key{}, err
 		}
+		key = Key{Bytes: b, Source: SourceFile, Warning: o.fileWarning()}
 	}
-	if err := writeKeyFile(o.keyFile(), key); err != nil {
+	k, err := deriveKeys(b)
+	if err != nil {
 		return Key{}, err
 	}
-	return Key{Bytes: key, Source: SourceFile, Warning: o.fileWarning()}, nil
+	s.aead, s.idx = k.aead, k.idx
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		return Key{}, err
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return s.initTx(tx, seed) }); err != nil {
+		return Key{}, fmt.Errorf("failed to create the store: %w", err)
+	}
+	return key, nil
 }
 
 func (o Opener) fileWarning() string {
@@ -219,11 +272,11 @@ func writeKeyFile(p string, key []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("failed to create state directory: %w", err)
 	}
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(p), filepath.Base(p)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("failed to write key file: %w", err)
 	}
+	tmp := f.Name()
 	_, werr := f.WriteString(EncodeKey(key) + "\n")
 	serr := f.Sync()
 	cerr := f.Close()
@@ -232,6 +285,7 @@ func writeKeyFile(p string, key []byte) error {
 		return fmt.Errorf("failed to write key file: %w", err)
 	}
 	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("failed to write key file: %w", err)
 	}
 	return syncDir(filepath.Dir(p))

@@ -94,6 +94,11 @@ func (s *Store) damaged(err error) error {
 
 const checkPlaintext = "claude-secure store key check v1"
 
+var (
+	errEmpty    = errors.New("the store file holds no store yet")
+	errNotEmpty = errors.New("not empty")
+)
+
 // lockTimeout bounds how long a process waits for another's transaction.
 const lockTimeout = 10 * time.Second
 
@@ -166,8 +171,11 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 		}
 	}
 	format := uint32(0)
-	err = s.view(func(tx *bolt.Tx) error {
+	read := func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
+		if meta == nil && tx.ForEach(func([]byte, *bolt.Bucket) error { return errNotEmpty }) == nil {
+			return errEmpty
+		}
 		if meta == nil || tx.Bucket(bucketFwd) == nil || tx.Bucket(bucketRev) == nil {
 			return ErrDamaged
 		}
@@ -191,7 +199,18 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 		}
 		s.seed = seed
 		return nil
-	})
+	}
+	err = s.view(read)
+	if errors.Is(err, errEmpty) && create {
+		// a database with nothing in it: its creator stopped after the
+		// file was made and before the store was written in it
+		if err = s.init(); err == nil {
+			err = s.view(read)
+		}
+	}
+	if errors.Is(err, errEmpty) {
+		err = ErrDamaged
+	}
 	if err != nil {
 		return nil, s.damaged(err)
 	}
@@ -218,36 +237,40 @@ func (s *Store) initWith(seed []byte) error {
 		return err
 	}
 	defer db.Close()
-	return db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) != nil {
-			return nil // another process created it first
-		}
-		meta, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucket(bucketFwd); err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucket(bucketRev); err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucket(bucketLog); err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucket(bucketBatch); err != nil {
-			return err
-		}
-		var v [4]byte
-		binary.BigEndian.PutUint32(v[:], FormatVersion)
-		if err := meta.Put(metaFormat, v[:]); err != nil {
-			return err
-		}
-		if err := meta.Put(metaCheck, s.seal([]byte(checkPlaintext), metaCheck)); err != nil {
-			return err
-		}
-		return meta.Put(metaSeed, s.seal(seed, metaSeed))
-	})
+	return db.Update(func(tx *bolt.Tx) error { return s.initTx(tx, seed) })
+}
+
+// initTx writes the buckets and the sealed check and seed of a new store,
+// unless another process did it first.
+func (s *Store) initTx(tx *bolt.Tx, seed []byte) error {
+	if tx.Bucket(bucketMeta) != nil {
+		return nil // another process created it first
+	}
+	meta, err := tx.CreateBucket(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket(bucketFwd); err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket(bucketRev); err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket(bucketLog); err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket(bucketBatch); err != nil {
+		return err
+	}
+	var v [4]byte
+	binary.BigEndian.PutUint32(v[:], FormatVersion)
+	if err := meta.Put(metaFormat, v[:]); err != nil {
+		return err
+	}
+	if err := meta.Put(metaCheck, s.seal([]byte(checkPlaintext), metaCheck)); err != nil {
+		return err
+	}
+	return meta.Put(metaSeed, s.seal(seed, metaSeed))
 }
 
 // Seed returns the secret that keys the pseudonym permutations. It lives in

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/claude-secure/claude-secure/mask"
+	"github.com/zalando/go-keyring"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -255,6 +256,9 @@ func TestMain(m *testing.M) {
 	case "issue-forever":
 		helperIssueForever()
 		return
+	case "first-run":
+		helperFirstRun()
+		return
 	}
 	os.Exit(m.Run())
 }
@@ -282,6 +286,32 @@ func helperMask() {
 		out[orig] = string(m)
 	}
 	json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// helperFirstRun opens the store in STORE_DIR as the command line does,
+// with the key in the keyring (STORE_KEYRING=system) or, with no keyring,
+// in a key file, and masks one value.
+func helperFirstRun() {
+	var k Keyring = SystemKeyring{Timeout: 10 * time.Second}
+	if os.Getenv("STORE_KEYRING") != "system" {
+		keyring.MockInitWithError(errors.New("no keyring"))
+	}
+	s, _, err := Opener{Dir: os.Getenv("STORE_DIR"), Keyring: k, Getenv: func(string) string { return "" }}.Open()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	e, err := mask.New(s.Seed(), s, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	m, err := e.MaskBytes([]byte("vpc-0a1b2c3d"), nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(4)
+	}
+	fmt.Print(string(m))
 }
 
 func helperIssueForever() {
@@ -399,3 +429,69 @@ func TestKill9LosesNoUsedMapping(t *testing.T) {
 		t.Logf("round %d: %d mappings used before the kill, all present", round, len(used))
 	}
 }
+
+// Several processes starting at once on a new state directory (two
+// terminals opening claude through the shell hook, a parallel CI step)
+// agree on one key and one store: every one of them works, they all get
+// the same pseudonym, and the directory opens afterwards. With no keyring
+// the key goes to a key file; under scripts/test-keyring.sh, also with the
+// key in a real Secret Service.
+func TestConcurrentFirstRuns(t *testing.T) {
+	modes := []string{"file"}
+	if os.Getenv("CLAUDE_SECURE_TEST_SECRET_SERVICE") == "1" {
+		modes = append(modes, "system")
+	} else {
+		t.Log("the keyring case runs under scripts/test-keyring.sh (a real Secret Service)")
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			for round := range 6 {
+				dir := filepath.Join(t.TempDir(), "state")
+				const n = 6
+				cmds := make([]*exec.Cmd, n)
+				outs := make([]*bytes.Buffer, n)
+				for i := range cmds {
+					cmds[i] = helper(t, "first-run", dir)
+					cmds[i].Env = append(cmds[i].Env, "STORE_KEYRING="+mode)
+					outs[i] = new(bytes.Buffer)
+					cmds[i].Stdout = outs[i]
+					cmds[i].Stderr = outs[i]
+				}
+				for _, c := range cmds {
+					if err := c.Start(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				first := ""
+				for i, c := range cmds {
+					if err := c.Wait(); err != nil {
+						t.Fatalf("round %d, process %d failed: %v: %s", round, i, err, outs[i])
+					}
+					if first == "" {
+						first = outs[i].String()
+					} else if outs[i].String() != first {
+						t.Fatalf("round %d: processes disagree on the pseudonym", round)
+					}
+				}
+				var k Keyring = SystemKeyring{Timeout: 10 * time.Second}
+				if mode == "file" {
+					k = noKeyring{}
+				}
+				o := Opener{Dir: dir, Keyring: k, Getenv: noEnv}
+				if _, _, err := o.Open(); err != nil {
+					t.Fatalf("round %d: the directory does not open after the first runs: %v", round, err)
+				}
+				if mode == "system" {
+					k.Delete(Service, o.account())
+				}
+			}
+		})
+	}
+}
+
+// noKeyring is a machine without a usable keyring.
+type noKeyring struct{}
+
+func (noKeyring) Get(string, string) (string, error) { return "", ErrKeyringUnavailable }
+func (noKeyring) Set(string, string, string) error   { return ErrKeyringUnavailable }
+func (noKeyring) Delete(string, string) error        { return ErrKeyringUnavailable }

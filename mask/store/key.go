@@ -128,6 +128,16 @@ func (o Opener) account() string {
 
 func (o Opener) keyFile() string { return filepath.Join(o.Dir, KeyFileName) }
 
+// PermissionError refuses a state directory, key file or store file that
+// is not private to the user.
+type PermissionError struct {
+	Path, Problem, Fix string
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("%s %s; refusing to use it (fix: %s)", e.Path, e.Problem, e.Fix)
+}
+
 // DecodeKey parses a base64 key of 32 bytes.
 func DecodeKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
@@ -305,6 +315,14 @@ func syncDir(dir string) error {
 // does not open with the key because a key rotation was interrupted after
 // the store was rewritten, the pending key finishes the rotation.
 func (o Opener) Open() (*Store, Key, error) {
+	for _, p := range []struct {
+		path string
+		dir  bool
+	}{{o.Dir, true}, {o.keyFile(), false}, {o.keyFile() + ".next", false}, {Path(o.Dir), false}} {
+		if err := checkPrivate(p.path, p.dir); err != nil {
+			return nil, Key{}, err
+		}
+	}
 	key, err := o.ResolveKey()
 	if err != nil {
 		return nil, Key{}, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestKeyFromEnvWins(t *testing.T) {
 
 func TestKeyCreatedInKeyringAndReused(t *testing.T) {
 	keyring.MockInit()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "state")
 	o := Opener{Dir: dir, Keyring: SystemKeyring{}, Getenv: noEnv}
 	s, k, err := o.Open()
 	if err != nil {
@@ -76,7 +77,7 @@ func TestKeyFileFallbackWhenNoKeyring(t *testing.T) {
 
 func TestMissingKeyForExistingStore(t *testing.T) {
 	keyring.MockInit()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "state")
 	if _, err := Open(dir, testKey); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestRotateInterruptedFinishesOnOpen(t *testing.T) {
 			} else {
 				keyring.MockInit()
 			}
-			dir := t.TempDir()
+			dir := filepath.Join(t.TempDir(), "state")
 			o := Opener{Dir: dir, Keyring: SystemKeyring{}, Getenv: noEnv}
 			s, k, err := o.Open()
 			if err != nil {
@@ -147,7 +148,7 @@ func TestRotateInterruptedFinishesOnOpen(t *testing.T) {
 
 func TestRotateThroughOpener(t *testing.T) {
 	keyring.MockInit()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "state")
 	o := Opener{Dir: dir, Keyring: SystemKeyring{}, Getenv: noEnv}
 	s, k, err := o.Open()
 	if err != nil {
@@ -194,7 +195,7 @@ func TestSecretServiceKeyring(t *testing.T) {
 	if _, err := k.Get(Service, user); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "state")
 	o := Opener{Dir: dir, Keyring: k, Getenv: noEnv}
 	s, key, err := o.Open()
 	if err != nil {
@@ -216,4 +217,37 @@ func TestSecretServiceKeyring(t *testing.T) {
 		t.Error("round trip through the Secret Service key failed")
 	}
 	k.Delete(Service, o.account())
+}
+
+// A state directory, key file or store file that another user could read
+// or change is refused, as ssh refuses such a private key, with the fix in
+// the message; nothing is created or opened in it.
+func TestLoosePermissionsRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows protects a profile directory by its ACL, which is not checked")
+	}
+	keyring.MockInitWithError(errors.New("no keyring"))
+	defer keyring.MockInit()
+	for _, c := range []struct {
+		name   string
+		loosen func(dir string) string
+	}{
+		{"directory", func(dir string) string { os.Chmod(dir, 0o755); return dir }},
+		{"key file", func(dir string) string { p := filepath.Join(dir, KeyFileName); os.Chmod(p, 0o644); return p }},
+		{"store", func(dir string) string { p := Path(dir); os.Chmod(p, 0o660); return p }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			o := Opener{Dir: dir, Keyring: SystemKeyring{}, Getenv: noEnv}
+			if _, _, err := o.Open(); err != nil {
+				t.Fatal(err)
+			}
+			loose := c.loosen(dir)
+			_, _, err := o.Open()
+			var pe *PermissionError
+			if !errors.As(err, &pe) || pe.Path != loose || !strings.Contains(err.Error(), "chmod") {
+				t.Fatalf("got %v, want a refusal naming %s and the fix", err, loose)
+			}
+		})
+	}
 }

@@ -64,6 +64,7 @@ type Server struct {
 	metricsHandler http.Handler
 	lim            *limiter
 	draining       atomic.Bool
+	active         atomic.Int64 // API calls in flight
 }
 
 // New builds a gateway.
@@ -111,6 +112,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.readyz(w)
 		return
 	}
+	if s.draining.Load() {
+		// shutting down: load balancers read /readyz, clients retry a 503
+		w.Header().Set("Retry-After", "1")
+		s.h.Refuse(w, r, http.StatusServiceUnavailable, "api_error", "shutting_down", "the gateway is shutting down; retry")
+		return
+	}
 	if s.cfg.Tokens == nil && !loopbackHost(r.Host) {
 		// without tokens only local clients are served; a page on another
 		// origin resolving to 127.0.0.1 (DNS rebinding) is not one
@@ -156,6 +163,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stripCredentials(r)
 	s.m.inFlight.Inc()
 	defer s.m.inFlight.Dec()
+	s.active.Add(1)
+	defer s.active.Add(-1)
 	s.h.Forward(w, r, r.URL.Path, tok.Name)
 }
 
@@ -317,6 +326,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, certFile, keyFile str
 	s.cfg.Log.Info("shutting down", "in_flight_grace_s", grace.Seconds())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	// the listener stays open while the calls in flight finish: /readyz
+	// says 503 and new calls are refused with 503, so a load balancer
+	// and the clients' retries move on to another replica
+	for s.active.Load() > 0 && sctx.Err() == nil {
+		select {
+		case <-sctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		s.cfg.Log.Warn("requests still running at the end of the grace period were cut off")
 		srv.Close()

@@ -457,8 +457,17 @@ func TestRunDrainsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel() // as SIGTERM does
-	if !stopsAccepting(ln.Addr().String(), 5*time.Second) {
-		t.Fatal("new connections were still accepted 5 s into draining")
+	// while the stream drains, /readyz says 503 and a new call is refused
+	// with 503 (a load balancer and the client's retry move on)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if st := statusOf(t, http.MethodGet, base+"/readyz", "", nil); st == http.StatusServiceUnavailable {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("/readyz answered %d 5 s into draining, want 503", st)
+		}
+	}
+	if st := statusOf(t, http.MethodPost, base+"/v1/messages", tok, messagesBody(false)); st != http.StatusServiceUnavailable {
+		t.Fatalf("a new call during the drain got %d, want 503", st)
 	}
 	rest, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -484,6 +493,26 @@ func TestRunDrainsStreams(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the stream finished")
 	}
+	if !stopsAccepting(ln.Addr().String(), 5*time.Second) {
+		t.Fatal("new connections were still accepted after the drain")
+	}
+}
+
+// statusOf makes one call and returns its status.
+func statusOf(t *testing.T, method, url, token string, body []byte) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set(TokenHeader, token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func describeKey(v, tok string) string {

@@ -51,8 +51,9 @@ func (e *SyntaxError) Unwrap() error { return ErrInvalidJSON }
 type node uint8
 
 const (
-	nAny  node = iota // content: every string is masked
-	nSkip             // structural: nothing is masked
+	nAny    node = iota // content: every string is masked
+	nSkip               // structural: not masked, but refused if it holds a value to mask
+	nOpaque             // signatures, encrypted or base64 data, thinking: passed as they are
 	nRoot
 	nMessages
 	nMessage
@@ -79,8 +80,8 @@ const (
 func child(n node, key []byte) node {
 	k := string(key)
 	switch n {
-	case nSkip:
-		return nSkip
+	case nSkip, nOpaque:
+		return n
 	case nRoot:
 		switch k {
 		case "model", "stream", "max_tokens", "temperature", "top_p", "top_k", "tool_choice",
@@ -102,9 +103,11 @@ func child(n node, key []byte) node {
 		}
 	case nBlock:
 		switch k {
-		case "type", "id", "tool_use_id", "name", "signature", "media_type", "cache_control",
-			"file_id", "server_name", "encrypted_content", "encrypted_index", "is_error":
+		case "type", "id", "tool_use_id", "name", "media_type", "cache_control",
+			"file_id", "server_name", "is_error":
 			return nSkip
+		case "signature", "encrypted_content", "encrypted_index":
+			return nOpaque
 		case "citations":
 			return nCitations
 		case "source":
@@ -118,7 +121,7 @@ func child(n node, key []byte) node {
 			return nSkip
 		case "data":
 			if n == nSource {
-				return nSkip
+				return nOpaque
 			}
 		case "content":
 			return nContent
@@ -130,8 +133,10 @@ func child(n node, key []byte) node {
 		}
 	case nCitation:
 		switch k {
-		case "type", "encrypted_index", "file_id", "document_index", "start_char_index", "end_char_index":
+		case "type", "file_id", "document_index", "start_char_index", "end_char_index":
 			return nSkip
+		case "encrypted_index":
+			return nOpaque
 		}
 	case nBatchRoot:
 		if k == "requests" {
@@ -150,8 +155,10 @@ func child(n node, key []byte) node {
 		}
 	case nDelta:
 		switch k {
-		case "type", "text", "partial_json", "thinking", "signature", "stop_reason", "stop_sequence":
+		case "type", "text", "partial_json", "stop_reason", "stop_sequence":
 			return nSkip
+		case "thinking", "signature":
+			return nOpaque
 		case "citation":
 			return nCitation
 		}
@@ -190,8 +197,8 @@ func child(n node, key []byte) node {
 // element returns the schema position of an array element at n.
 func element(n node) node {
 	switch n {
-	case nSkip:
-		return nSkip
+	case nSkip, nOpaque:
+		return n
 	case nMessages:
 		return nMessage
 	case nContent:
@@ -216,9 +223,14 @@ const maxDepth = 512
 type bodyWalker struct {
 	body   []byte
 	ranges []rawRange
-	keys   []string // scratch: the keys of the object being read
-	v      view
-	ed     edits
+	// structural are the string values, with their quotes, of fields that
+	// are not masked (ids, names, the model, custom_id): a request is
+	// refused if one holds a value to mask
+	structural []rawRange
+	keys       []string // scratch: the keys of the object being read
+	scratch    []byte
+	v          view
+	ed         edits
 }
 
 // rawRange is a range of content in a raw body.
@@ -254,6 +266,7 @@ func rootNode(kind Body) node {
 func (w *bodyWalker) walk(body []byte, kind Body) error {
 	w.body = body
 	w.ranges = w.ranges[:0]
+	w.structural = w.structural[:0]
 	p, err := w.value(w.ws(0), rootNode(kind), 0)
 	if err != nil {
 		return err
@@ -356,6 +369,9 @@ func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]
 	if err := w.walk(body, kind); err != nil {
 		return nil, nil, err
 	}
+	if err := w.checkStructural(e); err != nil {
+		return nil, nil, err
+	}
 	w.v.d = w.v.d[:0]
 	w.v.build(body, viewState{}, true)
 	e.mu.RLock()
@@ -386,6 +402,33 @@ func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]
 	r := e.NewRestore()
 	r.addIDs(w.ed.ids)
 	return out, r, nil
+}
+
+// ErrStructural is returned for a request body whose structural fields
+// (ids, names, the model, a batch request's custom_id), which are not
+// masked, hold a value that masking would replace.
+var ErrStructural = errors.New("a structural field of the request holds a value to mask")
+
+// checkStructural looks at the structural string values of a request, all
+// together, each one a literal of its own line: if any holds a value to
+// mask, the request is refused.
+func (w *bodyWalker) checkStructural(e *Engine) error {
+	if len(w.structural) == 0 {
+		return nil
+	}
+	text := w.scratch[:0]
+	for _, r := range w.structural {
+		text = append(append(text, w.body[r.a:r.b]...), '\n')
+	}
+	w.scratch = text
+	found, err := e.Holds(text)
+	if err != nil {
+		return err
+	}
+	if found {
+		return ErrStructural
+	}
+	return nil
 }
 
 // UnmaskJSON restores, in the string values of a JSON document (a
@@ -455,7 +498,11 @@ func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if n != nSkip {
+		switch n {
+		case nSkip:
+			w.structural = append(w.structural, rawRange{a: p, b: q})
+		case nOpaque:
+		default:
 			w.ranges = append(w.ranges, rawRange{a: p + 1, b: q - 1})
 		}
 		return q, nil
@@ -464,7 +511,7 @@ func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 			return 0, &SyntaxError{Offset: p}
 		}
 		if n == nBlock && w.isThinking(p) {
-			n = nSkip
+			n = nOpaque
 		}
 		if n == nSource && !w.isBase64Source(p) {
 			n = nTextSource

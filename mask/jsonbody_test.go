@@ -158,13 +158,44 @@ func TestMaskRequestThinkingTypeLast(t *testing.T) {
 
 func TestMaskRequestBatch(t *testing.T) {
 	e, _ := testEngine(t, nil)
-	body := []byte(`{"requests":[{"custom_id":"vpc-0d4e5f6a","params":{"model":"m","messages":[{"role":"user","content":"vpc-0d4e5f6a"}]}}]}`)
+	body := []byte(`{"requests":[{"custom_id":"req-1","params":{"model":"m","messages":[{"role":"user","content":"vpc-0d4e5f6a"}]}}]}`)
 	out, _, err := e.MaskRequest(body, BodyBatch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Count(out, []byte("vpc-0d4e5f6a")) != 1 || !bytes.Contains(out, []byte(`"custom_id":"vpc-0d4e5f6a"`)) {
+	if bytes.Contains(out, []byte("vpc-0d4e5f6a")) || !bytes.Contains(out, []byte(`"custom_id":"req-1"`)) {
 		t.Error("batch: custom_id must stay and content must be masked")
+	}
+}
+
+// Structural fields are not masked (the API reads them: ids, names, the
+// model, a batch request's custom_id), so one that holds a value to mask,
+// even escaped, refuses the whole request; opaque fields (signatures,
+// thinking, base64 data) pass as they are.
+func TestStructuralFieldsHoldingValuesAreRefused(t *testing.T) {
+	e, m := testEngine(t, nil)
+	for i, b := range []string{
+		`{"requests":[{"custom_id":"vpc-0d4e5f6a","params":{"model":"m","messages":[]}}]}`,
+		`{"requests":[{"custom_id":"vpc-0\u00644e5f6a","params":{"model":"m","messages":[]}}]}`,
+		`{"model":"m","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"toolu_01","name":"i-0f3a9c2b7d1e4a605","input":{}}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"acct-210987654321","content":"ok"}]}]}`,
+		`{"model":"10.20.30.40","messages":[]}`,
+	} {
+		kind := BodyMessages
+		if strings.HasPrefix(b, `{"requests"`) {
+			kind = BodyBatch
+		}
+		if _, _, err := e.MaskRequest([]byte(b), kind, nil); !errors.Is(err, ErrStructural) {
+			t.Errorf("body %d: got %v, want ErrStructural", i, err)
+		}
+	}
+	if m.Len() != 0 {
+		t.Error("mappings were recorded for a body that was refused")
+	}
+	opaque := []byte(`{"model":"m","messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"i-0f3a9c2b7d1e4a605","signature":"AKIAQ3EGUWTX3KMNPZRX"},{"type":"redacted_thinking","data":"10.20.30.40"},{"type":"text","text":"hi"}]},{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AKIAQ3EGUWTX3KMNPZRX"}}]}]}`)
+	out, _, err := e.MaskRequest(opaque, BodyMessages, nil)
+	if err != nil || !bytes.Equal(out, opaque) {
+		t.Errorf("opaque fields: %v, unchanged %v", err, bytes.Equal(out, opaque))
 	}
 }
 

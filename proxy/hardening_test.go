@@ -3,14 +3,19 @@ package proxy
 import (
 	"bytes"
 	"compress/flate"
+	"compress/gzip"
 	"compress/zlib"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/claude-secure/claude-secure/internal/syncbuf"
 )
@@ -212,4 +217,89 @@ func TestStreamCutMidEventReleasesNoneOfIt(t *testing.T) {
 	if last[0] != "error" || !strings.Contains(last[1], "middle of an event") {
 		t.Errorf("last event %q %.80q, want the error", last[0], last[1])
 	}
+}
+
+// A batch request's custom_id goes to the API as it is: one that holds a
+// value to mask refuses the request.
+func TestStructuralFieldWithAValueIsRefused(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		t.Error("the request reached the upstream")
+	})
+	p, _ := startProxy(t, up)
+	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "host-" + originals[2],
+		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": "hi"}}}}}})
+	resp := post(t, p.BaseURL()+"/v1/messages/batches", batch)
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), "custom_id") {
+		t.Errorf("status %d, want 400 naming the structural fields", resp.StatusCode)
+	}
+}
+
+// Compressed bodies are counted decompressed against what the API accepts
+// (32 MB for a Messages request), and one caller has at most four being
+// read at once: eight bodies of 200 MB decompressed, sent at once, are
+// refused without the proxy holding more than a few of them, and the
+// memory goes back when they are done.
+func TestCompressedBodiesAreBounded(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		t.Error("a body over the limit reached the upstream")
+	})
+	p, _ := startProxy(t, up)
+	var bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestSpeed)
+	zw.Write([]byte(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"`))
+	zeros := make([]byte, 1<<20)
+	for i := range zeros {
+		zeros[i] = 'a'
+	}
+	for range 200 {
+		zw.Write(zeros)
+	}
+	zw.Write([]byte(`"}]}`))
+	zw.Close()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			resp := post(t, p.BaseURL()+"/v1/messages", bomb.Bytes(), "Content-Encoding", "gzip")
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("status %d, want 413", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	const bound = 600 << 20 // four bodies at a time of 32 MB and the buffers they grow through
+	if got := peak.Load(); got > bound {
+		t.Errorf("heap peaked at %d MiB while refusing the bodies, want under %d MiB", got>>20, bound>>20)
+	}
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapInuse > 100<<20 {
+		t.Errorf("%d MiB of heap still in use after the bodies were refused", ms.HeapInuse>>20)
+	}
+	t.Logf("heap peak %d MiB for eight bodies of 200 MB decompressed", peak.Load()>>20)
 }

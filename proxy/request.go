@@ -95,6 +95,10 @@ func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 			fmt.Sprintf("request body larger than %d MiB", limit>>20))
 	}
 	body, err := decodeBody(raw, r.Header.Get("Content-Encoding"), limit, info)
+	if errors.Is(err, errTooLarge) {
+		info.refusal = "too_large"
+		return r, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large", err.Error())
+	}
 	if err != nil {
 		info.refusal = "encoding"
 		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
@@ -111,6 +115,10 @@ func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 		case errors.Is(err, mask.ErrDuplicateKey):
 			info.refusal = "bad_body"
 			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "request body has a key twice in one object; nothing was sent")
+		case errors.Is(err, mask.ErrStructural):
+			info.refusal = "exposed"
+			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error",
+				"a structural field of the request body (an id, a name, the model, a batch request's custom_id) holds a value that masking would replace, and the API reads those fields as they are; nothing was sent")
 		}
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not mask the request, nothing was sent: "+err.Error())
 	}
@@ -147,6 +155,23 @@ func (info *reqInfo) buffer(n int) []byte {
 // body's memory goes back to the system instead of staying in the pool.
 const maxPooled = 8 << 20
 
+// grow returns b with room for more, at most most bytes in all, in place
+// of b among the request's buffers: the smaller buffers it grew through
+// are not kept (a large body would hold twice its size).
+func (info *reqInfo) grow(b []byte, most int64) []byte {
+	n := min(max(2*int64(cap(b)), 64<<10), most)
+	nb := make([]byte, len(b), max(n, int64(len(b))+1))
+	copy(nb, b)
+	for i := range info.bufs {
+		if cap(info.bufs[i]) > 0 && cap(b) > 0 && &info.bufs[i][:cap(info.bufs[i])][0] == &b[:cap(b)][0] {
+			info.bufs[i] = nb
+			return nb
+		}
+	}
+	info.bufs = append(info.bufs, nb)
+	return nb
+}
+
 func (info *reqInfo) release() {
 	for _, b := range info.bufs {
 		if cap(b) > maxPooled {
@@ -171,8 +196,7 @@ func readBody(r *http.Request, limit int64, info *reqInfo) ([]byte, error) {
 			if int64(len(b)) > limit {
 				return b, nil
 			}
-			b = append(b, 0)[:len(b)]
-			info.bufs = append(info.bufs, b)
+			b = info.grow(b, limit+1)
 		}
 		k, err := r.Body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+k]
@@ -216,10 +240,12 @@ func decodeBody(raw []byte, enc string, limit int64, info *reqInfo) ([]byte, err
 		return nil, errors.New("request body could not be decompressed")
 	}
 	if int64(len(out)) > limit {
-		return nil, fmt.Errorf("decompressed request body is larger than %d MiB", limit>>20)
+		return nil, fmt.Errorf("%w: larger than %d MiB decompressed", errTooLarge, limit>>20)
 	}
 	return out, nil
 }
+
+var errTooLarge = errors.New("request body too large")
 
 // readAll reads r into a recycled buffer, up to limit bytes and one more
 // (which tells that there was more).
@@ -227,8 +253,7 @@ func readAll(r io.Reader, limit int64, info *reqInfo) ([]byte, error) {
 	b := info.buffer(64 << 10)
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-			info.bufs = append(info.bufs, b)
+			b = info.grow(b, limit+1)
 		}
 		k, err := r.Read(b[len(b):min(cap(b), int(limit)+1)])
 		b = b[:len(b)+k]

@@ -108,3 +108,32 @@ func TestBatchCallsBelongToTheirCreator(t *testing.T) {
 		}
 	}
 }
+
+// Without tokens, a page in a browser could post to a local gateway and
+// have the gateway's key added: a request with an Origin header, or a body
+// not declared JSON (what a page may send without asking first), is
+// refused and reaches nothing.
+func TestNoAuthRefusesBrowserRequests(t *testing.T) {
+	g := newTestGateway(t, func(c *Config) { c.Tokens = nil; c.UpstreamAPIKey = "sk-ant-gateway-key" })
+	for _, c := range []struct{ name, ctype, origin string }{
+		{"origin", "application/json", "http://evil.example"},
+		{"text/plain", "text/plain", ""},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/messages", strings.NewReader(string(messagesBody(false))))
+		req.Header.Set("Content-Type", c.ctype)
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("%s: status %d, want a refusal", c.name, resp.StatusCode)
+		}
+	}
+	if n := g.api.Hits.Load(); n != 0 {
+		t.Errorf("%d browser requests reached the upstream", n)
+	}
+}

@@ -99,8 +99,10 @@ var (
 	errNotEmpty = errors.New("not empty")
 )
 
-// lockTimeout bounds how long a process waits for another's transaction.
-const lockTimeout = 10 * time.Second
+// lockTimeout bounds how long a process waits for the store while others
+// use it: long enough for a queue of busy writers ahead of it. (A variable
+// for the tests.)
+var lockTimeout = 2 * time.Minute
 
 // Store is an open mapping store. It is safe for concurrent use.
 type Store struct {
@@ -281,7 +283,12 @@ func (s *Store) Seed() []byte { return s.seed }
 func (s *Store) FilePath() string { return s.path }
 
 func (s *Store) db(readOnly bool) (*bolt.DB, error) {
+	release, err := s.turnstile()
+	if err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+	release()
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("store is busy: %w", err)

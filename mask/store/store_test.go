@@ -259,6 +259,9 @@ func TestMain(m *testing.M) {
 	case "first-run":
 		helperFirstRun()
 		return
+	case "hog":
+		helperHog()
+		return
 	}
 	os.Exit(m.Run())
 }
@@ -312,6 +315,28 @@ func helperFirstRun() {
 		os.Exit(4)
 	}
 	fmt.Print(string(m))
+}
+
+// helperHog writes to the store without a pause for STORE_HOG_FOR, each
+// transaction taking 150 ms, and says "ready" once it holds the store.
+func helperHog() {
+	s, err := Open(os.Getenv("STORE_DIR"), testKey)
+	if err != nil {
+		os.Exit(3)
+	}
+	d, _ := time.ParseDuration(os.Getenv("STORE_HOG_FOR"))
+	for end, first := time.Now().Add(d), true; time.Now().Before(end); first = false {
+		err := s.update(func(*bolt.Tx) error {
+			if first {
+				fmt.Println("ready")
+			}
+			time.Sleep(150 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			os.Exit(4)
+		}
+	}
 }
 
 func helperIssueForever() {
@@ -495,3 +520,33 @@ type noKeyring struct{}
 func (noKeyring) Get(string, string) (string, error) { return "", ErrKeyringUnavailable }
 func (noKeyring) Set(string, string, string) error   { return ErrKeyringUnavailable }
 func (noKeyring) Delete(string, string) error        { return ErrKeyringUnavailable }
+
+// A process that writes to the store without a pause does not keep
+// another out: the one waiting gets its turn after the transaction in
+// progress, not whenever it happens to ask in a free moment.
+func TestBusyStoreTakesWaitersInTurn(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	hog := helper(t, "hog", dir)
+	hog.Env = append(hog.Env, "STORE_HOG_FOR=8s")
+	out, _ := hog.StdoutPipe()
+	if err := hog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { hog.Process.Kill(); hog.Wait() }()
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatal("the busy process did not start")
+	}
+	old := lockTimeout
+	lockTimeout = 3 * time.Second
+	defer func() { lockTimeout = old }()
+	for i := range 5 {
+		start := time.Now()
+		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+			t.Fatalf("write %d beside a busy process: %v", i, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("write %d waited %v behind transactions of 150 ms", i, d.Round(time.Millisecond))
+		}
+	}
+}

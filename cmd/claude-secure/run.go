@@ -37,7 +37,9 @@ every response is unmasked on its way back.
 
 Flags of run come before CMD; everything from CMD on goes to it untouched.
 The exit code is CMD's own (128+N when a signal N ended it; 127 when CMD is
-not found, 126 when it is not executable).`,
+not found, 126 when it is not executable). Processes CMD leaves running know
+the proxy's address, so they are ended when it exits (SIGTERM, then SIGKILL
+after 3 s), before the proxy closes.`,
 		Example: `  claude-secure run
   claude-secure run -- claude --model opus
   claude-secure run --upstream https://gateway.example.com -- python agent.py`,

@@ -44,17 +44,7 @@ func TestBatchResultsRestoreOnlyForTheirCreator(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	e, _ := mask.New([]byte("gateway-test-seed"), mask.NewMemoryMappings(), nil)
-	u, _ := url.Parse(up.URL)
-	toks := OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
-	s, err := New(Config{Upstream: u, Engine: e, Tokens: toks, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), UpstreamAPIKey: "sk-ant-gateway-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	alice, _ := toks.Create("alice", RoleUser)
-	bob, _ := toks.Create("bob", RoleUser)
+	srv, alice, bob := twoClients(t, up.URL)
 
 	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "r",
 		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": prompt()}}}}}})
@@ -82,6 +72,24 @@ func TestBatchResultsRestoreOnlyForTheirCreator(t *testing.T) {
 			t.Errorf("bob's answer holds alice's original (%d bytes): the batch restore set is not tied to the client that created the batch", len(o))
 		}
 	}
+}
+
+// twoClients starts a gateway in front of upstream, which brings the
+// Anthropic key, with two user tokens: alice's and bob's.
+func twoClients(t *testing.T, upstream string) (srv *httptest.Server, alice, bob string) {
+	t.Helper()
+	e, _ := mask.New([]byte("gateway-test-seed"), mask.NewMemoryMappings(), nil)
+	u, _ := url.Parse(upstream)
+	toks := OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
+	s, err := New(Config{Upstream: u, Engine: e, Tokens: toks, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), UpstreamAPIKey: "sk-ant-gateway-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	alice, _ = toks.Create("alice", RoleUser)
+	bob, _ = toks.Create("bob", RoleUser)
+	return srv, alice, bob
 }
 
 func jsonQ(s string) string { b, _ := json.Marshal(s); return string(b) }

@@ -2,16 +2,11 @@ package gateway
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/claude-secure/claude-secure/mask"
 )
 
 // A message batch belongs to the token that created it: another token's
@@ -38,17 +33,7 @@ func TestBatchCallsBelongToTheirCreator(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	e, _ := mask.New([]byte("gateway-test-seed"), mask.NewMemoryMappings(), nil)
-	u, _ := url.Parse(up.URL)
-	toks := OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
-	s, err := New(Config{Upstream: u, Engine: e, Tokens: toks, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), UpstreamAPIKey: "sk-ant-gateway-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	alice, _ := toks.Create("alice", RoleUser)
-	bob, _ := toks.Create("bob", RoleUser)
+	srv, alice, bob := twoClients(t, up.URL)
 	batch := `{"requests":[{"custom_id":"r","params":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}}]}`
 	if resp, _ := post(t, srv.URL+"/v1/messages/batches", map[string]string{TokenHeader: alice}, []byte(batch)); resp.StatusCode != 200 {
 		t.Fatal(resp.Status)

@@ -2,10 +2,13 @@ package mask
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 	"sync"
 )
 
@@ -51,9 +54,12 @@ func (e *SyntaxError) Unwrap() error { return ErrInvalidJSON }
 type node uint8
 
 const (
-	nAny    node = iota // content: every string is masked
-	nSkip               // structural: not masked, but refused if it holds a value to mask
-	nOpaque             // signatures, encrypted or base64 data, thinking: passed as they are
+	nAny          node = iota // content: every string is masked
+	nSkip                     // structural: not masked, but refused if it holds a value to mask
+	nOpaque                   // thinking blocks, base64 images and PDFs: passed as they are
+	nName                     // a tool's name: refused only for what a detector finds in it
+	nB64Text                  // base64 data of a text document: refused if its text holds a value
+	nSearchResult             // a web search result block: its encrypted_content is opaque
 	nRoot
 	nMessages
 	nMessage
@@ -61,6 +67,7 @@ const (
 	nBlock
 	nSource     // a document or image source whose data is base64
 	nTextSource // any other source: its data is text
+	nB64Source  // a base64 source of a text document
 	nTools
 	nTool
 	nCitations
@@ -79,9 +86,21 @@ const (
 // named structural fields are exempt; anything new is content.
 func child(n node, key []byte) node {
 	k := string(key)
+	if n == nSearchResult {
+		if k == "encrypted_content" {
+			return nOpaque // the API's own encrypted page content
+		}
+		n = nBlock
+	}
 	switch n {
-	case nSkip, nOpaque:
-		return n
+	case nOpaque:
+		return nOpaque
+	case nSkip, nName:
+		// tool_choice and other structural objects
+		if k == "name" {
+			return nName
+		}
+		return nSkip
 	case nRoot:
 		switch k {
 		case "model", "stream", "max_tokens", "temperature", "top_p", "top_k", "tool_choice",
@@ -103,11 +122,14 @@ func child(n node, key []byte) node {
 		}
 	case nBlock:
 		switch k {
-		case "type", "id", "tool_use_id", "name", "media_type", "cache_control",
-			"file_id", "server_name", "is_error":
+		case "type", "id", "tool_use_id", "media_type", "cache_control",
+			"file_id", "server_name", "is_error",
+			// opaque only in a thinking block (which is passed whole) or a
+			// search result; elsewhere they are read like any other field
+			"signature", "encrypted_content", "encrypted_index":
 			return nSkip
-		case "signature", "encrypted_content", "encrypted_index":
-			return nOpaque
+		case "name":
+			return nName
 		case "citations":
 			return nCitations
 		case "source":
@@ -115,7 +137,7 @@ func child(n node, key []byte) node {
 		case "content":
 			return nContent
 		}
-	case nSource, nTextSource:
+	case nSource, nTextSource, nB64Source:
 		switch k {
 		case "type", "media_type", "file_id":
 			return nSkip
@@ -123,20 +145,23 @@ func child(n node, key []byte) node {
 			if n == nSource {
 				return nOpaque
 			}
+			if n == nB64Source {
+				return nB64Text
+			}
 		case "content":
 			return nContent
 		}
 	case nTool:
 		switch k {
-		case "name", "type", "cache_control":
+		case "type", "cache_control":
 			return nSkip
+		case "name":
+			return nName
 		}
 	case nCitation:
 		switch k {
-		case "type", "file_id", "document_index", "start_char_index", "end_char_index":
+		case "type", "file_id", "document_index", "start_char_index", "end_char_index", "encrypted_index":
 			return nSkip
-		case "encrypted_index":
-			return nOpaque
 		}
 	case nBatchRoot:
 		if k == "requests" {
@@ -197,8 +222,10 @@ func child(n node, key []byte) node {
 // element returns the schema position of an array element at n.
 func element(n node) node {
 	switch n {
-	case nSkip, nOpaque:
-		return n
+	case nOpaque:
+		return nOpaque
+	case nSkip, nName:
+		return nSkip
 	case nMessages:
 		return nMessage
 	case nContent:
@@ -227,7 +254,9 @@ type bodyWalker struct {
 	// are not masked (ids, names, the model, custom_id): a request is
 	// refused if one holds a value to mask
 	structural []rawRange
-	keys       []string // scratch: the keys of the object being read
+	names      []rawRange // tool names: only detectors count there
+	b64        []rawRange // base64 data of text documents
+	keys       []string   // scratch: the keys of the object being read
 	scratch    []byte
 	v          view
 	ed         edits
@@ -267,6 +296,8 @@ func (w *bodyWalker) walk(body []byte, kind Body) error {
 	w.body = body
 	w.ranges = w.ranges[:0]
 	w.structural = w.structural[:0]
+	w.names = w.names[:0]
+	w.b64 = w.b64[:0]
 	p, err := w.value(w.ws(0), rootNode(kind), 0)
 	if err != nil {
 		return err
@@ -409,24 +440,40 @@ func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]
 // masked, hold a value that masking would replace.
 var ErrStructural = errors.New("a structural field of the request holds a value to mask")
 
-// checkStructural looks at the structural string values of a request, all
-// together, each one a literal of its own line: if any holds a value to
-// mask, the request is refused.
+// checkStructural looks at the structural values of a request (strings
+// with their quotes, numbers, keys the schema does not name), all together,
+// each on a line of its own, and at the text of base64 text documents: if
+// any holds a value to mask, the request is refused. Tool names count only
+// for what a detector finds: a name a program gives its tool (WebFetch)
+// may also be a value the store learned elsewhere.
 func (w *bodyWalker) checkStructural(e *Engine) error {
-	if len(w.structural) == 0 {
-		return nil
-	}
 	text := w.scratch[:0]
 	for _, r := range w.structural {
 		text = append(append(text, w.body[r.a:r.b]...), '\n')
 	}
-	w.scratch = text
-	found, err := e.Holds(text)
-	if err != nil {
-		return err
+	for _, r := range w.b64 {
+		raw := decodeKey(w.body[r.a:r.b])
+		dec, err := base64.StdEncoding.DecodeString(raw)
+		if err != nil {
+			return ErrStructural // not base64: the API refuses it too
+		}
+		text = append(append(text, dec...), '\n')
 	}
-	if found {
-		return ErrStructural
+	w.scratch = text
+	if len(text) > 0 {
+		if found, err := e.Holds(text); err != nil || found {
+			return cmp.Or(err, ErrStructural)
+		}
+	}
+	if len(w.names) > 0 {
+		text = w.scratch[:0]
+		for _, r := range w.names {
+			text = append(append(text, w.body[r.a:r.b]...), '\n')
+		}
+		w.scratch = text
+		if e.detects(text) {
+			return ErrStructural
+		}
 	}
 	return nil
 }
@@ -501,6 +548,12 @@ func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 		switch n {
 		case nSkip:
 			w.structural = append(w.structural, rawRange{a: p, b: q})
+		case nName:
+			w.names = append(w.names, rawRange{a: p, b: q})
+		case nB64Text:
+			// the text the API decodes, and the data as it is sent
+			w.b64 = append(w.b64, rawRange{a: p + 1, b: q - 1})
+			w.structural = append(w.structural, rawRange{a: p, b: q})
 		case nOpaque:
 		default:
 			w.ranges = append(w.ranges, rawRange{a: p + 1, b: q - 1})
@@ -510,11 +563,20 @@ func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 		if depth >= maxDepth {
 			return 0, &SyntaxError{Offset: p}
 		}
-		if n == nBlock && w.isThinking(p) {
-			n = nOpaque
+		if n == nBlock {
+			if w.isThinking(p) {
+				n = nOpaque
+			} else if w.memberIs(p, `"type"`, `"web_search_result"`) {
+				n = nSearchResult
+			}
 		}
-		if n == nSource && !w.isBase64Source(p) {
-			n = nTextSource
+		if n == nSource {
+			switch {
+			case !w.isBase64Source(p):
+				n = nTextSource
+			case w.textMedia(p):
+				n = nB64Source
+			}
 		}
 		return w.object(p, n, depth+1)
 	case c == '[':
@@ -532,6 +594,9 @@ func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 		q, err := w.number(p)
 		if err == nil && n == nAny {
 			w.ranges = append(w.ranges, rawRange{a: p, b: q, number: true})
+		}
+		if err == nil && n == nSkip {
+			w.structural = append(w.structural, rawRange{a: p, b: q})
 		}
 		return q, err
 	}
@@ -676,9 +741,14 @@ func (w *bodyWalker) object(p int, n node, depth int) (int, error) {
 			return 0, err
 		}
 		key := b[p+1 : q-1]
-		if n == nAny {
+		switch n {
+		case nAny:
 			// a content object's keys are content too (a tool input)
 			w.ranges = append(w.ranges, rawRange{a: p + 1, b: q - 1})
+		case nOpaque:
+		default:
+			// a key the schema does not name goes to the API as it is
+			w.structural = append(w.structural, rawRange{a: p, b: q})
 		}
 		k := decodeKey(key)
 		if len(w.keys)-mark < 16 {
@@ -766,6 +836,29 @@ func (w *bodyWalker) isThinking(p int) bool {
 	return r >= 0 && (hasPrefixAt(w.body, r, `"thinking"`) || hasPrefixAt(w.body, r, `"redacted_thinking"`))
 }
 
+// memberIs reports whether the object at p has member name with the raw
+// value want (both quoted).
+func (w *bodyWalker) memberIs(p int, name, want string) bool {
+	r := w.memberAt(p, name)
+	return r >= 0 && hasPrefixAt(w.body, r, want)
+}
+
+// textMedia reports whether the source object at p says its data is text
+// (text/*, or a JSON or XML document), which the API reads as text even
+// when it comes base64-encoded.
+func (w *bodyWalker) textMedia(p int) bool {
+	r := w.memberAt(p, `"media_type"`)
+	if r < 0 || r >= len(w.body) || w.body[r] != '"' {
+		return false
+	}
+	e, err := w.str(r)
+	if err != nil {
+		return false
+	}
+	mt := strings.ToLower(decodeKey(w.body[r+1 : e-1]))
+	return strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "json") || strings.HasSuffix(mt, "xml")
+}
+
 // isBase64Source reports whether the source object at p says its data is
 // base64 (an image or a PDF). Any other source's data is text, and masked.
 func (w *bodyWalker) isBase64Source(p int) bool {
@@ -775,7 +868,11 @@ func (w *bodyWalker) isBase64Source(p int) bool {
 
 // typeAt returns where the value of the "type" member of the object at p
 // starts, or -1.
-func (w *bodyWalker) typeAt(p int) int {
+func (w *bodyWalker) typeAt(p int) int { return w.memberAt(p, `"type"`) }
+
+// memberAt returns where the value of member name (quoted, as written) of
+// the object at p starts, or -1.
+func (w *bodyWalker) memberAt(p int, name string) int {
 	b := w.body
 	q := w.ws(p + 1)
 	depth := 0
@@ -786,7 +883,7 @@ func (w *bodyWalker) typeAt(p int) int {
 			if err != nil {
 				return -1
 			}
-			if depth == 0 && string(b[q:e]) == `"type"` {
+			if depth == 0 && string(b[q:e]) == name {
 				r := w.ws(e)
 				if r < len(b) && b[r] == ':' {
 					return w.ws(r + 1)

@@ -180,6 +180,16 @@ func TestStructuralFieldsHoldingValuesAreRefused(t *testing.T) {
 		`{"model":"m","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"toolu_01","name":"i-0f3a9c2b7d1e4a605","input":{}}]}]}`,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"acct-210987654321","content":"ok"}]}]}`,
 		`{"model":"10.20.30.40","messages":[]}`,
+		// keys the schema does not name, wherever they stand
+		`{"model":"m","AKIAQ3EGUWTX3KMNPZRX":1,"messages":[]}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi","AKIAQ3EGUWTX3KMNPZRX":1}]}`,
+		`{"model":"m","tool_choice":{"type":"auto","AKIAQ3EGUWTX3KMNPZRX":true},"messages":[]}`,
+		// fields opaque only in a thinking block or a search result
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi","signature":"AKIAQ3EGUWTX3KMNPZRX"}]}]}`,
+		`{"model":"m","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"toolu_01","name":"f","input":{},"encrypted_content":"i-0f3a9c2b7d1e4a605"}]}]}`,
+		// a text document sent base64: its text, and its data as sent
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"text/plain","data":"aW5zdGFuY2UgaS0wZjNhOWMyYjdkMWU0YTYwNQ=="}}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"text/plain","data":"AKIAQ3EGUWTX3KMNPZRX"}}]}]}`,
 	} {
 		kind := BodyMessages
 		if strings.HasPrefix(b, `{"requests"`) {
@@ -192,10 +202,33 @@ func TestStructuralFieldsHoldingValuesAreRefused(t *testing.T) {
 	if m.Len() != 0 {
 		t.Error("mappings were recorded for a body that was refused")
 	}
+	// a web search result's encrypted content is the API's own
+	search := []byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"web_search_tool_result","tool_use_id":"srvtoolu_01","content":[{"type":"web_search_result","url":"https://example.com","title":"t","encrypted_content":"i-0f3a9c2b7d1e4a605"}]}]}]}`)
+	if _, _, err := e.MaskRequest(search, BodyMessages, nil); err != nil {
+		t.Errorf("a search result's encrypted content: %v", err)
+	}
 	opaque := []byte(`{"model":"m","messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"i-0f3a9c2b7d1e4a605","signature":"AKIAQ3EGUWTX3KMNPZRX"},{"type":"redacted_thinking","data":"10.20.30.40"},{"type":"text","text":"hi"}]},{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AKIAQ3EGUWTX3KMNPZRX"}}]}]}`)
 	out, _, err := e.MaskRequest(opaque, BodyMessages, nil)
 	if err != nil || !bytes.Equal(out, opaque) {
 		t.Errorf("opaque fields: %v, unchanged %v", err, bytes.Equal(out, opaque))
+	}
+}
+
+// A name the store learned elsewhere (a Lambda function called WebFetch)
+// may also be a tool's name: tool names count only for what a detector
+// finds, so the program that names its tool so is not refused from then
+// on; in other structural fields a learned value still refuses.
+func TestLearnedValueAsToolNameIsNotRefused(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	if _, err := e.MaskBytes([]byte("arn:aws:lambda:us-east-1:210987654321:function:WebFetch"), nil); err != nil {
+		t.Fatal(err)
+	}
+	tools := []byte(`{"model":"m","tools":[{"name":"WebFetch","description":"fetch","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"WebFetch"},"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"toolu_01","name":"WebFetch","input":{}}]}]}`)
+	if _, _, err := e.MaskRequest(tools, BodyMessages, nil); err != nil {
+		t.Errorf("tool names that are a learned value: %v", err)
+	}
+	if _, _, err := e.MaskRequest([]byte(`{"requests":[{"custom_id":"WebFetch","params":{"model":"m","messages":[]}}]}`), BodyBatch, nil); !errors.Is(err, ErrStructural) {
+		t.Errorf("a learned value as custom_id: got %v, want ErrStructural", err)
 	}
 }
 

@@ -340,3 +340,23 @@ func (e *Engine) Holds(text []byte) (bool, error) {
 	}
 	return found, nil
 }
+
+// detects reports whether a detector finds a value to mask in text (not an
+// issued pseudonym); values the store learned are not looked for.
+func (e *Engine) detects(text []byte) bool {
+	var v view
+	v.build(text, viewState{}, true)
+	spans, _ := e.sc.scan(v.d, 0, true, nil)
+	if len(spans) == 0 {
+		return false
+	}
+	e.need(tRev)
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, sp := range spans {
+		if !e.idx.isPseudonym(v.d[sp.Start:sp.End], sp.Dashed) {
+			return true
+		}
+	}
+	return false
+}

@@ -78,6 +78,8 @@ func TestBatchCallsBelongToTheirCreator(t *testing.T) {
 	}{
 		{http.MethodGet, "/v1/models", 200},
 		{http.MethodGet, "/v1/models/claude-sonnet-4-5", 200},
+		{http.MethodGet, "/v1/models/..", 403},
+		{http.MethodGet, "/v1/messages/batches/../results", 403},
 		{http.MethodGet, "/v1/messages/batches", 403}, // every token's batches
 		{http.MethodGet, "/v1/files", 403},
 		{http.MethodDelete, "/v1/files/file_011CNha8iCJcU1wXNR6q4V8w", 403},

@@ -10,18 +10,18 @@ import (
 
 // credentialHeaders carry the client's own credentials, which go upstream
 // as they are (a key looks like a secret to the detectors, and it is one,
-// meant for the upstream).
+// meant for the upstream). Authorization passes only as a bearer token.
 var credentialHeaders = map[string]bool{
 	"X-Api-Key":             true,
-	"Authorization":         true,
 	"X-Claude-Secure-Token": true,
-	"Cookie":                true,
 }
 
 // exposed names the part of a request outside its body that holds a value
 // masking would replace: the path, the query, or a header. Such a request
 // is refused rather than sent: a path or header cannot be masked without
-// changing what it asks for. It returns "" when there is none.
+// changing what it asks for. Each is read with the names beside the
+// values, as a detector reads "password=…" or "X-Secret: …". It returns
+// "" when there is none.
 func (p *Handler) exposed(r *http.Request, path string) (string, error) {
 	e := p.opts.Engine
 	check := func(s string) (bool, error) {
@@ -34,18 +34,21 @@ func (p *Handler) exposed(r *http.Request, path string) (string, error) {
 		return "path", err
 	}
 	if q := r.URL.RawQuery; q != "" {
+		// as sent, and decoded pair by pair as name=value lines
 		var b strings.Builder
-		vals, err := url.ParseQuery(q)
-		if err != nil {
-			b.WriteString(q) // read as it stands
-		}
-		for k, vs := range vals {
-			b.WriteString(k)
-			b.WriteByte('\n')
-			for _, v := range vs {
-				b.WriteString(v)
-				b.WriteByte('\n')
+		b.WriteString(q)
+		b.WriteByte('\n')
+		for _, pair := range strings.FieldsFunc(q, func(c rune) bool { return c == '&' || c == ';' }) {
+			k, v, _ := strings.Cut(pair, "=")
+			dk, err1 := url.QueryUnescape(k)
+			dv, err2 := url.QueryUnescape(v)
+			if err1 != nil || err2 != nil {
+				dk, dv = k, v
 			}
+			b.WriteString(dk)
+			b.WriteByte('=')
+			b.WriteString(dv)
+			b.WriteByte('\n')
 		}
 		if found, err := check(b.String()); found || err != nil {
 			return "query", err
@@ -58,9 +61,17 @@ func (p *Handler) exposed(r *http.Request, path string) (string, error) {
 		}
 	}
 	sort.Strings(names)
+	var b strings.Builder
 	for _, k := range names {
 		for _, v := range r.Header[k] {
-			if found, err := check(v); found || err != nil {
+			if k == "Authorization" && len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+				v = "Bearer" // the client's own token
+			}
+			b.Reset()
+			b.WriteString(k)
+			b.WriteString(": ")
+			b.WriteString(v)
+			if found, err := check(b.String()); found || err != nil {
 				return "header " + k, err
 			}
 		}
@@ -102,7 +113,11 @@ const (
 // bodylessRoute says who may make a body-less call, and for a batch's
 // calls, which batch.
 func bodylessRoute(method, path string) (bodyless, string) {
-	if method == http.MethodGet && (path == "/v1/models" || strings.HasPrefix(path, "/v1/models/") && !strings.Contains(path[len("/v1/models/"):], "/") && len(path) > len("/v1/models/")) {
+	if method == http.MethodGet && path == "/v1/models" {
+		return bodylessAnyone, ""
+	}
+	if id, ok := strings.CutPrefix(path, "/v1/models/"); ok && method == http.MethodGet &&
+		id != "" && id != "." && id != ".." && !strings.Contains(id, "/") {
 		return bodylessAnyone, ""
 	}
 	rest, ok := strings.CutPrefix(path, "/v1/messages/batches/")
@@ -110,7 +125,7 @@ func bodylessRoute(method, path string) (bodyless, string) {
 		return bodylessRefused, ""
 	}
 	id, sub, _ := strings.Cut(rest, "/")
-	if id == "" || strings.Contains(sub, "/") {
+	if id == "" || id == "." || id == ".." || strings.Contains(sub, "/") {
 		return bodylessRefused, ""
 	}
 	switch {

@@ -64,6 +64,12 @@ func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 		{"query", http.MethodPost, "/v1/messages?note=" + originals[2], nil, "query"},
 		{"escaped query", http.MethodGet, "/v1/models?q=acct%3A" + originals[1] + "%20" + originals[0], nil, "query"},
 		{"header", http.MethodPost, "/v1/messages", []string{"X-Note", "host " + originals[2]}, "header X-Note"},
+		// read with their names, as a detector reads name=value
+		{"query with its name", http.MethodPost, "/v1/messages?aws_secret_access_key=q8Vf3Lr9Tz0Wm2Yx7Kc5Hn1Bd4Gs6Jp8Qe0Ru3Ia", nil, "query"},
+		{"header with its name", http.MethodPost, "/v1/messages", []string{"X-Aws-Secret-Access-Key", "q8Vf3Lr9Tz0Wm2Yx7Kc5Hn1Bd4Gs6Jp8Qe0Ru3Ia"}, "header X-Aws-Secret-Access-Key"},
+		{"header name", http.MethodPost, "/v1/messages", []string{"X-" + originals[2], "1"}, "header X-" + originals[2]},
+		{"cookie", http.MethodPost, "/v1/messages", []string{"Cookie", "k=" + originals[4]}, "header Cookie"},
+		{"basic credentials", http.MethodPost, "/v1/messages", []string{"Authorization", "Basic " + originals[4]}, "header Authorization"},
 	}
 	for _, c := range cases {
 		before := up.hits.Load()
@@ -89,11 +95,13 @@ func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 			t.Errorf("%s: the request reached the upstream", c.name)
 		}
 	}
-	// the client's own key, in its header, passes as it is
-	resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hello"), "x-api-key", "sk-ant-api03-"+strings.Repeat("Ab3x", 20))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("a request with an API key in x-api-key got %d", resp.StatusCode)
+	// the client's own key or token, in its header, passes as it is
+	for _, h := range [][]string{{"x-api-key", "sk-ant-api03-" + strings.Repeat("Ab3x", 20)}, {"Authorization", "Bearer sk-ant-oat01-" + strings.Repeat("Ab3x", 20)}} {
+		resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hello"), h...)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("a request with credentials in %s got %d", h[0], resp.StatusCode)
+		}
 	}
 	p.Shutdown(context.Background())
 	for _, o := range originals {
@@ -177,20 +185,33 @@ func TestDeflateBodies(t *testing.T) {
 }
 
 // An answer in an encoding the proxy cannot read (br, which nobody asked
-// for) cannot be restored: the client gets a clear error, never bytes
+// for; br named after identity in a second header line; br from an
+// upstream that also sends the header this proxy marks its own refusals
+// with) cannot be restored: the client gets a clear error, never bytes
 // that have lost the header that says how to read them.
 func TestUnreadableResponseEncodingIsAnError(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Encoding", "br")
-		w.Write([]byte{0x1b, 0x2f, 0x00, 0x00, 0x00})
-	})
-	p, _ := startProxy(t, up)
-	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(got), `Content-Encoding \"br\"`) {
-		t.Errorf("status %d, body %.120q: want 502 naming the encoding", resp.StatusCode, got)
+	for _, c := range []struct {
+		name string
+		hdr  http.Header
+	}{
+		{"br", http.Header{"Content-Encoding": {"br"}}},
+		{"identity then br", http.Header{"Content-Encoding": {"identity", "br"}}},
+		{"marked as a refusal", http.Header{"Content-Encoding": {"br"}, "X-Claude-Secure-Error": {"1"}}},
+	} {
+		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+			w.Header().Set("Content-Type", "application/json")
+			for k, v := range c.hdr {
+				w.Header()[k] = v
+			}
+			w.Write([]byte{0x1b, 0x2f, 0x00, 0x00, 0x00})
+		})
+		p, _ := startProxy(t, up)
+		resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(got), `Content-Encoding \"br\"`) {
+			t.Errorf("%s: status %d, body %.120q: want 502 naming the encoding", c.name, resp.StatusCode, got)
+		}
 	}
 }
 

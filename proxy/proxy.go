@@ -396,6 +396,9 @@ func (p *Handler) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Respo
 		return errorResponse(r, http.StatusBadGateway, "api_error", "upstream unreachable: "+describeNetErr(err)), nil
 	}
 	info.upstream = resp.StatusCode
+	// the header marks this proxy's own refusals, which are not unmasked;
+	// from the upstream it means nothing
+	resp.Header.Del("X-Claude-Secure-Error")
 	if isRedirect(resp) {
 		resp.Body.Close()
 		info.refusal = "redirect"

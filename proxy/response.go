@@ -36,7 +36,7 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	if resp.Body == nil || resp.Body == http.NoBody || ctx.Req.Method == http.MethodHead {
 		return resp
 	}
-	if enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc != "" && enc != "identity" {
+	if enc := contentEncoding(resp.Header); enc != "" {
 		// the transport asks for gzip and undoes it itself; an encoding
 		// the client asked for, or one nobody asked for, is undone here,
 		// or the answer cannot be restored
@@ -96,6 +96,21 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
 	return resp
+}
+
+// contentEncoding is the one encoding of a response body, "" for none;
+// several (gzip over br, in any header line) are returned together, and
+// cannot be read.
+func contentEncoding(h http.Header) string {
+	var encs []string
+	for _, v := range h.Values("Content-Encoding") {
+		for e := range strings.SplitSeq(v, ",") {
+			if e = strings.ToLower(strings.TrimSpace(e)); e != "" && e != "identity" {
+				encs = append(encs, e)
+			}
+		}
+	}
+	return strings.Join(encs, ", ")
 }
 
 // decodedReader undoes a response's Content-Encoding: gzip, or deflate

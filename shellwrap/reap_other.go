@@ -10,4 +10,4 @@ func subreaper() {}
 
 // EndLeftovers: on other systems, what the child left running cannot be
 // found; nothing is done.
-func EndLeftovers(time.Duration) int { return 0 }
+func EndLeftovers(time.Duration) (ended, stuck int) { return 0, 0 }

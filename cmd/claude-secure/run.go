@@ -156,12 +156,14 @@ func runRun(opts *runOptions) error {
 	// what the child left running knows the proxy's address: once the
 	// port is free, anyone could take it and read what they send. So they
 	// end before the proxy closes.
-	if n := shellwrap.EndLeftovers(leftoverGrace); n > 0 && !opts.quiet {
-		what := "process"
-		if n > 1 {
-			what = "processes"
-		}
-		ui.note(fmt.Sprintf("ended %d %s that %s left running: nothing started in the session outlives its proxy", n, what, filepath.Base(opts.argv[0])))
+	ended, stuck := shellwrap.EndLeftovers(leftoverGrace)
+	name := filepath.Base(opts.argv[0])
+	if n := ended - stuck; n > 0 && !opts.quiet {
+		ui.note(fmt.Sprintf("ended %d %s that %s left running: nothing started in the session outlives its proxy", n, plural(n, "process", "processes"), name))
+	}
+	if stuck > 0 {
+		// said even with --quiet: these still know the proxy's address
+		ui.note(fmt.Sprintf("%d %s that %s left running could not be ended (another user's now): they may send to this proxy's port after it closes", stuck, plural(stuck, "process", "processes"), name))
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -171,6 +173,13 @@ func runRun(opts *runOptions) error {
 		ui.summary(p.Stats())
 	}
 	return childExit(code, runErr)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // leftoverGrace is how long a process the child left running has to end

@@ -184,3 +184,19 @@ func TestFileCutDuringAReadIsDamagedNotACrash(t *testing.T) {
 		t.Fatalf("got %v, want ErrDamaged", err)
 	}
 }
+
+// A store file of no bytes (its creator stopped before writing anything)
+// is written on the next open, under the key there is.
+func TestEmptyStoreFileIsWritten(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(Path(dir), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engineOn(t, s).MaskBytes([]byte(sample), nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -167,7 +167,8 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{path: path, aead: k.aead, idx: k.idx}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && create {
+	// a file of no bytes is what a creator that stopped at once leaves
+	if fi, err := os.Stat(path); (errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0) && create {
 		if err := s.init(); err != nil {
 			return nil, err
 		}

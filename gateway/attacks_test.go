@@ -44,7 +44,7 @@ func TestBatchResultsRestoreOnlyForTheirCreator(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	srv, alice, bob := twoClients(t, up.URL)
+	srv, _, alice, bob := twoClients(t, up.URL)
 
 	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "r",
 		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": prompt()}}}}}})
@@ -76,11 +76,11 @@ func TestBatchResultsRestoreOnlyForTheirCreator(t *testing.T) {
 
 // twoClients starts a gateway in front of upstream, which brings the
 // Anthropic key, with two user tokens: alice's and bob's.
-func twoClients(t *testing.T, upstream string) (srv *httptest.Server, alice, bob string) {
+func twoClients(t *testing.T, upstream string) (srv *httptest.Server, toks *Tokens, alice, bob string) {
 	t.Helper()
 	e, _ := mask.New([]byte("gateway-test-seed"), mask.NewMemoryMappings(), nil)
 	u, _ := url.Parse(upstream)
-	toks := OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
+	toks = OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
 	s, err := New(Config{Upstream: u, Engine: e, Tokens: toks, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), UpstreamAPIKey: "sk-ant-gateway-key"})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func twoClients(t *testing.T, upstream string) (srv *httptest.Server, alice, bob
 	t.Cleanup(srv.Close)
 	alice, _ = toks.Create("alice", RoleUser)
 	bob, _ = toks.Create("bob", RoleUser)
-	return srv, alice, bob
+	return srv, toks, alice, bob
 }
 
 func jsonQ(s string) string { b, _ := json.Marshal(s); return string(b) }

@@ -10,6 +10,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -165,7 +166,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.m.inFlight.Dec()
 	s.active.Add(1)
 	defer s.active.Add(-1)
-	s.h.Forward(w, r, r.URL.Path, tok.Name)
+	// a token's batches are its own, not those of an earlier token of
+	// the same name
+	s.h.ForwardFor(w, r, r.URL.Path, tok.Name, cmp.Or(tok.Hash, tok.Name))
 }
 
 // authenticate finds the caller's token; it answers the request itself

@@ -33,7 +33,7 @@ func TestBatchCallsBelongToTheirCreator(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	srv, alice, bob := twoClients(t, up.URL)
+	srv, _, alice, bob := twoClients(t, up.URL)
 	batch := `{"requests":[{"custom_id":"r","params":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}}]}`
 	if resp, _ := post(t, srv.URL+"/v1/messages/batches", map[string]string{TokenHeader: alice}, []byte(batch)); resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
@@ -122,5 +122,38 @@ func TestNoAuthRefusesBrowserRequests(t *testing.T) {
 	}
 	if n := g.api.Hits.Load(); n != 0 {
 		t.Errorf("%d browser requests reached the upstream", n)
+	}
+}
+
+// A token made again under a revoked token's name is another token: the
+// batches of the first are not its own.
+func TestBatchesStayWithTheTokenNotItsName(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"msgbatch_first","type":"message_batch"}`)
+	}))
+	defer up.Close()
+	srv, toks, alice, _ := twoClients(t, up.URL)
+	batch := `{"requests":[{"custom_id":"r","params":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}}]}`
+	if resp, _ := post(t, srv.URL+"/v1/messages/batches", map[string]string{TokenHeader: alice}, []byte(batch)); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	if err := toks.Revoke("alice"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := toks.Create("alice", RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/messages/batches/msgbatch_first", nil)
+	req.Header.Set(TokenHeader, again)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the new token of the same name got %d for the first token's batch, want 404", resp.StatusCode)
 	}
 }

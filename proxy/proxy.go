@@ -243,6 +243,7 @@ type ctxKey struct{}
 type reqInfo struct {
 	id       string
 	caller   string
+	owner    string // whose message batches the request may reach
 	start    time.Time
 	path     string
 	bytesIn  int64
@@ -326,8 +327,16 @@ func (p *Proxy) front(w http.ResponseWriter, r *http.Request) {
 }
 
 // Forward masks r, sends it to path on the upstream and unmasks the answer
-// into w. caller names the sender in the audit line and the Record.
+// into w. caller names the sender in the audit line and the Record, and
+// owns the message batches it creates.
 func (p *Handler) Forward(w http.ResponseWriter, r *http.Request, path, caller string) {
+	p.ForwardFor(w, r, path, caller, caller)
+}
+
+// ForwardFor is Forward for a sender whose batches belong to owner, which
+// tells it from an earlier sender of the same name (a gateway token made
+// again under a revoked one's name).
+func (p *Handler) ForwardFor(w http.ResponseWriter, r *http.Request, path, caller, owner string) {
 	if r.Method == http.MethodConnect || r.URL.IsAbs() {
 		p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", "this proxy forwards to its upstream only")
 		return
@@ -340,7 +349,7 @@ func (p *Handler) Forward(w http.ResponseWriter, r *http.Request, path, caller s
 	r2.URL = &up
 	r2.Host = up.Host
 	r2.RequestURI = ""
-	info := &reqInfo{id: newRequestID(), caller: caller, start: time.Now(), path: path, masked: mask.Stats{}, unmasked: mask.Stats{}}
+	info := &reqInfo{id: newRequestID(), caller: caller, owner: owner, start: time.Now(), path: path, masked: mask.Stats{}, unmasked: mask.Stats{}}
 	r2 = r2.WithContext(context.WithValue(r2.Context(), ctxKey{}, info))
 	// the id the audit line carries, for the client to quote
 	w.Header().Set("X-Claude-Secure-Request-Id", info.id)

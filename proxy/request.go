@@ -76,7 +76,7 @@ func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error",
 			"request body must be JSON, sent with Content-Type: application/json")
 	}
-	release, err := p.bodySlot(r, info.caller)
+	release, err := p.bodySlot(r, info.owner)
 	if err != nil {
 		info.refusal = "client_gone"
 		return r, errorResponse(r, 499, "api_error", "client went away")
@@ -347,7 +347,7 @@ func (p *Handler) bodyless(r *http.Request, info *reqInfo) (*http.Request, *http
 			return r, errorResponse(r, http.StatusForbidden, "permission_error",
 				fmt.Sprintf("refusing to forward %s %s: the gateway forwards calls without a body to the models list and to a token's own message batches only", r.Method, info.path))
 		case bodylessBatchOwner:
-			if !p.batches.owns(p.opts, batchKey(info.caller, id)) {
+			if !p.batches.owns(p.opts, batchKey(info.owner, id)) {
 				info.refusal = "not_owner"
 				return r, errorResponse(r, http.StatusNotFound, "not_found_error",
 					"no message batch with this id was created with this token")
@@ -355,7 +355,7 @@ func (p *Handler) bodyless(r *http.Request, info *reqInfo) (*http.Request, *http
 		}
 	}
 	if id, ok := batchResultsID(r.Method, info.path); ok {
-		info.restore = p.batches.load(p.opts, p.opts.Engine, batchKey(info.caller, id))
+		info.restore = p.batches.load(p.opts, p.opts.Engine, batchKey(info.owner, id))
 	}
 	return r, nil
 }

@@ -70,7 +70,7 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 		e := p.opts.Engine
 		r := info.restoreSet(e)
 		if id, ok := createdBatch(ctx.Req, resp.StatusCode, raw); ok {
-			p.batches.save(p.opts, batchKey(info.caller, id), r)
+			p.batches.save(p.opts, batchKey(info.owner, id), r)
 		}
 		out, err := e.UnmaskJSON(raw, kind, r, info.unmasked)
 		if errors.Is(err, mask.ErrInvalidJSON) {

@@ -50,6 +50,11 @@ func TestRedirectsAreNotPassedOn(t *testing.T) {
 // nothing reaches the upstream, and the audit line does not carry it.
 func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "Forwarded"} {
+			if r.Header.Get(h) != "" {
+				t.Errorf("%s reached the upstream", h)
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"type":"message","content":[]}`)
 	})
@@ -94,6 +99,14 @@ func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 		if up.hits.Load() != before {
 			t.Errorf("%s: the request reached the upstream", c.name)
 		}
+	}
+	// what a load balancer in front adds about the client is dropped, not
+	// refused: it describes the hop, not the request
+	before := len(up.bodies)
+	resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hello"), "X-Forwarded-For", originals[2], "X-Real-Ip", originals[2], "Forwarded", "for="+originals[2])
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(up.bodies) != before+1 {
+		t.Errorf("a request through a load balancer got %d", resp.StatusCode)
 	}
 	// the client's own key or token, in its header, passes as it is
 	for _, h := range [][]string{{"x-api-key", "sk-ant-api03-" + strings.Repeat("Ab3x", 20)}, {"Authorization", "Bearer sk-ant-oat01-" + strings.Repeat("Ab3x", 20)}} {

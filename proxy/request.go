@@ -17,9 +17,15 @@ import (
 	"github.com/claude-secure/claude-secure/mask"
 )
 
-// hopHeaders are connection-level headers that are not forwarded.
+// hopHeaders are connection-level headers that are not forwarded, and
+// those a load balancer or TLS proxy in front of a gateway adds about the
+// client (its internal address, the gateway's own name): they describe
+// the hop to us, not the request, and would tell the upstream the
+// addresses of the network behind the gateway.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
+	"X-Forwarded-Server", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip", "Via"}
 
 // endpointBody names the request schema of the endpoints whose bodies are
 // masked; everything else with a body is refused.

@@ -59,8 +59,17 @@ const (
 	nOpaque                   // thinking blocks, base64 images and PDFs: passed as they are
 	nName                     // a tool's name: refused only for what a detector finds in it
 	nB64Text                  // base64 data of a text document: refused if its text holds a value
-	nSearchResult             // a web search result block: its encrypted_content is opaque
+	nOpaqueString             // passed as it is if a string (base64 data, encrypted content)
 	nRoot
+	nToolChoice
+	nAssistantMessage
+	nAssistantContent // an assistant turn's blocks: the only place a thinking block is passed whole
+	nAssistantBlock
+	nSearchToolResult // a web_search_tool_result block
+	nSearchResults    // its content
+	nSearchResultItem // one of them
+	nSearchResult     // a web_search_result: its encrypted_content is the API's own
+	nToolUse          // a tool call block: its name is a tool's name
 	nMessages
 	nMessage
 	nContent
@@ -86,26 +95,45 @@ const (
 // named structural fields are exempt; anything new is content.
 func child(n node, key []byte) node {
 	k := string(key)
-	if n == nSearchResult {
+	switch n {
+	case nSearchResult:
 		if k == "encrypted_content" {
-			return nOpaque // the API's own encrypted page content
+			return nOpaqueString // the API's own encrypted page content
+		}
+		n = nBlock
+	case nSearchToolResult:
+		if k == "content" {
+			return nSearchResults
+		}
+		n = nBlock
+	case nAssistantMessage:
+		if k == "content" {
+			return nAssistantContent
+		}
+		n = nMessage
+	case nToolUse:
+		if k == "name" {
+			return nName
 		}
 		n = nBlock
 	}
 	switch n {
 	case nOpaque:
 		return nOpaque
-	case nSkip, nName:
-		// tool_choice and other structural objects
+	case nSkip, nName, nOpaqueString:
+		return nSkip
+	case nToolChoice:
 		if k == "name" {
 			return nName
 		}
 		return nSkip
 	case nRoot:
 		switch k {
-		case "model", "stream", "max_tokens", "temperature", "top_p", "top_k", "tool_choice",
+		case "model", "stream", "max_tokens", "temperature", "top_p", "top_k",
 			"thinking", "service_tier", "container", "anthropic_version", "inference_geo":
 			return nSkip
+		case "tool_choice":
+			return nToolChoice
 		case "messages":
 			return nMessages
 		case "system":
@@ -122,14 +150,12 @@ func child(n node, key []byte) node {
 		}
 	case nBlock:
 		switch k {
-		case "type", "id", "tool_use_id", "media_type", "cache_control",
+		case "type", "id", "tool_use_id", "name", "media_type", "cache_control",
 			"file_id", "server_name", "is_error",
 			// opaque only in a thinking block (which is passed whole) or a
 			// search result; elsewhere they are read like any other field
 			"signature", "encrypted_content", "encrypted_index":
 			return nSkip
-		case "name":
-			return nName
 		case "citations":
 			return nCitations
 		case "source":
@@ -143,7 +169,7 @@ func child(n node, key []byte) node {
 			return nSkip
 		case "data":
 			if n == nSource {
-				return nOpaque
+				return nOpaqueString
 			}
 			if n == nB64Source {
 				return nB64Text
@@ -174,7 +200,7 @@ func child(n node, key []byte) node {
 		case "message":
 			return nResponse
 		case "content_block":
-			return nBlock
+			return nAssistantBlock
 		case "delta":
 			return nDelta
 		}
@@ -192,7 +218,7 @@ func child(n node, key []byte) node {
 		case "id", "type", "role", "model", "stop_reason", "stop_sequence", "container", "usage":
 			return nSkip
 		case "content":
-			return nContent
+			return nAssistantContent
 		}
 	case nBatchResult:
 		switch k {
@@ -224,12 +250,16 @@ func element(n node) node {
 	switch n {
 	case nOpaque:
 		return nOpaque
-	case nSkip, nName:
+	case nSkip, nName, nOpaqueString, nToolChoice:
 		return nSkip
 	case nMessages:
 		return nMessage
 	case nContent:
 		return nBlock
+	case nAssistantContent:
+		return nAssistantBlock
+	case nSearchResults:
+		return nSearchResultItem
 	case nTools:
 		return nTool
 	case nCitations:
@@ -241,6 +271,16 @@ func element(n node) node {
 }
 
 const maxDepth = 512
+
+// maxBlockDepth bounds content blocks inside content blocks (a tool result
+// holding a document holding blocks is three): working out a block's type
+// reads the whole block, so deeper nesting would cost the square of the
+// body's size.
+const maxBlockDepth = 8
+
+// ErrTooDeep is returned for a body whose content blocks nest deeper than
+// any request the API takes.
+var ErrTooDeep = errors.New("content blocks nested too deeply")
 
 // bodyWalker validates an API body (strict JSON, no duplicate keys) and
 // records which raw byte ranges hold content that may change: the
@@ -258,6 +298,7 @@ type bodyWalker struct {
 	b64        []rawRange // base64 data of text documents
 	keys       []string   // scratch: the keys of the object being read
 	scratch    []byte
+	blocks     int // content blocks open around the walker
 	v          view
 	ed         edits
 }
@@ -296,6 +337,7 @@ func (w *bodyWalker) walk(body []byte, kind Body) error {
 	w.body = body
 	w.ranges = w.ranges[:0]
 	w.structural = w.structural[:0]
+	w.blocks = 0
 	w.names = w.names[:0]
 	w.b64 = w.b64[:0]
 	p, err := w.value(w.ws(0), rootNode(kind), 0)
@@ -400,9 +442,6 @@ func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]
 	if err := w.walk(body, kind); err != nil {
 		return nil, nil, err
 	}
-	if err := w.checkStructural(e); err != nil {
-		return nil, nil, err
-	}
 	w.v.d = w.v.d[:0]
 	w.v.build(body, viewState{}, true)
 	e.mu.RLock()
@@ -419,6 +458,11 @@ func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]
 		return nil, nil, err
 	}
 	if err := w.checkNumbers(&w.ed); err != nil {
+		return nil, nil, err
+	}
+	// after the content: what this body taught the store (a bucket in an
+	// s3:// URL) counts in its structural fields too
+	if err := w.checkStructural(e); err != nil {
 		return nil, nil, err
 	}
 	out, err := w.v.rewrite(dst, 0, len(w.v.d), w.ed.spans, w.ed.repl)
@@ -554,7 +598,7 @@ func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 			// the text the API decodes, and the data as it is sent
 			w.b64 = append(w.b64, rawRange{a: p + 1, b: q - 1})
 			w.structural = append(w.structural, rawRange{a: p, b: q})
-		case nOpaque:
+		case nOpaque, nOpaqueString:
 		default:
 			w.ranges = append(w.ranges, rawRange{a: p + 1, b: q - 1})
 		}
@@ -563,20 +607,46 @@ func (w *bodyWalker) value(p int, n node, depth int) (int, error) {
 		if depth >= maxDepth {
 			return 0, &SyntaxError{Offset: p}
 		}
-		if n == nBlock {
-			if w.isThinking(p) {
+		switch n {
+		case nOpaqueString:
+			n = nSkip // opaque only as a string
+		case nMessage:
+			if w.memberIs(p, "role", "assistant") {
+				n = nAssistantMessage
+			}
+		case nAssistantBlock, nBlock:
+			// one look at the block's type: thinking is passed whole (its
+			// signature covers it) only where the model wrote it, a
+			// search result's content is the API's own, and only a tool
+			// call's name is a tool's name
+			switch t, _ := w.member(p, "type"); {
+			case n == nAssistantBlock && (t == "thinking" || t == "redacted_thinking"):
 				n = nOpaque
-			} else if w.memberIs(p, `"type"`, `"web_search_result"`) {
+			case t == "web_search_tool_result":
+				n = nSearchToolResult
+			case t == "tool_use" || t == "server_tool_use" || t == "mcp_tool_use":
+				n = nToolUse
+			default:
+				n = nBlock
+			}
+		case nSearchResultItem:
+			n = nBlock
+			if w.memberIs(p, "type", "web_search_result") {
 				n = nSearchResult
 			}
-		}
-		if n == nSource {
+		case nSource:
 			switch {
 			case !w.isBase64Source(p):
 				n = nTextSource
-			case w.textMedia(p):
+			case !w.binaryMedia(p):
 				n = nB64Source
 			}
+		}
+		if n == nBlock || n == nSearchToolResult || n == nToolUse {
+			if w.blocks++; w.blocks > maxBlockDepth {
+				return 0, ErrTooDeep
+			}
+			defer func() { w.blocks-- }()
 		}
 		return w.object(p, n, depth+1)
 	case c == '[':
@@ -829,49 +899,53 @@ func (w *bodyWalker) array(p int, n node, depth int) (int, error) {
 	}
 }
 
-// isThinking reports whether the object at p is a thinking or
-// redacted_thinking block, wherever its "type" member sits.
-func (w *bodyWalker) isThinking(p int) bool {
-	r := w.typeAt(p)
-	return r >= 0 && (hasPrefixAt(w.body, r, `"thinking"`) || hasPrefixAt(w.body, r, `"redacted_thinking"`))
-}
-
-// memberIs reports whether the object at p has member name with the raw
-// value want (both quoted).
+// memberIs reports whether the object at p has member name with the
+// string value want (names and values as the upstream reads them).
 func (w *bodyWalker) memberIs(p int, name, want string) bool {
-	r := w.memberAt(p, name)
-	return r >= 0 && hasPrefixAt(w.body, r, want)
+	v, ok := w.member(p, name)
+	return ok && v == want
 }
 
-// textMedia reports whether the source object at p says its data is text
-// (text/*, or a JSON or XML document), which the API reads as text even
-// when it comes base64-encoded.
-func (w *bodyWalker) textMedia(p int) bool {
-	r := w.memberAt(p, `"media_type"`)
+// member returns the string value of member name of the object at p,
+// escapes decoded.
+func (w *bodyWalker) member(p int, name string) (string, bool) {
+	r := w.memberAt(p, name)
 	if r < 0 || r >= len(w.body) || w.body[r] != '"' {
-		return false
+		return "", false
 	}
 	e, err := w.str(r)
 	if err != nil {
-		return false
+		return "", false
 	}
-	mt := strings.ToLower(decodeKey(w.body[r+1 : e-1]))
-	return strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "json") || strings.HasSuffix(mt, "xml")
+	return decodeKey(w.body[r+1 : e-1]), true
+}
+
+// binaryMedia reports whether the source object at p says its data is an
+// image or a PDF, which are not read; any other data (text, JSON, a type
+// not given) is read as the text the API would decode.
+func (w *bodyWalker) binaryMedia(p int) bool {
+	mt, ok := w.member(p, "media_type")
+	mt = strings.ToLower(mt)
+	return ok && (strings.HasPrefix(mt, "image/") || mt == "application/pdf")
+}
+
+// keyIs reports whether a raw key reads as name.
+func keyIs(raw []byte, name string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == name
+	}
+	return decodeKey(raw) == name
 }
 
 // isBase64Source reports whether the source object at p says its data is
 // base64 (an image or a PDF). Any other source's data is text, and masked.
 func (w *bodyWalker) isBase64Source(p int) bool {
-	r := w.typeAt(p)
-	return r >= 0 && hasPrefixAt(w.body, r, `"base64"`)
+	return w.memberIs(p, "type", "base64")
 }
 
-// typeAt returns where the value of the "type" member of the object at p
-// starts, or -1.
-func (w *bodyWalker) typeAt(p int) int { return w.memberAt(p, `"type"`) }
-
-// memberAt returns where the value of member name (quoted, as written) of
-// the object at p starts, or -1.
+// memberAt returns where the value of member name of the object at p
+// starts, or -1. A key is compared as the upstream reads it (escapes
+// decoded).
 func (w *bodyWalker) memberAt(p int, name string) int {
 	b := w.body
 	q := w.ws(p + 1)
@@ -883,7 +957,7 @@ func (w *bodyWalker) memberAt(p int, name string) int {
 			if err != nil {
 				return -1
 			}
-			if depth == 0 && string(b[q:e]) == name {
+			if depth == 0 && keyIs(b[q+1:e-1], name) {
 				r := w.ws(e)
 				if r < len(b) && b[r] == ':' {
 					return w.ws(r + 1)

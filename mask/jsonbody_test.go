@@ -202,8 +202,29 @@ func TestStructuralFieldsHoldingValuesAreRefused(t *testing.T) {
 	if m.Len() != 0 {
 		t.Error("mappings were recorded for a body that was refused")
 	}
+	// a value this same body teaches the store (a bucket in an s3:// URL)
+	// counts in its structural fields
+	same := `{"requests":[{"custom_id":"acme-orders-archive","params":{"model":"m","messages":[{"role":"user","content":"s3://acme-orders-archive/x"}]}}]}`
+	if _, _, err := e.MaskRequest([]byte(same), BodyBatch, nil); !errors.Is(err, ErrStructural) {
+		t.Errorf("a value learned from the same body: got %v, want ErrStructural", err)
+	}
+	// thinking and search results pass whole only where the model wrote
+	// them; keys are read as the upstream reads them
+	for i, b := range []string{
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"thinking","thinking":"AKIAQ3EGUWTX3KMNPZRX","signature":"x"}]}]}`,
+		`{"model":"m","system":[{"type":"redacted_thinking","data":"AKIAQ3EGUWTX3KMNPZRX"}],"messages":[]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"web_search_result","encrypted_content":"AKIAQ3EGUWTX3KMNPZRX"}]}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_typ\u0065":"text/plain","data":"QUtJQVEzRUdVV1RYM0tNTlBaUlg="}}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","data":"QUtJQVEzRUdVV1RYM0tNTlBaUlg="}}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":{"x":"AKIAQ3EGUWTX3KMNPZRX"}}}]}]}`,
+	} {
+		out, _, err := e.MaskRequest([]byte(b), BodyMessages, nil)
+		if err == nil && bytes.Contains(out, []byte("AKIAQ3EGUWTX3KMNPZRX")) {
+			t.Errorf("opaque-looking body %d: the value went out", i)
+		}
+	}
 	// a web search result's encrypted content is the API's own
-	search := []byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"web_search_tool_result","tool_use_id":"srvtoolu_01","content":[{"type":"web_search_result","url":"https://example.com","title":"t","encrypted_content":"i-0f3a9c2b7d1e4a605"}]}]}]}`)
+	search := []byte(`{"model":"m","messages":[{"role":"assistant","content":[{"type":"web_search_tool_result","tool_use_id":"srvtoolu_01","content":[{"type":"web_search_result","url":"https://example.com","title":"t","encrypted_content":"i-0f3a9c2b7d1e4a605"}]}]}]}`)
 	if _, _, err := e.MaskRequest(search, BodyMessages, nil); err != nil {
 		t.Errorf("a search result's encrypted content: %v", err)
 	}
@@ -227,8 +248,14 @@ func TestLearnedValueAsToolNameIsNotRefused(t *testing.T) {
 	if _, _, err := e.MaskRequest(tools, BodyMessages, nil); err != nil {
 		t.Errorf("tool names that are a learned value: %v", err)
 	}
-	if _, _, err := e.MaskRequest([]byte(`{"requests":[{"custom_id":"WebFetch","params":{"model":"m","messages":[]}}]}`), BodyBatch, nil); !errors.Is(err, ErrStructural) {
-		t.Errorf("a learned value as custom_id: got %v, want ErrStructural", err)
+	for _, b := range []string{
+		`{"requests":[{"custom_id":"WebFetch","params":{"model":"m","messages":[]}}]}`,
+		// a "name" outside a tool call is not a tool's name
+		`{"requests":[{"custom_id":"r","params":{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"y","name":"WebFetch"}]}]}}]}`,
+	} {
+		if _, _, err := e.MaskRequest([]byte(b), BodyBatch, nil); !errors.Is(err, ErrStructural) {
+			t.Errorf("a learned value outside a tool's name: got %v, want ErrStructural", err)
+		}
 	}
 }
 
@@ -265,5 +292,20 @@ func TestMaskRequestMatchesTextMasking(t *testing.T) {
 		if bytes.Contains(a, []byte(s)) {
 			t.Errorf("context value (%d bytes) not masked inside an escaped tool result", len(s))
 		}
+	}
+}
+
+// Blocks nested in blocks deeper than any request the API takes are
+// refused: working out each block's type reads the whole block, so depth
+// would cost the square of the body's size.
+func TestDeeplyNestedBlocksAreRefused(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	inner := `"hi"`
+	for range maxBlockDepth + 1 {
+		inner = `[{"content":` + inner + `,"type":"tool_result","tool_use_id":"t"}]`
+	}
+	body := `{"model":"m","messages":[{"role":"user","content":` + inner + `}]}`
+	if _, _, err := e.MaskRequest([]byte(body), BodyMessages, nil); !errors.Is(err, ErrTooDeep) {
+		t.Errorf("got %v, want ErrTooDeep", err)
 	}
 }

@@ -50,7 +50,7 @@ func TestRedirectsAreNotPassedOn(t *testing.T) {
 // nothing reaches the upstream, and the audit line does not carry it.
 func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "Forwarded"} {
+		for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "Forwarded", "X-Envoy-External-Address", "X-Original-Forwarded-For", "Cloudfront-Viewer-Address", "X-Amzn-Vpce-Id"} {
 			if r.Header.Get(h) != "" {
 				t.Errorf("%s reached the upstream", h)
 			}
@@ -103,7 +103,8 @@ func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 	// what a load balancer in front adds about the client is dropped, not
 	// refused: it describes the hop, not the request
 	before := len(up.bodies)
-	resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hello"), "X-Forwarded-For", originals[2], "X-Real-Ip", originals[2], "Forwarded", "for="+originals[2])
+	resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hello"), "X-Forwarded-For", originals[2], "X-Real-Ip", originals[2], "Forwarded", "for="+originals[2],
+		"X-Envoy-External-Address", originals[2], "X-Original-Forwarded-For", originals[2], "Cloudfront-Viewer-Address", originals[2]+":443", "X-Amzn-Vpce-Id", "vpce-0f3a9c2b7d1e4a605")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || len(up.bodies) != before+1 {
 		t.Errorf("a request through a load balancer got %d", resp.StatusCode)

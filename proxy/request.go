@@ -24,8 +24,28 @@ import (
 // addresses of the network behind the gateway.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
-	"X-Forwarded-Server", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip", "Via"}
+	"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip", "Via"}
+
+// hopPrefixes name, by prefix, the headers load balancers, meshes and
+// cloud front ends add about the client and the hop (X-Forwarded-For,
+// Envoy's, ingress-nginx's X-Original-Forwarded-For, CloudFront's viewer
+// address, API Gateway's VPC endpoint id): dropped like hopHeaders.
+var hopPrefixes = []string{"X-Forwarded-", "X-Original-Forwarded-", "X-Envoy-", "Cloudfront-", "X-Amzn-"}
+
+// dropHopHeaders removes hopHeaders and the hopPrefixes headers from h.
+func dropHopHeaders(h http.Header) {
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	for k := range h {
+		for _, p := range hopPrefixes {
+			if strings.HasPrefix(k, p) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+}
 
 // endpointBody names the request schema of the endpoints whose bodies are
 // masked; everything else with a body is refused.
@@ -48,9 +68,7 @@ func (p *Handler) endpointBody(method, path string) (mask.Body, bool) {
 // response that refuses it. Nothing is forwarded on any failure.
 func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 	info := infoOf(r)
-	for _, h := range hopHeaders {
-		r.Header.Del(h)
-	}
+	dropHopHeaders(r.Header)
 	// values other processes learned since the last request are masked too
 	if err := p.opts.Engine.Refresh(); err != nil {
 		p.stats.addError()
@@ -121,6 +139,9 @@ func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
 		case errors.Is(err, mask.ErrDuplicateKey):
 			info.refusal = "bad_body"
 			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "request body has a key twice in one object; nothing was sent")
+		case errors.Is(err, mask.ErrTooDeep):
+			info.refusal = "bad_body"
+			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "request body nests content blocks deeper than the API takes; nothing was sent")
 		case errors.Is(err, mask.ErrStructural):
 			info.refusal = "exposed"
 			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error",

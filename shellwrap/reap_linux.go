@@ -103,13 +103,12 @@ const quiet = 300 * time.Millisecond
 // EndLeftovers ends the processes the child left running: SIGTERM, then
 // SIGKILL for those still there after grace. Their own children, orphaned
 // in turn, are adopted and ended the same way. It returns once none has
-// been seen for a while: how many it ended, and how many it could not
-// signal (a program that became another user, as sudo does), which it
-// gives up on 2 s after the SIGKILLs. Call it after Run, with no other
+// been seen for a while: how many it ended, and how many were still there
+// 2 s after the SIGKILLs, which it gives up on (a program that became
+// another user, as sudo does; one stuck in the kernel). Call it after Run, with no other
 // child of this process running.
 func EndLeftovers(grace time.Duration) (ended, stuck int) {
 	signalled := map[int]bool{}
-	denied := map[int]bool{}
 	start := time.Now()
 	var lastSeen time.Time
 	for {
@@ -128,15 +127,9 @@ func EndLeftovers(grace time.Duration) (ended, stuck int) {
 		}
 		kill := now.Sub(start) >= grace
 		if kill && now.Sub(start) >= grace+2*time.Second {
-			n := 0
-			for _, pid := range left {
-				if denied[pid] {
-					n++
-				}
-			}
-			if n == len(left) {
-				return len(signalled), n
-			}
+			// what is left cannot be signalled, or does not die of
+			// SIGKILL (stuck in the kernel, on a hung file system)
+			return len(signalled), len(left)
 		}
 		for _, pid := range left {
 			if signalled[pid] && !kill {
@@ -146,9 +139,7 @@ func EndLeftovers(grace time.Duration) (ended, stuck int) {
 			if kill {
 				sig = syscall.SIGKILL
 			}
-			if err := syscall.Kill(pid, sig); err == syscall.EPERM {
-				denied[pid] = true
-			}
+			_ = syscall.Kill(pid, sig)
 			signalled[pid] = true
 		}
 		time.Sleep(time.Millisecond)

@@ -163,7 +163,7 @@ func runRun(opts *runOptions) error {
 	}
 	if stuck > 0 {
 		// said even with --quiet: these still know the proxy's address
-		ui.note(fmt.Sprintf("%d %s that %s left running could not be ended (another user's now): they may send to this proxy's port after it closes", stuck, plural(stuck, "process", "processes"), name))
+		ui.note(fmt.Sprintf("%d %s that %s left running could not be ended (another user's now, or stuck): they may send to this proxy's port after it closes", stuck, plural(stuck, "process", "processes"), name))
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

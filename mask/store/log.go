@@ -261,36 +261,46 @@ func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
 	return nil
 }
 
-// migrate brings a format 1 store to format 2 in one transaction: every
-// mapping is written to the log, and the batch bucket is created.
+// migrate brings an older store to the current format in one
+// transaction: format 1 has no log, so every mapping is written to it
+// from the lookup bucket first; from format 2 on, the log holds every
+// mapping, and the lookup buckets (an HMAC-keyed copy of every mapping in
+// each direction, most of the file) are dropped: the directory finds
+// mappings in the log.
 func (s *Store) migrate(tx *bolt.Tx) error {
-	if tx.Bucket(bucketLog) != nil {
-		return nil
-	}
-	if _, err := tx.CreateBucket(bucketLog); err != nil {
-		return err
+	if tx.Bucket(bucketLog) == nil {
+		if _, err := tx.CreateBucket(bucketLog); err != nil {
+			return err
+		}
+		var chunk []mask.Mapping
+		err := tx.Bucket(bucketFwd).ForEach(func(k, v []byte) error {
+			r, err := s.record(v, k)
+			if err != nil {
+				return err
+			}
+			chunk = append(chunk, r)
+			if len(chunk) == logChunk {
+				err = s.appendLog(tx, chunk)
+				chunk = chunk[:0]
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.appendLog(tx, chunk); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.CreateBucketIfNotExists(bucketBatch); err != nil {
 		return err
 	}
-	var chunk []mask.Mapping
-	err := tx.Bucket(bucketFwd).ForEach(func(k, v []byte) error {
-		r, err := s.record(v, k)
-		if err != nil {
-			return err
+	for _, b := range [][]byte{bucketFwd, bucketRev} {
+		if tx.Bucket(b) != nil {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
 		}
-		chunk = append(chunk, r)
-		if len(chunk) == logChunk {
-			err = s.appendLog(tx, chunk)
-			chunk = chunk[:0]
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if err := s.appendLog(tx, chunk); err != nil {
-		return err
 	}
 	var v [4]byte
 	binary.BigEndian.PutUint32(v[:], FormatVersion)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -198,5 +199,85 @@ func TestEmptyStoreFileIsWritten(t *testing.T) {
 	}
 	if _, err := engineOn(t, s).MaskBytes([]byte(sample), nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Stores of format 1 (lookup buckets only) and 2 (lookup buckets and the
+// log) are brought to format 3 when opened: the lookup buckets are gone,
+// every mapping is still found (the same originals get the same
+// pseudonyms, nothing new is recorded), and restoring still works.
+func TestOlderFormatsAreMigrated(t *testing.T) {
+	for _, format := range []uint32{1, 2} {
+		t.Run(fmt.Sprint("format", format), func(t *testing.T) {
+			dir := t.TempDir()
+			s := storeOfChunks(t, dir, []int{40, 3})
+			e := engineOn(t, s)
+			masked, err := e.MaskBytes([]byte(sample), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := reference(t, s)
+			// write the store as the older format had it
+			err = s.update(func(tx *bolt.Tx) error {
+				fwd, err := tx.CreateBucket(bucketFwd)
+				if err != nil {
+					return err
+				}
+				rev, err := tx.CreateBucket(bucketRev)
+				if err != nil {
+					return err
+				}
+				for _, m := range want {
+					fk, rk := s.fwdKey(m.Family, m.Original), s.revKey(m.Pseudonym)
+					if err := fwd.Put(fk, s.seal(encodeRecord(m), fk)); err != nil {
+						return err
+					}
+					if err := rev.Put(rk, s.seal(encodeRecord(m), rk)); err != nil {
+						return err
+					}
+				}
+				if format == 1 {
+					if err := tx.DeleteBucket(bucketLog); err != nil {
+						return err
+					}
+					if err := tx.DeleteBucket(bucketBatch); err != nil {
+						return err
+					}
+				}
+				var v [4]byte
+				binary.BigEndian.PutUint32(v[:], format)
+				return tx.Bucket(bucketMeta).Put(metaFormat, v[:])
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s2 := openTest(t, dir)
+			err = s2.view(func(tx *bolt.Tx) error {
+				if tx.Bucket(bucketFwd) != nil || tx.Bucket(bucketRev) != nil {
+					t.Error("the lookup buckets are still there")
+				}
+				if f := binary.BigEndian.Uint32(tx.Bucket(bucketMeta).Get(metaFormat)); f != FormatVersion {
+					t.Errorf("format %d after opening, want %d", f, FormatVersion)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reference(t, s2); len(got) != len(want) {
+				t.Fatalf("%d mappings after the migration, want %d", len(got), len(want))
+			}
+			again, err := engineOn(t, s2).MaskBytes([]byte(sample), nil)
+			if err != nil || string(again) != string(masked) {
+				t.Fatalf("masking after the migration differs (%v)", err)
+			}
+			if got := reference(t, s2); len(got) != len(want) {
+				t.Errorf("masking known values after the migration recorded %d new mappings", len(got)-len(want))
+			}
+			back, err := unmaskAll(t, s2, masked)
+			if err != nil || string(back) != sample {
+				t.Errorf("restoring after the migration failed (%v)", err)
+			}
+		})
 	}
 }

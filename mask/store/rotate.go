@@ -17,51 +17,6 @@ func (s *Store) RotateKey(newKey []byte) (*Store, error) {
 	}
 	ns := &Store{path: s.path, aead: nk.aead, idx: nk.idx, seed: s.seed}
 	err = s.update(func(tx *bolt.Tx) error {
-		type rec struct {
-			fwd bool
-			m   []byte
-		}
-		var recs []rec
-		for _, name := range [][]byte{bucketFwd, bucketRev} {
-			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
-				r, err := s.record(v, k)
-				if err != nil {
-					return err
-				}
-				recs = append(recs, rec{fwd: string(name) == string(bucketFwd), m: encodeRecord(r)})
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if err := tx.DeleteBucket(name); err != nil {
-				return err
-			}
-		}
-		fwd, err := tx.CreateBucket(bucketFwd)
-		if err != nil {
-			return err
-		}
-		rev, err := tx.CreateBucket(bucketRev)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			m, err := decodeRecord(r.m)
-			if err != nil {
-				return err
-			}
-			if r.fwd {
-				k := ns.fwdKey(m.Family, m.Original)
-				err = fwd.Put(k, ns.seal(r.m, k))
-			} else {
-				k := ns.revKey(m.Pseudonym)
-				err = rev.Put(k, ns.seal(r.m, k))
-			}
-			if err != nil {
-				return err
-			}
-		}
 		if err := s.resealLog(tx, ns); err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ import (
 )
 
 // FormatVersion is the store format this package writes.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // FileName is the store's file name inside the state directory.
 const FileName = "store.db"
@@ -119,6 +119,11 @@ type Store struct {
 	// the log cursor and file state of the last Since
 	sinceCursor uint64
 	sinceState  fileState
+
+	// where each mapping lies in the log (see directory), used inside
+	// transactions while dirMu is held
+	dirMu sync.Mutex
+	dir   directory
 }
 
 type keys struct {
@@ -179,7 +184,7 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 		if meta == nil && tx.ForEach(func([]byte, *bolt.Bucket) error { return errNotEmpty }) == nil {
 			return errEmpty
 		}
-		if meta == nil || tx.Bucket(bucketFwd) == nil || tx.Bucket(bucketRev) == nil {
+		if meta == nil {
 			return ErrDamaged
 		}
 		v := meta.Get(metaFormat)
@@ -189,7 +194,9 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 		if format = binary.BigEndian.Uint32(v); format > FormatVersion {
 			return ErrNewerFormat
 		}
-		if format == FormatVersion && (tx.Bucket(bucketLog) == nil || tx.Bucket(bucketBatch) == nil) {
+		switch {
+		case format < 2 && (tx.Bucket(bucketFwd) == nil || tx.Bucket(bucketRev) == nil),
+			format >= 2 && (tx.Bucket(bucketLog) == nil || tx.Bucket(bucketBatch) == nil):
 			return ErrDamaged
 		}
 		check, err := s.open(meta.Get(metaCheck), metaCheck)
@@ -251,12 +258,6 @@ func (s *Store) initTx(tx *bolt.Tx, seed []byte) error {
 	}
 	meta, err := tx.CreateBucket(bucketMeta)
 	if err != nil {
-		return err
-	}
-	if _, err := tx.CreateBucket(bucketFwd); err != nil {
-		return err
-	}
-	if _, err := tx.CreateBucket(bucketRev); err != nil {
 		return err
 	}
 	if _, err := tx.CreateBucket(bucketLog); err != nil {
@@ -466,9 +467,14 @@ func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, er
 	out := make([]string, len(batch))
 	missing := 0
 	err := s.view(func(tx *bolt.Tx) error {
-		fwd := tx.Bucket(bucketFwd)
+		s.dirMu.Lock()
+		defer s.dirMu.Unlock()
+		d, err := s.catchUp(tx)
+		if err != nil {
+			return err
+		}
 		for i, m := range batch {
-			r, ok, err := s.get(fwd, s.fwdKey(m.Family, m.Original))
+			r, ok, err := d.byOriginal(m.Family, m.Original)
 			if err != nil {
 				return err
 			}
@@ -527,16 +533,21 @@ func (s *Store) writeCalls(calls []*issueCall) {
 	attempt := func(group []*issueCall) error {
 		outs := make([][]string, len(group))
 		err := s.update(func(tx *bolt.Tx) error {
-			var recorded []mask.Mapping
+			s.dirMu.Lock()
+			defer s.dirMu.Unlock()
+			d, err := s.catchUp(tx)
+			if err != nil {
+				return err
+			}
+			p := &pending{fwd: map[string]string{}, rev: map[string]string{}, orig: map[string]bool{}}
 			for i, c := range group {
 				// work on copies: a rolled-back attempt leaves nothing behind
 				outs[i] = slices.Clone(c.out)
-				var err error
-				if recorded, err = s.issueIn(tx, slices.Clone(c.batch), outs[i], c.retry, recorded); err != nil {
+				if err := s.issueIn(d, p, slices.Clone(c.batch), outs[i], c.retry); err != nil {
 					return err
 				}
 			}
-			return s.appendLog(tx, recorded)
+			return s.appendLog(tx, p.recorded)
 		})
 		if err == nil {
 			for i, c := range group {
@@ -564,15 +575,22 @@ func (s *Store) writeCalls(calls []*issueCall) {
 	}
 }
 
-// issueIn records, inside a write transaction, the mappings of batch that
-// out lacks, fills them in, and appends what it recorded to recorded. A
-// pseudonym is never an original the store holds, and an original that is
-// an issued pseudonym is not recorded (its out stays "").
-func (s *Store) issueIn(tx *bolt.Tx, batch []mask.Mapping, out []string, retry func(mask.Mapping) (string, error), recorded []mask.Mapping) ([]mask.Mapping, error) {
-	fwd, rev := tx.Bucket(bucketFwd), tx.Bucket(bucketRev)
-	if fwd == nil || rev == nil {
-		return nil, ErrDamaged
-	}
+// pending is what one write transaction has recorded so far, which the
+// directory does not hold yet.
+type pending struct {
+	fwd      map[string]string // family and original → pseudonym
+	rev      map[string]string // pseudonym → original
+	orig     map[string]bool   // originals, any family
+	recorded []mask.Mapping
+}
+
+// issueIn records the mappings of batch that the store does not hold yet
+// (out[i] == ""), checking them against the store and what this
+// transaction recorded before: an original the store holds gets its
+// pseudonym, one that is itself an issued pseudonym gets "" (it is never
+// masked again), and a proposed pseudonym that is another original's, or
+// an original itself, is proposed again through retry.
+func (s *Store) issueIn(d *dirTx, p *pending, batch []mask.Mapping, out []string, retry func(mask.Mapping) (string, error)) error {
 	originals := map[string]bool{}
 	for _, m := range batch {
 		originals[m.Original] = true
@@ -581,78 +599,83 @@ func (s *Store) issueIn(tx *bolt.Tx, batch []mask.Mapping, out []string, retry f
 		if out[i] != "" {
 			continue
 		}
-		fk := s.fwdKey(m.Family, m.Original)
-		if r, ok, err := s.get(fwd, fk); err != nil {
-			return nil, err
+		key := m.Family + "\x00" + m.Original
+		if ps, ok := p.fwd[key]; ok {
+			out[i] = ps
+			continue
+		}
+		if r, ok, err := d.byOriginal(m.Family, m.Original); err != nil {
+			return err
 		} else if ok {
 			out[i] = r.Pseudonym
 			continue
 		}
-		if r, ok, err := s.get(rev, s.revKey(m.Original)); err != nil {
-			return nil, err
-		} else if ok && r.Original != m.Original {
+		if o, ok := p.rev[m.Original]; ok && o != m.Original {
 			continue // an issued pseudonym is never masked again
 		}
+		if r, ok, err := d.byPseudonym(m.Original); err != nil {
+			return err
+		} else if ok && r.Original != m.Original {
+			continue
+		}
 		for {
-			taken, err := s.pseudonymTaken(tx, m, originals)
+			taken, err := s.pseudonymTaken(d, p, m, originals)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if !taken {
 				break
 			}
 			if m.Pseudonym, err = retry(m); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		rk := s.revKey(m.Pseudonym)
-		if rev.Get(rk) == nil {
-			if err := rev.Put(rk, s.seal(encodeRecord(m), rk)); err != nil {
-				return nil, err
-			}
+		p.fwd[key] = m.Pseudonym
+		if _, ok := p.rev[m.Pseudonym]; !ok {
+			p.rev[m.Pseudonym] = m.Original
 		}
-		if err := fwd.Put(fk, s.seal(encodeRecord(m), fk)); err != nil {
-			return nil, err
-		}
+		p.orig[m.Original] = true
 		out[i] = m.Pseudonym
-		recorded = append(recorded, m)
+		p.recorded = append(p.recorded, m)
 	}
-	return recorded, nil
+	return nil
 }
 
 // pseudonymTaken reports whether m's proposed pseudonym may not be issued:
 // another original holds it, or it is itself an original (in the store,
 // in any family, or in the batch being issued).
-func (s *Store) pseudonymTaken(tx *bolt.Tx, m mask.Mapping, originals map[string]bool) (bool, error) {
-	if originals[m.Pseudonym] && m.Pseudonym != m.Original {
+func (s *Store) pseudonymTaken(d *dirTx, p *pending, m mask.Mapping, originals map[string]bool) (bool, error) {
+	if (originals[m.Pseudonym] || p.orig[m.Pseudonym]) && m.Pseudonym != m.Original {
 		return true, nil
 	}
-	r, ok, err := s.get(tx.Bucket(bucketRev), s.revKey(m.Pseudonym))
+	if o, ok := p.rev[m.Pseudonym]; ok && o != m.Original {
+		return true, nil
+	}
+	r, ok, err := d.byPseudonym(m.Pseudonym)
 	if err != nil {
 		return false, err
 	}
 	if ok && r.Original != m.Original {
 		return true, nil
 	}
-	fwd := tx.Bucket(bucketFwd)
-	for _, f := range mask.Families() {
-		if fwd.Get(s.fwdKey(f, m.Pseudonym)) != nil {
-			return true, nil
-		}
+	if m.Pseudonym == m.Original {
+		return false, nil
 	}
-	return false, nil
+	return d.isOriginal(m.Pseudonym)
 }
 
 // Lookup implements mask.Mappings.
 func (s *Store) Lookup(pseudonyms []string) ([]string, error) {
 	out := make([]string, len(pseudonyms))
 	err := s.view(func(tx *bolt.Tx) error {
-		rev := tx.Bucket(bucketRev)
-		if rev == nil {
-			return ErrDamaged
+		s.dirMu.Lock()
+		defer s.dirMu.Unlock()
+		d, err := s.catchUp(tx)
+		if err != nil {
+			return err
 		}
 		for i, p := range pseudonyms {
-			r, ok, err := s.get(rev, s.revKey(p))
+			r, ok, err := d.byPseudonym(p)
 			if err != nil {
 				return err
 			}
@@ -674,7 +697,13 @@ func (s *Store) Check() error {
 // LookupOne returns the original and kind behind one pseudonym.
 func (s *Store) LookupOne(pseudonym string) (original, kind string, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		r, found, err := s.get(tx.Bucket(bucketRev), s.revKey(pseudonym))
+		s.dirMu.Lock()
+		defer s.dirMu.Unlock()
+		d, err := s.catchUp(tx)
+		if err != nil {
+			return err
+		}
+		r, found, err := d.byPseudonym(pseudonym)
 		original, kind, ok = r.Original, r.Kind, found
 		return err
 	})
@@ -698,32 +727,21 @@ func (s *Store) Info() (Info, error) {
 		info.Size = st.Size()
 	}
 	err := s.view(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketRev).ForEach(func(k, v []byte) error {
-			r, err := s.record(v, k)
-			if err != nil {
-				return err
-			}
-			info.PerKind[r.Kind]++
-			info.Mappings++
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = tx.Bucket(bucketFwd).ForEach(func(k, v []byte) error {
-			_, err := s.record(v, k)
-			return err
-		})
-		if err != nil {
-			return err
-		}
 		var c chunk
 		if err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
 			plain, err := s.openChunk(c.plain, k, v)
 			if err == nil {
 				c, err = parseChunk(plain, c.fields)
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			for at := 0; 8*at+8 <= len(c.fields); at++ {
+				f := c.fields[8*at:]
+				info.PerKind[string(c.plain[f[0]:f[0]+f[1]])]++
+				info.Mappings++
+			}
+			return nil
 		}); err != nil {
 			return err
 		}

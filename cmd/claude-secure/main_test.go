@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -17,6 +19,21 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// freeport NAME sets NAME to a port the system just handed out
+			// (an ephemeral one, free a moment ago): scripts never name a
+			// fixed port on a shared machine
+			"freeport": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: freeport NAME")
+				}
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				ts.Check(err)
+				port := ln.Addr().(*net.TCPAddr).Port
+				ln.Close()
+				ts.Setenv(args[0], strconv.Itoa(port))
+			},
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CLAUDE_SECURE_HOME", env.WorkDir+"/state")
 			// a fixed key keeps the scripts away from the user's keyring

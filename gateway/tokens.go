@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/claude-secure/claude-secure/internal/atomicfile"
 )
 
 // Role says what a token may do.
@@ -216,11 +218,7 @@ func (t *Tokens) update(change func(*tokenFile) error) error {
 	if err != nil {
 		return err
 	}
-	tmp := t.path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, t.path)
+	return atomicfile.Write(t.path, append(b, '\n'), 0o600)
 }
 
 // lockFile takes an exclusive lock by creating path; a lock older than a

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-secure/claude-secure/internal/atomicfile"
 	"github.com/zalando/go-keyring"
 	bolt "go.etcd.io/bbolt"
 )
@@ -282,23 +283,10 @@ func writeKeyFile(p string, key []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("failed to create state directory: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), filepath.Base(p)+".*.tmp")
-	if err != nil {
+	if err := atomicfile.Write(p, []byte(EncodeKey(key)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("failed to write key file: %w", err)
 	}
-	tmp := f.Name()
-	_, werr := f.WriteString(EncodeKey(key) + "\n")
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("failed to write key file: %w", err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("failed to write key file: %w", err)
-	}
-	return syncDir(filepath.Dir(p))
+	return nil
 }
 
 func syncDir(dir string) error {

@@ -35,14 +35,9 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test -race"
-log=$(mktemp)
-if go test -race -count=1 -v ./... >"$log" 2>&1; then
-	# package results, and every skipped test with the reason it gives
-	grep -E '^(ok|FAIL|---\s+SKIP)|^\s+\S+_test\.go:[0-9]+: ' "$log" | grep -vE '^\s+\S+_test\.go:[0-9]+: .*(rounds?|requests?|mappings) ' || true
-	rm -f "$log"
-else
-	grep -vE '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)' "$log" | tail -200
-	rm -f "$log"
+# the failed tests' own output first, then each package's result and every
+# skipped test with the reason it gives (scripts/gotest-report.py)
+if ! go test -race -count=1 -json ./... 2>&1 | python3 scripts/gotest-report.py; then
 	exit 1
 fi
 

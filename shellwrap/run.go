@@ -42,6 +42,22 @@ type StartError struct {
 func (e *StartError) Error() string { return e.Err.Error() }
 func (e *StartError) Unwrap() error { return e.Err }
 
+// Find returns the path of the command a shell would run for name, or why
+// none would run, with the exit code a shell would use.
+func Find(name string) (string, *StartError) {
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path, nil
+	}
+	switch {
+	case errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
+		return "", &StartError{Code: ExitNotFound, Err: errors.New("command not found: " + name)}
+	case errors.Is(err, fs.ErrPermission):
+		return "", &StartError{Code: ExitNotExecutable, Err: errors.New("command not executable: " + name)}
+	}
+	return "", &StartError{Code: ExitNotExecutable, Err: err}
+}
+
 // Run runs the command and returns its exit code: its own code, 128+N when
 // a signal N ended it. The child stays in our process group, which is the
 // terminal's foreground group: the terminal sends SIGINT and SIGTSTP to
@@ -50,15 +66,9 @@ func (e *StartError) Unwrap() error { return e.Err }
 // SIGHUP and SIGQUIT sent to the wrapper are forwarded. Run returns only
 // when the child has exited, so it is never left behind.
 func Run(c Command) (int, error) {
-	path, err := exec.LookPath(c.Path)
-	if err != nil {
-		switch {
-		case errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
-			return ExitNotFound, &StartError{Code: ExitNotFound, Err: errors.New("command not found: " + c.Path)}
-		case errors.Is(err, fs.ErrPermission):
-			return ExitNotExecutable, &StartError{Code: ExitNotExecutable, Err: errors.New("command not executable: " + c.Path)}
-		}
-		return ExitNotExecutable, &StartError{Code: ExitNotExecutable, Err: err}
+	path, serr := Find(c.Path)
+	if serr != nil {
+		return serr.Code, serr
 	}
 	subreaper()
 	cmd := exec.Command(path, c.Args...)
@@ -94,7 +104,7 @@ func Run(c Command) (int, error) {
 			}
 		}
 	}()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	close(done)
 	return exitCode(cmd.ProcessState, err), nil
 }

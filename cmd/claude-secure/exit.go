@@ -51,8 +51,9 @@ func (e *hintError) Unwrap() error { return e.err }
 func withHint(err error, hint string) error { return &hintError{err: err, hint: hint} }
 
 // report prints err the way every claude-secure message looks and returns
-// the exit code it stands for.
-func report(w io.Writer, err error) exitCode {
+// the exit code it stands for; a usage error points at help, the help of
+// the command that was run.
+func report(w io.Writer, err error, help string) exitCode {
 	if err == nil {
 		return exitOK
 	}
@@ -71,7 +72,7 @@ func report(w io.Writer, err error) exitCode {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
-		fmt.Fprintf(w, "claude-secure: hint: run 'claude-secure --help' for usage\n")
+		fmt.Fprintf(w, "claude-secure: hint: run '%s' for usage\n", help)
 		return exitUsage
 	}
 	return exitError

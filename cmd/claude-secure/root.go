@@ -12,7 +12,12 @@ func Main(args []string, e *env) exitCode {
 	root.SetIn(e.In)
 	root.SetOut(e.Out)
 	root.SetErr(e.Err)
-	return report(e.Err, root.Execute())
+	cmd, err := root.ExecuteC()
+	help := "claude-secure --help"
+	if cmd != nil && cmd != root {
+		help = cmd.CommandPath() + " --help" // the command's own help, with its accepted values
+	}
+	return report(e.Err, err, help)
 }
 
 func newCmdRoot(f *factory) *cobra.Command {

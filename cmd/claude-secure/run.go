@@ -120,6 +120,10 @@ func runRun(opts *runOptions) error {
 				"unset "+v+" to use the Anthropic API through claude-secure")
 		}
 	}
+	// a command that cannot run is said before anything else is
+	if _, serr := shellwrap.Find(opts.argv[0]); serr != nil {
+		return childExit(serr.Code, serr)
+	}
 	up, err := f.upstream(upstreamFlag)
 	if err != nil {
 		return err

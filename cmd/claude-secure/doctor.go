@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -116,7 +117,7 @@ func doctorRun(f *factory, upstream string) error {
 	if h := f.Getenv(shellwrap.HookEnv); h != "" {
 		add(check{ok: true, name: "shell hook", detail: "active (" + h + ")"})
 	} else {
-		add(check{ok: true, warn: true, name: "shell hook", detail: "not active: add eval \"$(claude-secure init zsh)\" (or bash, fish, powershell) to your shell rc file"})
+		add(check{ok: true, warn: true, name: "shell hook", detail: "not active: " + hookAdvice(f.Getenv("SHELL"))})
 	}
 	if f.Getenv("CLAUDE_SECURE") == "1" {
 		add(check{ok: true, name: "session", detail: "running inside claude-secure run"})
@@ -153,4 +154,20 @@ func describe(err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// hookAdvice says how to turn the shell hook on in the user's own shell
+// ($SHELL), or in each shell when it is not one init knows.
+func hookAdvice(shell string) string {
+	switch filepath.Base(shell) {
+	case "bash":
+		return `add eval "$(claude-secure init bash)" to ~/.bashrc`
+	case "zsh":
+		return `add eval "$(claude-secure init zsh)" to ~/.zshrc`
+	case "fish":
+		return "add claude-secure init fish | source to ~/.config/fish/config.fish"
+	case "pwsh", "powershell", "pwsh.exe", "powershell.exe":
+		return "add Invoke-Expression (& claude-secure init powershell | Out-String) to your $PROFILE"
+	}
+	return `add eval "$(claude-secure init zsh)" (or bash, fish, powershell) to your shell rc file`
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,10 +27,13 @@ func newCmdStore(f *factory) *cobra.Command {
 }
 
 func newCmdStoreInfo(f *factory) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "info",
 		Short: "Show the store's location, key source, format, size and mappings per kind",
-		Args:  cobra.NoArgs,
+		Example: `  claude-secure store info
+  claude-secure store info --json | jq .mappings`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, key, _, err := f.openStore()
 			if err != nil {
@@ -38,6 +42,14 @@ func newCmdStoreInfo(f *factory) *cobra.Command {
 			info, err := s.Info()
 			if err != nil {
 				return storeError(err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(f.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{
+					"location": info.Path, "key_source": key.Source, "format": info.Format,
+					"size": info.Size, "mappings": info.Mappings, "per_kind": info.PerKind,
+				})
 			}
 			w := tabwriter.NewWriter(f.Out, 2, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "location\t%s\n", info.Path)
@@ -51,6 +63,8 @@ func newCmdStoreInfo(f *factory) *cobra.Command {
 			return w.Flush()
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document for machines")
+	return cmd
 }
 
 func keySourceText(s string) string {

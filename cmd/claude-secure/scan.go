@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,14 +26,23 @@ func newCmdScan(f *factory, runF func(*scanOptions) error) *cobra.Command {
 		Long: `Report what mask would replace in FILE (or standard input): the kind and the
 line:column of each identifier, and counts per kind. Values are never printed.
 
-Exits 1 when anything is found, so it can guard commits and CI jobs.`,
+Exits 0 when nothing is found, 1 when anything is found, so it can guard
+commits and CI jobs, and 2 when the input cannot be read (an error is never
+taken for a finding, nor for a clean result).`,
+		Example: `  claude-secure scan notes.md
+  git diff | claude-secure scan --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.args = args
 			if runF != nil {
 				return runF(opts)
 			}
-			return scanRun(opts)
+			err := scanRun(opts)
+			var se *silentExit
+			if err != nil && !errors.As(err, &se) {
+				return &codeError{code: exitUsage, err: err}
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON document for machines")

@@ -278,7 +278,7 @@ func (p *Handler) newGoproxy() *goproxy.ProxyHttpServer {
 	// requests without an absolute URL reach goproxy only through a front
 	// door that set one (a session proxy installs its own here)
 	gp.NonproxyHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", "this proxy forwards to its upstream only")
+		p.refuseNotProxy(w, r)
 	})
 	// not a forward proxy: no CONNECT tunnels, no absolute URLs from clients
 	gp.OnRequest().HandleConnect(goproxy.AlwaysReject)
@@ -287,7 +287,7 @@ func (p *Handler) newGoproxy() *goproxy.ProxyHttpServer {
 		ctx.RoundTripper = goproxy.RoundTripperFunc(p.roundTrip)
 		if _, ok := r.Context().Value(ctxKey{}).(*reqInfo); !ok {
 			p.stats.addRefused()
-			return r, errorResponse(r, http.StatusForbidden, "permission_error", "this proxy forwards to its upstream only")
+			return r, errorResponse(r, http.StatusForbidden, "permission_error", notProxy)
 		}
 		return p.maskRequest(r)
 	})
@@ -297,11 +297,19 @@ func (p *Handler) newGoproxy() *goproxy.ProxyHttpServer {
 	return gp
 }
 
+// notProxy answers what asks this proxy to be a forward proxy (CONNECT, an
+// absolute URL) or reaches it other than through a front door.
+const notProxy = "this proxy forwards to its upstream only"
+
+func (p *Handler) refuseNotProxy(w http.ResponseWriter, r *http.Request) {
+	p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", notProxy)
+}
+
 // front is the first stop of every request to a session proxy: it
 // accepts only the session's own child (secret and Host), then forwards.
 func (p *Proxy) front(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect || r.URL.IsAbs() {
-		p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", "this proxy forwards to its upstream only")
+		p.refuseNotProxy(w, r)
 		return
 	}
 	if r.Header.Get("Origin") != "" {
@@ -338,7 +346,7 @@ func (p *Handler) Forward(w http.ResponseWriter, r *http.Request, path, caller s
 // again under a revoked one's name).
 func (p *Handler) ForwardFor(w http.ResponseWriter, r *http.Request, path, caller, owner string) {
 	if r.Method == http.MethodConnect || r.URL.IsAbs() {
-		p.Refuse(w, r, http.StatusForbidden, "permission_error", "not_proxy", "this proxy forwards to its upstream only")
+		p.refuseNotProxy(w, r)
 		return
 	}
 	up := *p.opts.Upstream

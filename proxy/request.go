@@ -165,39 +165,26 @@ var bufPool sync.Pool
 // buffer returns an empty buffer of at least n bytes that is recycled when
 // the request is done.
 func (info *reqInfo) buffer(n int) []byte {
-	var b []byte
-	if v, ok := bufPool.Get().(*[]byte); ok && cap(*v) >= n {
-		b = (*v)[:0]
-	} else {
-		if ok {
-			bufPool.Put(v)
-		}
-		b = make([]byte, 0, n)
-	}
+	b := pooled(n)
 	info.bufs = append(info.bufs, b)
 	return b
+}
+
+// pooled returns an empty buffer of at least n bytes, from the pool if it
+// has one.
+func pooled(n int) []byte {
+	if v, ok := bufPool.Get().(*[]byte); ok {
+		if cap(*v) >= n {
+			return (*v)[:0]
+		}
+		bufPool.Put(v)
+	}
+	return make([]byte, 0, n)
 }
 
 // maxPooled is the largest buffer kept for another request: a rare large
 // body's memory goes back to the system instead of staying in the pool.
 const maxPooled = 8 << 20
-
-// grow returns b with room for more, at most most bytes in all, in place
-// of b among the request's buffers: the smaller buffers it grew through
-// are not kept (a large body would hold twice its size).
-func (info *reqInfo) grow(b []byte, most int64) []byte {
-	n := min(max(2*int64(cap(b)), 64<<10), most)
-	nb := make([]byte, len(b), max(n, int64(len(b))+1))
-	copy(nb, b)
-	for i := range info.bufs {
-		if cap(info.bufs[i]) > 0 && cap(b) > 0 && &info.bufs[i][:cap(info.bufs[i])][0] == &b[:cap(b)][0] {
-			info.bufs[i] = nb
-			return nb
-		}
-	}
-	info.bufs = append(info.bufs, nb)
-	return nb
-}
 
 func (info *reqInfo) release() {
 	for _, b := range info.bufs {
@@ -213,30 +200,11 @@ func (info *reqInfo) release() {
 // readBody reads a request body of at most limit bytes (one more tells
 // that it was larger) into a recycled buffer.
 func readBody(r *http.Request, limit int64, info *reqInfo) ([]byte, error) {
-	n := int64(64 << 10)
+	hint := int64(64 << 10)
 	if r.ContentLength > 0 {
-		n = min(r.ContentLength, limit) + 1
+		hint = r.ContentLength
 	}
-	b := info.buffer(int(n))
-	for {
-		if len(b) == cap(b) {
-			if int64(len(b)) > limit {
-				return b, nil
-			}
-			b = info.grow(b, limit+1)
-		}
-		k, err := r.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+k]
-		if int64(len(b)) > limit {
-			return b, nil
-		}
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
+	return readAll(r.Body, limit, hint, info)
 }
 
 // decodeBody undoes a Content-Encoding we can read (gzip, and deflate both
@@ -262,7 +230,7 @@ func decodeBody(raw []byte, enc string, limit int64, info *reqInfo) ([]byte, err
 	default:
 		return nil, fmt.Errorf("request Content-Encoding %q cannot be decoded for masking; send it uncompressed, gzip or deflate", enc)
 	}
-	out, err := readAll(rd, limit, info)
+	out, err := readAll(rd, limit, 64<<10, info)
 	if err != nil {
 		return nil, errors.New("request body could not be decompressed")
 	}
@@ -275,12 +243,17 @@ func decodeBody(raw []byte, enc string, limit int64, info *reqInfo) ([]byte, err
 var errTooLarge = errors.New("request body too large")
 
 // readAll reads r into a recycled buffer, up to limit bytes and one more
-// (which tells that there was more).
-func readAll(r io.Reader, limit int64, info *reqInfo) ([]byte, error) {
-	b := info.buffer(64 << 10)
+// (which tells that there was more), starting with room for hint. The
+// buffer doubles as it fills; only the last one is kept for the pool (a
+// large body would otherwise hold twice its size).
+func readAll(r io.Reader, limit, hint int64, info *reqInfo) (b []byte, err error) {
+	b = pooled(int(min(hint, limit) + 1))
+	defer func() { info.bufs = append(info.bufs, b) }()
 	for {
 		if len(b) == cap(b) {
-			b = info.grow(b, limit+1)
+			nb := make([]byte, len(b), min(max(2*int64(cap(b)), 64<<10), limit+1))
+			copy(nb, b)
+			b = nb
 		}
 		k, err := r.Read(b[len(b):min(cap(b), int(limit)+1)])
 		b = b[:len(b)+k]

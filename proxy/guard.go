@@ -17,7 +17,8 @@ var credentialHeaders = map[string]bool{
 }
 
 // exposed names the part of a request outside its body that holds a value
-// masking would replace: the path, the query, or a header. Such a request
+// masking would replace: the path, the query, or a header (by its name,
+// unless the name is what holds the value). Such a request
 // is refused rather than sent: a path or header cannot be masked without
 // changing what it asks for. Each is read with the names beside the
 // values, as a detector reads "password=…" or "X-Secret: …". It returns
@@ -72,6 +73,9 @@ func (p *Handler) exposed(r *http.Request, path string) (string, error) {
 			b.WriteString(": ")
 			b.WriteString(v)
 			if found, err := check(b.String()); found || err != nil {
+				if named, _ := check(k); named {
+					return "header name", err // the name is not repeated back
+				}
 				return "header " + k, err
 			}
 		}

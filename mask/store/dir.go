@@ -195,6 +195,20 @@ type dirTx struct {
 	opened map[uint32][]mask.Mapping
 }
 
+// withDir runs fn inside a transaction with the directory up to date and
+// held for it.
+func (s *Store) withDir(fn func(*dirTx) error) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		s.dirMu.Lock()
+		defer s.dirMu.Unlock()
+		d, err := s.catchUp(tx)
+		if err != nil {
+			return err
+		}
+		return fn(d)
+	}
+}
+
 // catchUp reads into the directory the log chunks appended after its
 // cursor. The caller holds s.dirMu.
 func (s *Store) catchUp(tx *bolt.Tx) (*dirTx, error) {
@@ -204,12 +218,8 @@ func (s *Store) catchUp(tx *bolt.Tx) (*dirTx, error) {
 	}
 	d := &s.dir
 	if b.Sequence() < d.cursor {
-		s.dir = directory{} // the store was replaced: read it all again
+		*d = directory{} // the store was replaced: read it all again
 	}
-	var from [8]byte
-	binary.BigEndian.PutUint64(from[:], d.cursor+1)
-	c := b.Cursor()
-	var buf chunk
 	if d.bulk == nil && d.fwd.n == 0 {
 		d.bulk = []bulkEntry{}
 	}
@@ -218,24 +228,15 @@ func (s *Store) catchUp(tx *bolt.Tx) (*dirTx, error) {
 			d.flushBulk()
 		}
 	}()
-	for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
-		if len(k) != 8 {
-			return nil, ErrDamaged
-		}
-		plain, err := s.openChunk(buf.plain, k, v)
-		if err == nil {
-			buf, err = parseChunk(plain, buf.fields)
-		}
-		if err != nil {
-			return nil, err
-		}
-		seq := binary.BigEndian.Uint64(k)
-		field := func(off, n uint32) []byte { return buf.plain[off : off+n] }
-		for at := 0; 8*at+8 <= len(buf.fields); at++ {
-			f := buf.fields[8*at:]
-			d.add(field(f[2], f[3]), field(f[4], f[5]), field(f[6], f[7]), uint32(seq))
+	err := s.eachChunk(tx, d.cursor, func(seq uint64, c chunk) error {
+		for i := range c.len() {
+			d.add(c.field(i, 1), c.field(i, 2), c.field(i, 3), uint32(seq))
 		}
 		d.cursor = seq
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &dirTx{s: s, tx: tx, opened: map[uint32][]mask.Mapping{}}, nil
 }

@@ -101,6 +101,45 @@ func parseChunk(plain []byte, fields []uint32) (chunk, error) {
 	return c, nil
 }
 
+// len is the number of records in the chunk.
+func (c chunk) len() int { return len(c.fields) / 8 }
+
+// field returns field k (0 kind, 1 family, 2 original, 3 pseudonym) of
+// record i, without a copy.
+func (c chunk) field(i, k int) []byte {
+	f := c.fields[8*i+2*k:]
+	return c.plain[f[0] : f[0]+f[1]]
+}
+
+// eachChunk opens and reads, in order, the log chunks after sequence
+// number after, into one buffer used again: c is valid only during fn.
+func (s *Store) eachChunk(tx *bolt.Tx, after uint64, fn func(seq uint64, c chunk) error) error {
+	b := tx.Bucket(bucketLog)
+	if b == nil {
+		return ErrDamaged
+	}
+	var from [8]byte
+	binary.BigEndian.PutUint64(from[:], after+1)
+	var buf chunk
+	cur := b.Cursor()
+	for k, v := cur.Seek(from[:]); k != nil; k, v = cur.Next() {
+		if len(k) != 8 {
+			return ErrDamaged
+		}
+		plain, err := s.openChunk(buf.plain, k, v)
+		if err == nil {
+			buf, err = parseChunk(plain, buf.fields)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(binary.BigEndian.Uint64(k), buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // mappings appends the chunk's records from record number at to out,
 // until out is full, and returns where it stopped and whether records are
 // left; their strings point into the chunk.

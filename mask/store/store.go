@@ -466,13 +466,7 @@ func (s *Store) record(v, k []byte) (mask.Mapping, error) {
 func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, error)) ([]string, error) {
 	out := make([]string, len(batch))
 	missing := 0
-	err := s.view(func(tx *bolt.Tx) error {
-		s.dirMu.Lock()
-		defer s.dirMu.Unlock()
-		d, err := s.catchUp(tx)
-		if err != nil {
-			return err
-		}
+	err := s.view(s.withDir(func(d *dirTx) error {
 		for i, m := range batch {
 			r, ok, err := d.byOriginal(m.Family, m.Original)
 			if err != nil {
@@ -485,7 +479,7 @@ func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, er
 			out[i] = r.Pseudonym
 		}
 		return nil
-	})
+	}))
 	if err != nil || missing == 0 {
 		return out, err
 	}
@@ -532,13 +526,7 @@ func (s *Store) write(batch []mask.Mapping, out []string, retry func(mask.Mappin
 func (s *Store) writeCalls(calls []*issueCall) {
 	attempt := func(group []*issueCall) error {
 		outs := make([][]string, len(group))
-		err := s.update(func(tx *bolt.Tx) error {
-			s.dirMu.Lock()
-			defer s.dirMu.Unlock()
-			d, err := s.catchUp(tx)
-			if err != nil {
-				return err
-			}
+		err := s.update(s.withDir(func(d *dirTx) error {
 			p := &pending{fwd: map[string]string{}, rev: map[string]string{}, orig: map[string]bool{}}
 			for i, c := range group {
 				// work on copies: a rolled-back attempt leaves nothing behind
@@ -547,8 +535,8 @@ func (s *Store) writeCalls(calls []*issueCall) {
 					return err
 				}
 			}
-			return s.appendLog(tx, p.recorded)
-		})
+			return s.appendLog(d.tx, p.recorded)
+		}))
 		if err == nil {
 			for i, c := range group {
 				c.out = outs[i]
@@ -667,13 +655,7 @@ func (s *Store) pseudonymTaken(d *dirTx, p *pending, m mask.Mapping, originals m
 // Lookup implements mask.Mappings.
 func (s *Store) Lookup(pseudonyms []string) ([]string, error) {
 	out := make([]string, len(pseudonyms))
-	err := s.view(func(tx *bolt.Tx) error {
-		s.dirMu.Lock()
-		defer s.dirMu.Unlock()
-		d, err := s.catchUp(tx)
-		if err != nil {
-			return err
-		}
+	err := s.view(s.withDir(func(d *dirTx) error {
 		for i, p := range pseudonyms {
 			r, ok, err := d.byPseudonym(p)
 			if err != nil {
@@ -684,7 +666,7 @@ func (s *Store) Lookup(pseudonyms []string) ([]string, error) {
 			}
 		}
 		return nil
-	})
+	}))
 	return out, err
 }
 
@@ -696,17 +678,11 @@ func (s *Store) Check() error {
 
 // LookupOne returns the original and kind behind one pseudonym.
 func (s *Store) LookupOne(pseudonym string) (original, kind string, ok bool, err error) {
-	err = s.view(func(tx *bolt.Tx) error {
-		s.dirMu.Lock()
-		defer s.dirMu.Unlock()
-		d, err := s.catchUp(tx)
-		if err != nil {
-			return err
-		}
+	err = s.view(s.withDir(func(d *dirTx) error {
 		r, found, err := d.byPseudonym(pseudonym)
 		original, kind, ok = r.Original, r.Kind, found
 		return err
-	})
+	}))
 	return original, kind, ok, err
 }
 
@@ -727,20 +703,11 @@ func (s *Store) Info() (Info, error) {
 		info.Size = st.Size()
 	}
 	err := s.view(func(tx *bolt.Tx) error {
-		var c chunk
-		if err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
-			plain, err := s.openChunk(c.plain, k, v)
-			if err == nil {
-				c, err = parseChunk(plain, c.fields)
+		if err := s.eachChunk(tx, 0, func(_ uint64, c chunk) error {
+			for i := range c.len() {
+				info.PerKind[string(c.field(i, 0))]++
 			}
-			if err != nil {
-				return err
-			}
-			for at := 0; 8*at+8 <= len(c.fields); at++ {
-				f := c.fields[8*at:]
-				info.PerKind[string(c.plain[f[0]:f[0]+f[1]])]++
-				info.Mappings++
-			}
+			info.Mappings += c.len()
 			return nil
 		}); err != nil {
 			return err

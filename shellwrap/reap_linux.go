@@ -23,65 +23,66 @@ func subreaper() {
 // whether any of them has exited and waits to be reaped. It asks each of
 // this process's threads for its children (quick enough to see a process
 // that forks and exits every few milliseconds), or, where the kernel does
-// not say, reads every process's parent.
+// not say, looks at every process's parent.
 func children() (live []int, zombies bool) {
-	tasks, _ := filepath.Glob("/proc/self/task/[0-9]*/children")
-	if len(tasks) == 0 {
-		return allChildren()
-	}
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
+	self := os.Getpid()
+	pids, all := candidates()
+	for _, pid := range pids {
+		state, ppid, ok := procStat(pid)
+		if !ok || all && ppid != self {
+			continue // gone meanwhile, or another's
+		}
+		if state == 'Z' || state == 'X' {
+			zombies = true
 			continue
 		}
-		for f := range strings.FieldsSeq(string(b)) {
-			pid, err := strconv.Atoi(f)
-			if err != nil {
-				continue
-			}
-			st, err := os.ReadFile("/proc/" + f + "/stat")
-			if err != nil {
-				continue
-			}
-			if i := strings.LastIndexByte(string(st), ')'); i >= 0 && i+2 < len(st) && (st[i+2] == 'Z' || st[i+2] == 'X') {
-				zombies = true
-				continue
-			}
-			live = append(live, pid)
-		}
+		live = append(live, pid)
 	}
 	return live, zombies
 }
 
-// allChildren is children by reading every process's parent.
-func allChildren() (live []int, zombies bool) {
-	self := os.Getpid()
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, d := range dirs {
-		b, err := os.ReadFile(d)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(f[1]); err != nil || ppid != self {
-			continue
-		}
-		if f[0] == "Z" || f[0] == "X" {
-			zombies = true
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
-		live = append(live, pid)
+// candidates returns this process's children as its threads list them,
+// or every process (all) where the kernel keeps no such lists.
+func candidates() (pids []int, all bool) {
+	lists, _ := filepath.Glob("/proc/self/task/[0-9]*/children")
+	all = len(lists) == 0
+	if all {
+		lists, _ = filepath.Glob("/proc/[0-9]*")
 	}
-	return live, zombies
+	for _, l := range lists {
+		if all {
+			if pid, err := strconv.Atoi(filepath.Base(l)); err == nil {
+				pids = append(pids, pid)
+			}
+			continue
+		}
+		b, _ := os.ReadFile(l)
+		for f := range strings.FieldsSeq(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids, all
+}
+
+// procStat reads a process's state and parent from /proc/PID/stat:
+// "pid (comm) state ppid …", where comm may hold spaces and parentheses.
+func procStat(pid int) (state byte, ppid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return f[0][0], ppid, err == nil
 }
 
 // reapZombies collects every child that has exited.

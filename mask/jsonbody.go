@@ -491,10 +491,7 @@ var ErrStructural = errors.New("a structural field of the request holds a value 
 // for what a detector finds: a name a program gives its tool (WebFetch)
 // may also be a value the store learned elsewhere.
 func (w *bodyWalker) checkStructural(e *Engine) error {
-	text := w.scratch[:0]
-	for _, r := range w.structural {
-		text = append(append(text, w.body[r.a:r.b]...), '\n')
-	}
+	text := w.lines(w.scratch[:0], w.structural)
 	for _, r := range w.b64 {
 		raw := decodeKey(w.body[r.a:r.b])
 		dec, err := base64.StdEncoding.DecodeString(raw)
@@ -510,16 +507,21 @@ func (w *bodyWalker) checkStructural(e *Engine) error {
 		}
 	}
 	if len(w.names) > 0 {
-		text = w.scratch[:0]
-		for _, r := range w.names {
-			text = append(append(text, w.body[r.a:r.b]...), '\n')
-		}
+		text = w.lines(w.scratch[:0], w.names)
 		w.scratch = text
 		if e.detects(text) {
 			return ErrStructural
 		}
 	}
 	return nil
+}
+
+// lines appends the body's ranges rs to text, each on a line of its own.
+func (w *bodyWalker) lines(text []byte, rs []rawRange) []byte {
+	for _, r := range rs {
+		text = append(append(text, w.body[r.a:r.b]...), '\n')
+	}
+	return text
 }
 
 // UnmaskJSON restores, in the string values of a JSON document (a

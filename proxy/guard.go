@@ -24,16 +24,8 @@ var credentialHeaders = map[string]bool{
 // values, as a detector reads "password=…" or "X-Secret: …". It returns
 // "" when there is none.
 func (p *Handler) exposed(r *http.Request, path string) (string, error) {
-	e := p.opts.Engine
-	check := func(s string) (bool, error) {
-		if s == "" {
-			return false, nil
-		}
-		return e.Holds([]byte(s))
-	}
-	if found, err := check(path); found || err != nil {
-		return "path", err
-	}
+	type part struct{ where, text string }
+	parts := []part{{"path", path}}
 	if q := r.URL.RawQuery; q != "" {
 		// as sent, and decoded pair by pair as name=value lines
 		var b strings.Builder
@@ -51,9 +43,7 @@ func (p *Handler) exposed(r *http.Request, path string) (string, error) {
 			b.WriteString(dv)
 			b.WriteByte('\n')
 		}
-		if found, err := check(b.String()); found || err != nil {
-			return "query", err
-		}
+		parts = append(parts, part{"query", b.String()})
 	}
 	names := make([]string, 0, len(r.Header))
 	for k := range r.Header {
@@ -62,22 +52,35 @@ func (p *Handler) exposed(r *http.Request, path string) (string, error) {
 		}
 	}
 	sort.Strings(names)
-	var b strings.Builder
 	for _, k := range names {
 		for _, v := range r.Header[k] {
 			if k == "Authorization" && len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 				v = "Bearer" // the client's own token
 			}
-			b.Reset()
-			b.WriteString(k)
-			b.WriteString(": ")
-			b.WriteString(v)
-			if found, err := check(b.String()); found || err != nil {
-				if named, _ := check(k); named {
-					return "header name", err // the name is not repeated back
+			parts = append(parts, part{"header " + k, k + ": " + v})
+		}
+	}
+	// one look at all of it; only a request that holds something is read
+	// again part by part, to say where
+	var all strings.Builder
+	for _, pt := range parts {
+		all.WriteString(pt.text)
+		all.WriteByte('\n')
+	}
+	e := p.opts.Engine
+	if found, err := e.Holds([]byte(all.String())); !found || err != nil {
+		return "", err
+	}
+	for _, pt := range parts {
+		if found, err := e.Holds([]byte(pt.text)); err != nil {
+			return "", err
+		} else if found {
+			if k, ok := strings.CutPrefix(pt.where, "header "); ok {
+				if named, _ := e.Holds([]byte(k)); named {
+					return "header name", nil // the name is not repeated back
 				}
-				return "header " + k, err
 			}
+			return pt.where, nil
 		}
 	}
 	return "", nil

@@ -69,15 +69,8 @@ func (b *batchSets) owns(opts Options, key string) bool {
 
 // batchResultsID returns the batch id of a request for a batch's results.
 func batchResultsID(method, path string) (string, bool) {
-	if method != http.MethodGet {
-		return "", false
-	}
-	rest, ok := strings.CutPrefix(path, "/v1/messages/batches/")
-	if !ok {
-		return "", false
-	}
-	id, ok := strings.CutSuffix(rest, "/results")
-	return id, ok && id != "" && !strings.Contains(id, "/")
+	route, id := bodylessRoute(method, path)
+	return id, route == bodylessBatchOwner && method == http.MethodGet && strings.HasSuffix(path, "/results")
 }
 
 // createdBatch returns the id of the batch a successful batch creation

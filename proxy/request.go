@@ -2,9 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,24 +208,16 @@ func readBody(r *http.Request, limit int64, info *reqInfo) ([]byte, error) {
 // as RFC 9110 defines it, zlib, and as some clients send it, raw); others
 // are refused. The decompressed size is checked as it is produced.
 func decodeBody(raw []byte, enc string, limit int64, info *reqInfo) ([]byte, error) {
-	var rd io.Reader
-	switch strings.ToLower(strings.TrimSpace(enc)) {
-	case "", "identity":
+	enc = strings.ToLower(strings.TrimSpace(enc))
+	if enc == "" || enc == "identity" {
 		return raw, nil
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, errors.New("request body is not valid gzip")
-		}
-		rd = zr
-	case "deflate":
-		if zr, err := zlib.NewReader(bytes.NewReader(raw)); err == nil {
-			rd = zr
-		} else {
-			rd = flate.NewReader(bytes.NewReader(raw))
-		}
-	default:
+	}
+	rd, err := decodedReader(bytes.NewReader(raw), enc)
+	if errors.Is(err, errEncoding) {
 		return nil, fmt.Errorf("request Content-Encoding %q cannot be decoded for masking; send it uncompressed, gzip or deflate", enc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("request body is not valid %s", enc)
 	}
 	out, err := readAll(rd, limit, 64<<10, info)
 	if err != nil {

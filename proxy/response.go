@@ -113,8 +113,12 @@ func contentEncoding(h http.Header) string {
 	return strings.Join(encs, ", ")
 }
 
-// decodedReader undoes a response's Content-Encoding: gzip, or deflate
-// (zlib, or raw).
+// errEncoding is a Content-Encoding the proxy cannot read.
+var errEncoding = errors.New("unsupported encoding")
+
+// decodedReader undoes a body's Content-Encoding (a request's or a
+// response's): gzip, or deflate, which RFC 9110 defines as zlib and some
+// senders write raw.
 func decodedReader(body io.Reader, enc string) (io.Reader, error) {
 	br := bufio.NewReader(body)
 	switch enc {
@@ -128,7 +132,7 @@ func decodedReader(body io.Reader, enc string) (io.Reader, error) {
 		}
 		return flate.NewReader(br), nil
 	}
-	return nil, errors.New("unsupported encoding")
+	return nil, errEncoding
 }
 
 func setBody(resp *http.Response, b []byte) {

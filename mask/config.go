@@ -171,6 +171,15 @@ func (r *ruleSet) ruleKind(rule int) string {
 	return "user-rule"
 }
 
+// ruleName names user rule number rule as the configuration file orders
+// it: "config rule 2", "config literal 1".
+func (r *ruleSet) ruleName(rule int) string {
+	if rule <= len(r.regexes) {
+		return fmt.Sprintf("config rule %d", rule)
+	}
+	return fmt.Sprintf("config literal %d", rule-len(r.regexes))
+}
+
 func (r *ruleSet) matchesRule(rule int, c string) bool {
 	if rule <= len(r.regexes) {
 		return r.regexes[rule-1].full.MatchString(c)

@@ -126,6 +126,14 @@ func (s Stats) Add(o Stats) {
 	}
 }
 
+// ruleName names what found sp.
+func (e *Engine) ruleName(sp Span) string {
+	if sp.Rule > 0 {
+		return e.ps.rules.ruleName(sp.Rule)
+	}
+	return sp.Kind.String()
+}
+
 func (e *Engine) kindName(sp Span) string {
 	if sp.Rule > 0 {
 		return e.ps.rules.ruleKind(sp.Rule)
@@ -234,6 +242,9 @@ type Finding struct {
 	Offset int64 // byte offset in the input
 	Length int
 	Kind   string
+	// Rule names what found it: a built-in detector ("account-id/key"),
+	// or a rule of the configuration ("config rule 2").
+	Rule   string
 	Line   int // 1-based
 	Column int // 1-based, in bytes
 }

@@ -9,6 +9,7 @@ import "bytes"
 // j) and emits it as kind k if it fits.
 func (st *scanState) contextValue(trig, j int, k Kind) int {
 	s, n := st.s, st.n
+	st.via = byContext
 	if j < n && s[j] == '=' && s[j-1] == ':' {
 		j++ // Go's tableName := "…"
 	}

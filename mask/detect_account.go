@@ -41,6 +41,7 @@ func (st *scanState) atDigit(i int) int {
 	if j-i == 12 && (j == n || !isWord(s[j])) {
 		if st.accountContext(i, j) {
 			if !leftAloneAccounts[string(s[i:j])] {
+				st.via = byContext
 				return st.emit(Span{Start: i, End: j, Kind: KindAccountID})
 			}
 		}

@@ -19,6 +19,7 @@ func arnByte(c byte) bool {
 // account and the resource's names are masked; partition, service, region
 // and resource type stay readable.
 func (st *scanState) arn(a int) int {
+	st.via = byARN
 	s, n := st.s, st.n
 	st.trig = a        // its spans are found again from the ARN's start
 	fields := [5]int{} // start of partition, service, region, account, resource

@@ -52,6 +52,7 @@ func (st *scanState) atDot(i int) int {
 		return end
 	}
 	st.trig = a // the path's spans are found again from the host's start
+	st.via = byHost
 	// labels before the suffix; those before an "s3" label name a bucket
 	bucketEnd := a
 	for p := a; p < i; {

@@ -11,6 +11,7 @@ import "bytes"
 // inside it.
 func (st *scanState) proseName(i int) int {
 	s, n := st.s, st.n
+	st.via = byProse
 	a := i
 	for a > st.lo && i-a < 64 && nameByte(s[a-1]) {
 		a--

@@ -205,6 +205,7 @@ func (st *scanState) atUpper(i int) int {
 		}
 		end := st.emit(Span{Start: i, End: j, Kind: KindAccessKeyID, Keep: 4})
 		if ok {
+			st.via = byPair
 			return st.emit(Span{Start: p, End: q, Kind: KindSecretAccessKey})
 		}
 		return end

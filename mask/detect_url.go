@@ -7,6 +7,7 @@ import "bytes"
 // url handles scheme://user:password@host and s3://bucket.
 func (st *scanState) url(i int) int {
 	s, n := st.s, st.n
+	st.via = byURL
 	// the scheme is context, not part of a span: it may lie in text that
 	// was already released, but never inside an earlier identifier
 	a := i

@@ -126,12 +126,12 @@ func (s Stats) Add(o Stats) {
 	}
 }
 
-// ruleName names what found sp.
-func (e *Engine) ruleName(sp Span) string {
+// ruleName names what found sp, a span of the kind named kind.
+func (e *Engine) ruleName(sp Span, kind string) string {
 	if sp.Rule > 0 {
 		return e.ps.rules.ruleName(sp.Rule)
 	}
-	return sp.Kind.String()
+	return kind + "/" + sp.via.String()
 }
 
 func (e *Engine) kindName(sp Span) string {

@@ -19,7 +19,10 @@ func fuzzSeeds(f *testing.F) {
 		}
 	}
 	for _, r := range Rules() {
-		for _, m := range append(append([]string{}, r.Matches...), r.Ignores...) {
+		for _, m := range r.Matches {
+			f.Add([]byte(m.In))
+		}
+		for _, m := range r.Ignores {
 			f.Add([]byte(m))
 		}
 	}

@@ -31,12 +31,8 @@ var familyName = [...]string{
 	famIPv6:    "ipv6",
 }
 
-type kindInfo struct {
-	name   string
-	family family
-}
-
-// The kinds, in the order `claude-secure rules` lists them.
+// The kinds, in the order `claude-secure rules` lists them. Each has its
+// entry in the table of rules.go.
 const (
 	KindResourceID Kind = iota
 	KindEC2Instance
@@ -75,44 +71,6 @@ const (
 	KindUserRule
 	kindCount
 )
-
-var kinds = [kindCount]kindInfo{
-	KindResourceID:       {"resource-id", famHex},
-	KindEC2Instance:      {"ec2-instance", famHex},
-	KindAMI:              {"ami", famHex},
-	KindEBSVolume:        {"ebs-volume", famHex},
-	KindEBSSnapshot:      {"ebs-snapshot", famHex},
-	KindSecurityGroup:    {"security-group", famHex},
-	KindSubnet:           {"subnet", famHex},
-	KindVPC:              {"vpc", famHex},
-	KindNetworkInterface: {"network-interface", famHex},
-	KindAccountID:        {"account-id", famDigits},
-	KindARNResource:      {"arn-resource", famPattern},
-	KindAccessKeyID:      {"access-key-id", famBase32},
-	KindSecretAccessKey:  {"secret-access-key", famBase64},
-	KindSessionToken:     {"session-token", famBase64},
-	KindBedrockKey:       {"bedrock-api-key", famBase64},
-	KindAmzSignature:     {"amz-signature", famHex},
-	KindIPv4:             {"ipv4", famIPv4},
-	KindIPv6:             {"ipv6", famIPv6},
-	KindAWSHostname:      {"aws-hostname", famPattern},
-	KindS3Bucket:         {"s3-bucket", famPattern},
-	KindResourceName:     {"resource-name", famPattern},
-	KindTagName:          {"tag-name", famPattern},
-	KindPrivateKey:       {"private-key", famPattern},
-	KindAnthropicKey:     {"anthropic-key", famPattern},
-	KindGitHubToken:      {"github-token", famPattern},
-	KindSlackToken:       {"slack-token", famPattern},
-	KindStripeKey:        {"stripe-key", famPattern},
-	KindGoogleAPIKey:     {"google-api-key", famPattern},
-	KindPassword:         {"password", famPattern},
-	KindIAMUniqueID:      {"iam-unique-id", famBase32},
-	KindKMSKey:           {"kms-key-id", famHex},
-	KindHostedZone:       {"hosted-zone-id", famPattern},
-	KindAPIGateway:       {"api-gateway-id", famPattern},
-	KindLogGroup:         {"log-group", famPattern},
-	KindUserRule:         {"user-rule", famPattern},
-}
 
 // String returns the kind's name, e.g. "ec2-instance".
 func (k Kind) String() string {

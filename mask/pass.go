@@ -238,7 +238,7 @@ func (e *Engine) addMatch(ed *edits, m match, sc *maskScope) {
 	if m.id >= sc.gen && (sc.usable == nil || !sc.usable(m.id, m.start)) {
 		return
 	}
-	ed.add(Span{Start: m.start, End: m.end}, e.idx.pseudonym(m.id), e.idx.kind(m.id), m.id)
+	ed.add(Span{Start: m.start, End: m.end, via: byLearned}, e.idx.pseudonym(m.id), e.idx.kind(m.id), m.id)
 }
 
 // unmaskPass finds the pseudonyms in v.d[lo:] that r may restore, wherever
@@ -265,7 +265,7 @@ func (e *Engine) unmaskPass(v *view, lo int, final bool, r *Restore, keep func(a
 		if m.id&dashedID != 0 {
 			o = dottedToDashed(o)
 		}
-		ed.add(Span{Start: m.start, End: m.end}, o, e.idx.kind(id), id)
+		ed.add(Span{Start: m.start, End: m.end, via: byLearned}, o, e.idx.kind(id), id)
 	}
 	return hold
 }

@@ -11,6 +11,8 @@ type Span struct {
 	Dashed bool
 	// Rule is the 1-based user rule that found the span, or 0.
 	Rule int
+	// via says how a built-in detector found it.
+	via detector
 
 	origin int // where the detector that found it started looking
 	// quote, when not 0, wraps the replacement in quotes written for
@@ -38,6 +40,28 @@ const (
 func secretKind(k Kind) bool {
 	return k == KindSessionToken || k == KindSecretAccessKey || k == KindBedrockKey
 }
+
+// detector says how a span was found. With the kind it names the rule a
+// finding reports: "account-id/arn", "s3-bucket/context".
+type detector uint8
+
+const (
+	byShape   detector = iota // its own shape: a prefix, a length, an address
+	byContext                 // a key, flag or word before it names it
+	byProse                   // a noun before it in a sentence names it
+	byARN                     // its place in an ARN
+	byHost                    // its place in an AWS hostname or the path under one
+	byURL                     // its place in a URL: a connection string's password, s3://bucket
+	byPair                    // it follows an access key ID: the secret of the pair
+	byLearned                 // the store holds it: found before, masked wherever it stands
+)
+
+var detectorNames = [...]string{
+	byShape: "shape", byContext: "context", byProse: "prose", byARN: "arn",
+	byHost: "host", byURL: "url", byPair: "pair", byLearned: "learned",
+}
+
+func (d detector) String() string { return detectorNames[d] }
 
 // trigger marks the bytes at which some detector may start looking.
 var trigger [256]bool
@@ -68,6 +92,7 @@ type scanState struct {
 	spans              []Span
 	key                []byte // scratch for normKey
 	trig               int    // the trigger being handled
+	via                detector
 	// set by keyBefore: the key as written, and whether only its suffix matched
 	keyText   []byte
 	suffixKey bool
@@ -118,7 +143,7 @@ func (st *scanState) run(from int) {
 			continue
 		}
 		var next int
-		st.trig = i
+		st.trig, st.via = i, byShape
 		switch {
 		case isDigit(c):
 			next = st.atDigit(i)
@@ -187,6 +212,7 @@ func (st *scanState) emit(sp Span) int {
 		return sp.End
 	}
 	sp.origin = min(st.trig, sp.Start)
+	sp.via = st.via
 	st.spans = append(st.spans, sp)
 	st.lo = sp.End
 	st.spanStart, st.spanEnd = sp.Start, sp.End

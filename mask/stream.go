@@ -212,7 +212,7 @@ func (t *Stream) reportFindings(spans []Span, kinds []string) {
 		if sp.End == len(t.v.d) {
 			end = t.v.used
 		}
-		t.report(Finding{Offset: off, Length: end - r, Kind: kinds[i], Rule: t.e.ruleName(sp), Line: t.line, Column: int(off-t.lineStart) + 1})
+		t.report(Finding{Offset: off, Length: end - r, Kind: kinds[i], Rule: t.e.ruleName(sp, kinds[i]), Line: t.line, Column: int(off-t.lineStart) + 1})
 	}
 }
 

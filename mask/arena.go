@@ -162,8 +162,8 @@ func (h *htab) grow() {
 	}
 }
 
-// probe walks the slots that may hold hash, from the first: next gives
-// the slot after i, and an id of -1 ends the walk.
+// first is the slot where a walk over the slots that may hold hash
+// starts; at reads each slot and says whether the walk goes on.
 func (h *htab) first(hash uint64) uint32 {
 	if len(h.slots) == 0 {
 		return 0

@@ -57,51 +57,14 @@ func (st *scanState) atDigit(i int) int {
 // is around them. Lists (`"OwnerIds": ["…", "…"]`) inherit the context of
 // their first element.
 func (st *scanState) accountContext(i, j int) bool {
+	if ok, decided := st.accountAfter(i, j); decided {
+		return ok
+	}
 	s := st.s
-	if hasPrefixAt(s, j, ".dkr.ecr.") || hasPrefixAt(s, j, " eni-") {
-		// ECR registry hosts; VPC flow log records (version account-id interface-id …)
-		return true
-	}
-	if !st.final && prefixMayContinue(s, j, " eni-") {
-		st.more(i)
-		return false
-	}
-	if !st.final && prefixMayContinue(s, j, ".dkr.ecr.") {
-		st.more(i)
-		return false
-	}
-	lim := i - maxContextBack
-	if lim < 0 {
-		lim = 0
-	}
+	lim := max(i-maxContextBack, 0)
 	p := i
 	for hops := 0; hops < 16; hops++ {
-		// separators between a key or word and its value
-		inList := false
-		for p > lim {
-			c := s[p-1]
-			if c == ',' {
-				inList = true
-			}
-			if inList && c == '"' && p-1 > lim {
-				// a previous element of the list: ["arn:…", "123456789012"]
-				if k := bytes.LastIndexByte(s[lim:p-1], '"'); k >= 0 && bytes.IndexByte(s[lim+k:p-1], '\n') < 0 {
-					p = lim + k
-					inList = false
-					continue
-				}
-			}
-			if l := lineNumberStart(s, p, lim); l >= 0 {
-				p = l // a line number the Read tool put there
-				continue
-			}
-			if c == ' ' || c == '\t' || c == '"' || c == '\'' || c == ':' || c == '=' || c == ',' ||
-				c == '[' || c == '(' || c == '\n' || c == '\r' || c == '#' || c == '\\' || c == '>' || c == '|' {
-				p--
-				continue
-			}
-			break
-		}
+		p = st.skipToWord(p, lim)
 		if p <= lim {
 			return false
 		}
@@ -121,36 +84,90 @@ func (st *scanState) accountContext(i, j int) bool {
 		if q != p {
 			return false
 		}
-		e := p
-		for p > lim && (isAlnum(s[p-1]) || s[p-1] == '_' || s[p-1] == '-') {
+		return st.accountWordBefore(p, lim)
+	}
+	return false
+}
+
+// accountAfter decides by what follows the digits: an ECR registry host
+// (.dkr.ecr.), or a VPC flow log record (version account-id interface-id
+// …). decided is false when what follows says nothing.
+func (st *scanState) accountAfter(i, j int) (ok, decided bool) {
+	s := st.s
+	if hasPrefixAt(s, j, ".dkr.ecr.") || hasPrefixAt(s, j, " eni-") {
+		return true, true
+	}
+	if !st.final && (prefixMayContinue(s, j, " eni-") || prefixMayContinue(s, j, ".dkr.ecr.")) {
+		st.more(i)
+		return false, true
+	}
+	return false, false
+}
+
+// skipToWord walks back from p over what stands between a key or word and
+// its value (quotes, separators, the Read tool's line numbers) and over
+// earlier quoted elements of the same list (["arn:…", "123456789012"]).
+func (st *scanState) skipToWord(p, lim int) int {
+	s := st.s
+	inList := false
+	for p > lim {
+		c := s[p-1]
+		if c == ',' {
+			inList = true
+		}
+		if inList && c == '"' && p-1 > lim {
+			// a previous element of the list
+			if k := bytes.LastIndexByte(s[lim:p-1], '"'); k >= 0 && bytes.IndexByte(s[lim+k:p-1], '\n') < 0 {
+				p = lim + k
+				inList = false
+				continue
+			}
+		}
+		if l := lineNumberStart(s, p, lim); l >= 0 {
+			p = l // a line number the Read tool put there
+			continue
+		}
+		if c == ' ' || c == '\t' || c == '"' || c == '\'' || c == ':' || c == '=' || c == ',' ||
+			c == '[' || c == '(' || c == '\n' || c == '\r' || c == '#' || c == '\\' || c == '>' || c == '|' {
+			p--
+			continue
+		}
+		break
+	}
+	return p
+}
+
+// accountWordBefore reads the word that ends at p: a key or flag of
+// account IDs, a word such as "account", or "ID"/"number" after one
+// ("account ID 1234…", "Account number: 1234…").
+func (st *scanState) accountWordBefore(p, lim int) bool {
+	s := st.s
+	e := p
+	for p > lim && (isAlnum(s[p-1]) || s[p-1] == '_' || s[p-1] == '-') {
+		p--
+	}
+	if st.inSpan(p, e) {
+		return false // the word is (part of) an earlier identifier
+	}
+	var buf [48]byte
+	w := normKey(buf[:0], s[p:e])
+	if len(w) == 0 || len(w) > 40 {
+		return false
+	}
+	quotedWord := p > 0 && (s[p-1] == '"' || s[p-1] == '\'')
+	if k, ok := keyKind(w, s[p:e], quotedWord); (ok && k&^suffixMatch == KindAccountID) || accountWords[string(w)] {
+		return true
+	}
+	switch string(w) {
+	case "id", "ids", "number", "no", "num", "nr":
+		for p > lim && (s[p-1] == ' ' || s[p-1] == '\t') {
 			p--
 		}
-		if st.inSpan(p, e) {
-			return false // the word is (part of) an earlier identifier
+		e2 := p
+		for p > lim && isAlnum(s[p-1]) {
+			p--
 		}
-		var buf [48]byte
-		w := normKey(buf[:0], s[p:e])
-		if len(w) == 0 || len(w) > 40 {
-			return false
-		}
-		quotedWord := p > 0 && (s[p-1] == '"' || s[p-1] == '\'')
-		if k, ok := keyKind(w, s[p:e], quotedWord); (ok && k&^suffixMatch == KindAccountID) || accountWords[string(w)] {
-			return true
-		}
-		switch string(w) {
-		case "id", "ids", "number", "no", "num", "nr":
-			// "account ID 1234…", "Account number: 1234…"
-			for p > lim && (s[p-1] == ' ' || s[p-1] == '\t') {
-				p--
-			}
-			e2 := p
-			for p > lim && isAlnum(s[p-1]) {
-				p--
-			}
-			w2 := normKey(buf[:0], s[p:e2])
-			return accountWords[string(w2)]
-		}
-		return false
+		return accountWords[string(normKey(buf[:0], s[p:e2]))]
 	}
 	return false
 }

@@ -8,8 +8,9 @@ import (
 // Addresses: IPv4 (also dashed, as in ip-10-0-1-5) and IPv6, and which
 // blocks are left alone.
 
-// parseOctets reads a dotted quad at i. It returns the end, the address,
-// and whether more input is needed to decide.
+// parseQuad reads a quad of octets separated by sep ('.', or '-' in
+// ip-10-0-1-5) at i. It returns the end, the address, and whether more
+// input is needed to decide.
 func parseQuad(s []byte, i int, sep byte, final bool) (end int, a [4]byte, ok, more bool) {
 	n := len(s)
 	p := i
@@ -41,86 +42,96 @@ func parseQuad(s []byte, i int, sep byte, final bool) (end int, a [4]byte, ok, m
 	return p, a, true, false
 }
 
+// ipv4 reads a dotted quad at i, with its prefix length if it has one.
+// It returns the end and true when it decided the text is an address
+// (masked, or left alone as loopback, documentation, …), false otherwise;
+// when more input is needed the scan is stopped.
 func (st *scanState) ipv4(i int) (int, bool) {
-	s, n := st.s, st.n
-	end, a, ok, more := parseQuad(s, i, '.', st.final)
+	end, a, ok, more := parseQuad(st.s, i, '.', st.final)
 	if more {
 		st.more(i)
 		return 0, false
 	}
-	if !ok {
+	if !ok || !st.endsAddress(i, end) {
 		return 0, false
 	}
-	// A fifth component or a trailing word makes it a version or an OID.
-	if end < n {
-		c := s[end]
-		if isWord(c) {
-			return 0, false
-		}
-		if c == '.' {
-			if end+1 == n && !st.final {
-				st.more(i)
-				return 0, false
-			}
-			if end+1 < n && isDigit(s[end+1]) {
-				return 0, false
-			}
-		}
-	} else if !st.final {
-		st.more(i)
-		return 0, false
-	}
-	// 1.2.3.4-abc.example.com is a hostname label, not an address (but
-	// 10.0.0.1-10.0.0.9 is a range of two)
-	if end < n && s[end] == '-' {
-		r := end + 1
-		for r < n && isAlnum(s[r]) {
-			r++
-		}
-		if r == n && !st.final {
-			st.more(i)
-			return 0, false
-		}
-		if r > end+1 && r < n && s[r] == '.' {
-			if _, _, ok, more := parseQuad(s, end+1, '.', st.final); more {
-				st.more(i)
-				return 0, false
-			} else if !ok {
-				return 0, false
-			}
-		}
-	}
-	bits := 32
-	spanEnd := end
-	if end < n && s[end] == '/' {
-		q := end + 1
-		v := 0
-		for q < n && isDigit(s[q]) && q-end <= 3 {
-			v = v*10 + int(s[q]-'0')
-			q++
-		}
-		if q == n && !st.final {
-			st.more(i)
-			return 0, false
-		}
-		if q+1 == n && s[q] == '.' && !st.final {
-			st.more(i)
-			return 0, false
-		}
-		// "/23.45.67.89" starts another address, not a prefix length
-		nextQuad := q+1 < n && s[q] == '.' && isDigit(s[q+1])
-		if q > end+1 && q-end <= 3 && v <= 32 && !(q-end > 2 && s[end+1] == '0') && (q == n || (!isWord(s[q]) && !nextQuad)) {
-			bits = v
-			spanEnd = q
-		}
-	}
-	if st.versionContext(i) {
+	bits, spanEnd, ok := st.prefixLength(i, end)
+	if !ok || st.versionContext(i) {
 		return 0, false
 	}
 	if ipv4LeftAlone(a, bits) {
 		return spanEnd, true
 	}
 	return st.emit(Span{Start: i, End: spanEnd, Kind: KindIPv4}), true
+}
+
+// endsAddress reports whether the quad at s[i:end] stands as an address:
+// a fifth component or a trailing word makes it a version or an OID, and
+// 1.2.3.4-abc.example.com is a hostname label (but 10.0.0.1-10.0.0.9 is a
+// range of two). When more input is needed the scan is stopped.
+func (st *scanState) endsAddress(i, end int) bool {
+	s, n := st.s, st.n
+	if end == n {
+		if !st.final {
+			st.more(i)
+			return false
+		}
+		return true
+	}
+	switch c := s[end]; {
+	case isWord(c):
+		return false
+	case c == '.':
+		if end+1 == n && !st.final {
+			st.more(i)
+			return false
+		}
+		return end+1 == n || !isDigit(s[end+1])
+	case c == '-':
+		r := end + 1
+		for r < n && isAlnum(s[r]) {
+			r++
+		}
+		if r == n && !st.final {
+			st.more(i)
+			return false
+		}
+		if r > end+1 && r < n && s[r] == '.' {
+			_, _, ok, more := parseQuad(s, end+1, '.', st.final)
+			if more {
+				st.more(i)
+				return false
+			}
+			return ok
+		}
+	}
+	return true
+}
+
+// prefixLength reads a CIDR prefix length after the quad that ends at
+// end: it returns the number of bits (32 without one) and where the span
+// ends, or false when more input is needed (the scan is stopped).
+func (st *scanState) prefixLength(i, end int) (bits, spanEnd int, ok bool) {
+	s, n := st.s, st.n
+	if end == n || s[end] != '/' {
+		return 32, end, true
+	}
+	q := end + 1
+	v := 0
+	for q < n && isDigit(s[q]) && q-end <= 3 {
+		v = v*10 + int(s[q]-'0')
+		q++
+	}
+	if (q == n || (q+1 == n && s[q] == '.')) && !st.final {
+		st.more(i)
+		return 0, 0, false
+	}
+	// "/23.45.67.89" starts another address, not a prefix length
+	nextQuad := q+1 < n && s[q] == '.' && isDigit(s[q+1])
+	if q > end+1 && q-end <= 3 && v <= 32 && !(q-end > 2 && s[end+1] == '0') && (q == n || (!isWord(s[q]) && !nextQuad)) {
+		return v, q, true
+	}
+	return 32, end, true
 }
 
 // versionContext reports whether the word right before i says the number

@@ -179,42 +179,50 @@ func (st *scanState) atUpper(i int) int {
 	}
 	switch p := s[i : i+4 : i+4]; {
 	case isAccessKeyPrefix(p):
-		j := i + 4
-		base32 := true
-		for j < n && j-i < 22 && (isUpper(s[j]) || isDigit(s[j])) {
-			base32 = base32 && !(s[j] == '0' || s[j] == '1' || s[j] == '8' || s[j] == '9')
-			j++
-		}
-		if j == n && !st.final {
-			return st.more(i)
-		}
-		if (j < n && isWord(s[j])) || bytes.HasSuffix(s[i:j], []byte("EXAMPLE")) {
-			return j
-		}
-		if j-i == 21 && isUniqueIDPrefix(p) {
-			// a role's, user's or instance profile's unique ID (AROA…, the
-			// principalId of CloudTrail, sts get-caller-identity's UserId)
-			return st.emit(Span{Start: i, End: j, Kind: KindIAMUniqueID, Keep: 4})
-		}
-		if j-i != 20 || !base32 {
-			return j
-		}
-		p, q, ok, more := st.pairedSecret(j)
-		if more {
-			return st.more(i)
-		}
-		end := st.emit(Span{Start: i, End: j, Kind: KindAccessKeyID, Keep: 4})
-		if ok {
-			st.via = byPair
-			return st.emit(Span{Start: p, End: q, Kind: KindSecretAccessKey})
-		}
-		return end
+		return st.accessKey(i)
 	case string(p) == "AIza":
 		return st.token(i, i+4, KindGoogleAPIKey, 30, "-_", false)
 	case string(p) == "ABSK":
 		return st.base64Token(i, 4, KindBedrockKey, 32)
 	}
 	return i + 1
+}
+
+// accessKey reads an access key ID (20 characters of base32) or an IAM
+// unique ID (21, AROA…) at i, and the secret access key paired with an
+// access key ID.
+func (st *scanState) accessKey(i int) int {
+	s, n := st.s, st.n
+	j := i + 4
+	base32 := true
+	for j < n && j-i < 22 && (isUpper(s[j]) || isDigit(s[j])) {
+		base32 = base32 && !(s[j] == '0' || s[j] == '1' || s[j] == '8' || s[j] == '9')
+		j++
+	}
+	if j == n && !st.final {
+		return st.more(i)
+	}
+	if (j < n && isWord(s[j])) || bytes.HasSuffix(s[i:j], []byte("EXAMPLE")) {
+		return j
+	}
+	if j-i == 21 && isUniqueIDPrefix(s[i:i+4]) {
+		// a role's, user's or instance profile's unique ID (AROA…, the
+		// principalId of CloudTrail, sts get-caller-identity's UserId)
+		return st.emit(Span{Start: i, End: j, Kind: KindIAMUniqueID, Keep: 4})
+	}
+	if j-i != 20 || !base32 {
+		return j
+	}
+	p, q, ok, more := st.pairedSecret(j)
+	if more {
+		return st.more(i)
+	}
+	end := st.emit(Span{Start: i, End: j, Kind: KindAccessKeyID, Keep: 4})
+	if ok {
+		st.via = byPair
+		return st.emit(Span{Start: p, End: q, Kind: KindSecretAccessKey})
+	}
+	return end
 }
 
 // base64Token reads a base64 run (with '=' padding) starting at i.

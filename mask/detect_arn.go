@@ -21,27 +21,9 @@ func arnByte(c byte) bool {
 func (st *scanState) arn(a int) int {
 	st.via = byARN
 	s, n := st.s, st.n
-	st.trig = a        // its spans are found again from the ARN's start
-	fields := [5]int{} // start of partition, service, region, account, resource
-	p := a + 4
-	for f := 0; f < 4; f++ {
-		fields[f] = p
-		for p < n && p-fields[f] < 32 && (isLower(s[p]) || isDigit(s[p]) || s[p] == '-') {
-			p++
-		}
-		if p == n {
-			if !st.final {
-				return st.more(a)
-			}
-			return n
-		}
-		if s[p] != ':' {
-			return p
-		}
-		p++
-	}
-	fields[4] = p
-	if !partitions[string(s[fields[0]:fields[1]-1])] {
+	st.trig = a // its spans are found again from the ARN's start
+	fields, p, ok := st.arnFields(a)
+	if !ok {
 		return p
 	}
 	acct := s[fields[3] : fields[4]-1]
@@ -67,10 +49,44 @@ func (st *scanState) arn(a int) int {
 		// AWS-managed resources (arn:aws:iam::aws:policy/…) are public
 		return q
 	}
-	service := s[fields[1] : fields[2]-1]
+	st.arnResource(p, q, s[fields[1]:fields[2]-1])
+	return q
+}
+
+// arnFields reads the four fields after "arn:" at a: it returns where
+// partition, service, region, account and resource start, and true when
+// they are there and the partition is known; else where to go on (the
+// scan is stopped when more input is needed).
+func (st *scanState) arnFields(a int) (fields [5]int, p int, ok bool) {
+	s, n := st.s, st.n
+	p = a + 4
+	for f := 0; f < 4; f++ {
+		fields[f] = p
+		for p < n && p-fields[f] < 32 && (isLower(s[p]) || isDigit(s[p]) || s[p] == '-') {
+			p++
+		}
+		if p == n {
+			if !st.final {
+				return fields, st.more(a), false
+			}
+			return fields, n, false
+		}
+		if s[p] != ':' {
+			return fields, p, false
+		}
+		p++
+	}
+	fields[4] = p
+	return fields, p, partitions[string(s[fields[0]:fields[1]-1])]
+}
+
+// arnResource masks the resource part s[p:q] of an ARN of service: an S3
+// bucket (the key stays), or each name segment after the resource type.
+func (st *scanState) arnResource(p, q int, service []byte) {
+	s := st.s
 	res := s[p:q]
 	if string(service) == "s3" {
-		// arn:aws:s3:::bucket/key — the bucket is masked, the key stays
+		// arn:aws:s3:::bucket/key
 		b := bytes.IndexByte(res, '/')
 		if b < 0 {
 			b = len(res)
@@ -78,14 +94,12 @@ func (st *scanState) arn(a int) int {
 		if b > 0 && res[0] != '*' {
 			st.emit(Span{Start: p, End: p + b, Kind: KindS3Bucket})
 		}
-		return q
+		return
 	}
 	// the resource type is the first segment when more follow
 	r := p
-	if t := bytes.IndexAny(res, "/:"); t > 0 {
-		if allTypeChars(res[:t]) {
-			r = p + t + 1
-		}
+	if t := bytes.IndexAny(res, "/:"); t > 0 && allTypeChars(res[:t]) {
+		r = p + t + 1
 	}
 	for r < q {
 		e := r
@@ -95,7 +109,6 @@ func (st *scanState) arn(a int) int {
 		st.arnSegment(r, e)
 		r = e + 1
 	}
-	return q
 }
 
 func (st *scanState) arnSegment(a, b int) {

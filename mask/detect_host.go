@@ -53,7 +53,23 @@ func (st *scanState) atDot(i int) int {
 	}
 	st.trig = a // the path's spans are found again from the host's start
 	st.via = byHost
-	// labels before the suffix; those before an "s3" label name a bucket
+	firstLabel := st.hostLabels(a, i)
+	// an ECR image: <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>
+	if end < n && s[end] == '/' && bytes.Contains(s[max(a-1, 0):i+1], []byte("dkr.ecr.")) {
+		return st.ecrPath(end)
+	}
+	// path-style S3 and SQS URLs, when the service label was left readable
+	if end < n && s[end] == '/' && firstLabel != nil && readableHostLabel(firstLabel) {
+		return st.hostPath(end, firstLabel)
+	}
+	return end
+}
+
+// hostLabels masks the customer labels of the host s[a:i] (i is the
+// '.' before the AWS suffix): labels before an "s3" label name a bucket,
+// the others go to hostLabel. It returns the first label.
+func (st *scanState) hostLabels(a, i int) (firstLabel []byte) {
+	s := st.s
 	bucketEnd := a
 	for p := a; p < i; {
 		q := p
@@ -66,7 +82,6 @@ func (st *scanState) atDot(i int) int {
 		}
 		p = q + 1
 	}
-	var firstLabel []byte
 	for p := a; p < i; {
 		q := p
 		for q < i && s[q] != '.' {
@@ -84,15 +99,7 @@ func (st *scanState) atDot(i int) int {
 		st.hostLabel(p, q, label)
 		p = q + 1
 	}
-	// an ECR image: <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>
-	if end < n && s[end] == '/' && bytes.Contains(s[max(a-1, 0):i+1], []byte("dkr.ecr.")) {
-		return st.ecrPath(end)
-	}
-	// path-style S3 and SQS URLs, when the service label was left readable
-	if end < n && s[end] == '/' && firstLabel != nil && readableHostLabel(firstLabel) {
-		return st.hostPath(end, firstLabel)
-	}
-	return end
+	return firstLabel
 }
 
 // ecrPath masks the repository name after an ECR registry host; a tag or

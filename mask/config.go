@@ -4,47 +4,35 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"regexp"
 	"sort"
-
-	"github.com/BurntSushi/toml"
 )
 
-// Config is the user's configuration file (config.toml in the state
-// directory):
-//
-//	disable = ["ipv6"]                 # detectors switched off, by kind
-//	allow   = ["public-assets-bucket"] # values never masked
-//
-//	[[rule]]                           # extra detectors
-//	kind  = "customer-id"
-//	regex = 'CUST-[0-9]{8}'
-//
-//	[[literal]]                        # names always masked
-//	kind   = "codename"
-//	values = ["project-falcon"]
-type Config struct {
-	// AllowPaths are API paths (besides the Messages API) whose request
-	// bodies the proxy may forward, with every string masked.
-	AllowPaths []string      `toml:"allow_paths"`
-	Disable    []string      `toml:"disable"`
-	Allow      []string      `toml:"allow"`
-	Rules      []RuleConfig  `toml:"rule"`
-	Literal    []LiteralList `toml:"literal"`
+// Options are the user's masking settings: detectors switched off, values
+// never masked, and detectors of their own. The zero value (or nil) means
+// the built-in detectors alone. Where they come from is the caller's
+// business; claude-secure reads them from its configuration file.
+type Options struct {
+	// Disable switches detectors off, by kind name ("ipv6").
+	Disable []string
+	// Allow lists values that are never masked.
+	Allow []string
+	// Rules are extra detectors, each a regex with a kind.
+	Rules []UserRule
+	// Literals are names that are always masked.
+	Literals []LiteralList
 }
 
-// RuleConfig is one user regex rule.
-type RuleConfig struct {
-	Kind  string `toml:"kind"`
-	Regex string `toml:"regex"`
+// UserRule is one user regex rule.
+type UserRule struct {
+	Kind  string
+	Regex string
 }
 
 // LiteralList is a list of names that are always masked.
 type LiteralList struct {
-	Kind   string   `toml:"kind"`
-	Values []string `toml:"values"`
+	Kind   string
+	Values []string
 }
 
 // ConfigError names the rule that is wrong.
@@ -55,27 +43,6 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return fmt.Sprintf("config: %s: %v", e.Where, e.Err) }
 func (e *ConfigError) Unwrap() error { return e.Err }
-
-// LoadConfig reads a TOML configuration file. A missing file is an empty
-// configuration unless required is set.
-func LoadConfig(path string, required bool) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && !required {
-		return &Config{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read config: %w", err)
-	}
-	var c Config
-	md, err := toml.Decode(string(data), &c)
-	if err != nil {
-		return nil, &ConfigError{Where: path, Err: err}
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return nil, &ConfigError{Where: path, Err: fmt.Errorf("unknown setting %q", und[0].String())}
-	}
-	return &c, nil
-}
 
 // maxUserMatch bounds a user rule's match; a stream holds back this much
 // text when user regex rules are configured.
@@ -94,7 +61,7 @@ type literal struct {
 	rule  int
 }
 
-// ruleSet is a compiled Config.
+// ruleSet is compiled Options.
 type ruleSet struct {
 	disabled   [kindCount]bool
 	allow      map[string]bool
@@ -105,7 +72,7 @@ type ruleSet struct {
 
 var kindNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
 
-func compileConfig(c *Config) (*ruleSet, error) {
+func compileOptions(c *Options) (*ruleSet, error) {
 	r := &ruleSet{allow: map[string]bool{}, literalSet: map[string]bool{}}
 	if c == nil {
 		return r, nil
@@ -139,7 +106,7 @@ func compileConfig(c *Config) (*ruleSet, error) {
 		prefix, _ := re.LiteralPrefix()
 		r.regexes = append(r.regexes, userRegex{kind: rc.Kind, prefix: prefix, re: re, full: full})
 	}
-	for i, l := range c.Literal {
+	for i, l := range c.Literals {
 		where := fmt.Sprintf("literal %d (%s)", i+1, l.Kind)
 		if !kindNameRE.MatchString(l.Kind) {
 			return nil, &ConfigError{Where: where, Err: errors.New("kind must be lowercase letters, digits and dashes")}

@@ -53,9 +53,10 @@ type Engine struct {
 
 // New returns an engine. seed keys the pseudonym permutations (the store
 // keeps it, so pseudonyms stay the same across processes and days); maps
-// records what was issued; cfg may be nil.
-func New(seed []byte, maps Mappings, cfg *Config) (*Engine, error) {
-	rules, err := compileConfig(cfg)
+// records what was issued; opts may be nil. Options that do not compile
+// are refused with a [ConfigError] that names the rule.
+func New(seed []byte, maps Mappings, opts *Options) (*Engine, error) {
+	rules, err := compileOptions(opts)
 	if err != nil {
 		return nil, err
 	}

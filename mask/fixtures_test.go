@@ -9,10 +9,10 @@ import (
 	"testing"
 )
 
-func testEngine(t testing.TB, cfg *Config) (*Engine, *MemoryMappings) {
+func testEngine(t testing.TB, opts *Options) (*Engine, *MemoryMappings) {
 	t.Helper()
 	m := NewMemoryMappings()
-	e, err := New([]byte("0123456789abcdef0123456789abcdef"), m, cfg)
+	e, err := New([]byte("0123456789abcdef0123456789abcdef"), m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,13 +184,13 @@ func TestUnmaskRestoresOnlyIssued(t *testing.T) {
 }
 
 func TestConfigRulesAndAllowlist(t *testing.T) {
-	cfg := &Config{
-		Disable: []string{"ipv6"},
-		Allow:   []string{"10.1.1.1", "acme-public"},
-		Rules:   []RuleConfig{{Kind: "customer-id", Regex: `CUST-[0-9]{8}`}},
-		Literal: []LiteralList{{Kind: "codename", Values: []string{"project-falcon"}}},
+	opts := &Options{
+		Disable:  []string{"ipv6"},
+		Allow:    []string{"10.1.1.1", "acme-public"},
+		Rules:    []UserRule{{Kind: "customer-id", Regex: `CUST-[0-9]{8}`}},
+		Literals: []LiteralList{{Kind: "codename", Values: []string{"project-falcon"}}},
 	}
-	e, _ := testEngine(t, cfg)
+	e, _ := testEngine(t, opts)
 	in := "CUST-12345678 project-falcon 10.1.1.1 10.1.1.2 2600:1f18::1 s3://acme-public s3://acme-private"
 	out := pseudo(t, e, in)
 	for _, keep := range []string{"10.1.1.1", "2600:1f18::1", "s3://acme-public"} {
@@ -214,16 +214,16 @@ func TestConfigRulesAndAllowlist(t *testing.T) {
 
 func TestConfigErrorsNameTheRule(t *testing.T) {
 	for _, c := range []struct {
-		cfg  Config
+		opts Options
 		want string
 	}{
-		{Config{Disable: []string{"nope"}}, "disable"},
-		{Config{Rules: []RuleConfig{{Kind: "ok-kind", Regex: "("}}}, "rule 1 (ok-kind)"},
-		{Config{Rules: []RuleConfig{{Kind: "Bad Kind", Regex: "x"}}}, "rule 1"},
-		{Config{Rules: []RuleConfig{{Kind: "empty", Regex: "a*"}}}, "rule 1 (empty)"},
-		{Config{Literal: []LiteralList{{Kind: "names", Values: []string{"--"}}}}, "literal 1 (names)"},
+		{Options{Disable: []string{"nope"}}, "disable"},
+		{Options{Rules: []UserRule{{Kind: "ok-kind", Regex: "("}}}, "rule 1 (ok-kind)"},
+		{Options{Rules: []UserRule{{Kind: "Bad Kind", Regex: "x"}}}, "rule 1"},
+		{Options{Rules: []UserRule{{Kind: "empty", Regex: "a*"}}}, "rule 1 (empty)"},
+		{Options{Literals: []LiteralList{{Kind: "names", Values: []string{"--"}}}}, "literal 1 (names)"},
 	} {
-		_, err := New([]byte("s"), NewMemoryMappings(), &c.cfg)
+		_, err := New([]byte("s"), NewMemoryMappings(), &c.opts)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config error %v does not name %q", err, c.want)
 		}

@@ -69,17 +69,6 @@ func (f *factory) stateDir() (string, error) {
 	return filepath.Join(base, "claude-secure"), nil
 }
 
-func (f *factory) config() (*mask.Config, error) {
-	if f.configPath != "" {
-		return mask.LoadConfig(f.configPath, true)
-	}
-	dir, err := f.stateDir()
-	if err != nil {
-		return nil, err
-	}
-	return mask.LoadConfig(filepath.Join(dir, "config.toml"), false)
-}
-
 func (f *factory) opener() (store.Opener, error) {
 	dir, err := f.stateDir()
 	if err != nil {
@@ -125,8 +114,8 @@ func (f *factory) engine() (*mask.Engine, *store.Store, error) {
 
 // session opens what masking needs: the config, the store (and where its
 // key came from) and an engine over them.
-func (f *factory) session() (*mask.Config, *store.Store, store.Key, *mask.Engine, error) {
-	cfg, err := f.config()
+func (f *factory) session() (*configFile, *store.Store, store.Key, *mask.Engine, error) {
+	cfg, err := f.configFile()
 	if err != nil {
 		return nil, nil, store.Key{}, nil, err
 	}
@@ -134,7 +123,7 @@ func (f *factory) session() (*mask.Config, *store.Store, store.Key, *mask.Engine
 	if err != nil {
 		return nil, nil, store.Key{}, nil, err
 	}
-	e, err := mask.New(s.Seed(), s, cfg)
+	e, err := mask.New(s.Seed(), s, cfg.maskOptions())
 	if err != nil {
 		return nil, nil, store.Key{}, nil, err
 	}

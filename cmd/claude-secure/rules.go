@@ -34,7 +34,7 @@ func newCmdRules(f *factory) *cobra.Command {
 			for _, r := range cfg.Rules {
 				fmt.Fprintf(w, "%s\ton\t\tuser rule: regex from the config file\n", r.Kind)
 			}
-			for _, l := range cfg.Literal {
+			for _, l := range cfg.Literals {
 				fmt.Fprintf(w, "%s\ton\t\tuser rule: %d literal names from the config file\n", l.Kind, len(l.Values))
 			}
 			return w.Flush()

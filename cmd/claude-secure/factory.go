@@ -107,27 +107,31 @@ func storeError(err error) error {
 	return err
 }
 
-func (f *factory) engine() (*mask.Engine, *store.Store, error) {
-	_, s, _, e, err := f.session()
-	return e, s, err
+// session is what masking needs, opened together.
+type session struct {
+	// allowPaths are the configuration's extra API paths for the proxy.
+	allowPaths []string
+	store      *store.Store
+	key        store.Key // where the store's key came from
+	engine     *mask.Engine
 }
 
-// session opens what masking needs: the config, the store (and where its
-// key came from) and an engine over them.
-func (f *factory) session() (*configFile, *store.Store, store.Key, *mask.Engine, error) {
+// session reads the config, opens the store and builds an engine over
+// both.
+func (f *factory) session() (*session, error) {
 	cfg, err := f.configFile()
 	if err != nil {
-		return nil, nil, store.Key{}, nil, err
+		return nil, err
 	}
 	s, key, _, err := f.openStore()
 	if err != nil {
-		return nil, nil, store.Key{}, nil, err
+		return nil, err
 	}
 	e, err := mask.New(s.Seed(), s, cfg.maskOptions())
 	if err != nil {
-		return nil, nil, store.Key{}, nil, err
+		return nil, err
 	}
-	return cfg, s, key, e, nil
+	return &session{allowPaths: cfg.AllowPaths, store: s, key: key, engine: e}, nil
 }
 
 // input opens FILE, or standard input when there is no argument or it is "-".

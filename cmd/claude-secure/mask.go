@@ -55,10 +55,11 @@ func maskRun(opts *maskOptions) error {
 		return err
 	}
 	defer done()
-	e, _, err := f.engine()
+	sess, err := f.session()
 	if err != nil {
 		return err
 	}
+	e := sess.engine
 	var s *mask.Stream
 	if opts.unmask {
 		s = e.NewUnmasker(e.RestoreAll(), nil)

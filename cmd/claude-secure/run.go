@@ -128,7 +128,7 @@ func runRun(opts *runOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, s, key, e, err := f.session()
+	sess, err := f.session()
 	if err != nil {
 		return err
 	}
@@ -143,17 +143,17 @@ func runRun(opts *runOptions) error {
 	defer audit.Close()
 	p, err := proxy.New(proxy.Options{
 		Upstream:   up,
-		Engine:     e,
+		Engine:     sess.engine,
 		Audit:      slog.New(slog.NewJSONHandler(audit, nil)),
-		AllowPaths: cfg.AllowPaths,
-		Batches:    s,
+		AllowPaths: sess.allowPaths,
+		Batches:    sess.store,
 	})
 	if err != nil {
 		return err
 	}
 	p.Start()
 	if !opts.quiet {
-		ui.banner(p.Addr(), up.Host, dir, keySourceText(key.Source))
+		ui.banner(p.Addr(), up.Host, dir, keySourceText(sess.key.Source))
 	}
 	child.Env = childEnv(os.Environ(), p.BaseURL(), !opts.allowNonessential)
 	code, runErr := shellwrap.Run(child)

@@ -97,7 +97,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, s, _, e, err := f.session()
+	sess, err := f.session()
 	if err != nil {
 		return err
 	}
@@ -130,15 +130,15 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	gw, err := gateway.New(gateway.Config{
 		Upstream:       up,
-		Engine:         e,
-		AllowPaths:     cfg.AllowPaths,
+		Engine:         sess.engine,
+		AllowPaths:     sess.allowPaths,
 		MaxBody:        opts.maxBodyMiB << 20,
 		Tokens:         tokens,
 		Limits:         gateway.Limits{PerSecond: opts.rate, PerHour: opts.hourly},
 		Log:            log,
 		UpstreamAPIKey: f.Getenv("ANTHROPIC_API_KEY"),
-		Ready:          s.Check,
-		Batches:        s,
+		Ready:          sess.store.Check,
+		Batches:        sess.store,
 	})
 	if err != nil {
 		return err

@@ -77,18 +77,13 @@ func doctorRun(f *factory, upstream string) error {
 			add(check{name: "store", detail: lowerFirst(err.Error())})
 		}
 	}
-	// upstream
-	if upstream == "" {
-		upstream = f.Getenv("ANTHROPIC_BASE_URL")
-	}
-	if upstream == "" {
-		upstream = "https://api.anthropic.com"
-	}
-	if up, err := url.Parse(upstream); err != nil || up.Host == "" {
-		add(check{name: "upstream", detail: "not a URL"})
+	// upstream: the one run would use; a bad one is a failed check here,
+	// not a usage error, so the other checks are still reported
+	if up, err := f.upstream(upstream); err != nil {
+		add(check{name: "upstream", detail: "not an http or https URL"})
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, upstream, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, up.String(), nil)
 		// the same transport the proxy uses: TLS verified, no proxy from the environment
 		client := &http.Client{Transport: proxy.NewTransport()}
 		resp, err := client.Do(req)

@@ -25,7 +25,7 @@ func newCmdDoctor(f *factory) *cobra.Command {
 		Short: "Check the key, the store, the upstream, Claude Code and the shell hook",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return doctorRun(f, upstream)
+			return doctorRun(cmd.Context(), f, upstream)
 		},
 	}
 	cmd.Flags().StringVar(&upstream, "upstream", "", "upstream to check (default: as run would use)")
@@ -39,7 +39,7 @@ type check struct {
 	detail string
 }
 
-func doctorRun(f *factory, upstream string) error {
+func doctorRun(ctx context.Context, f *factory, upstream string) error {
 	var checks []check
 	add := func(c check) { checks = append(checks, c) }
 	u := newUI(f.Out, f.Getenv)
@@ -82,8 +82,8 @@ func doctorRun(f *factory, upstream string) error {
 	if up, err := f.upstream(upstream); err != nil {
 		add(check{name: "upstream", detail: "not an http or https URL"})
 	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, up.String(), nil)
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		req, _ := http.NewRequestWithContext(hctx, http.MethodHead, up.String(), nil)
 		// the same transport the proxy uses: TLS verified, no proxy from the environment
 		client := &http.Client{Transport: proxy.NewTransport()}
 		resp, err := client.Do(req)
@@ -99,8 +99,8 @@ func doctorRun(f *factory, upstream string) error {
 	if path, err := exec.LookPath("claude"); err != nil {
 		add(check{name: "claude code", detail: "claude not found on PATH (npm install -g @anthropic-ai/claude-code)"})
 	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := exec.CommandContext(ctx, path, "--version").Output()
+		vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out, err := exec.CommandContext(vctx, path, "--version").Output()
 		cancel()
 		v := strings.TrimSpace(string(out))
 		if err != nil || v == "" {

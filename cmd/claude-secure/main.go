@@ -2,8 +2,11 @@
 // behind a masking proxy, and masks or unmasks any text.
 package main
 
-import "os"
+import (
+	"context"
+	"os"
+)
 
 func main() {
-	os.Exit(int(Main(os.Args[1:], realEnv())))
+	os.Exit(int(Main(context.Background(), os.Args[1:], realEnv())))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"os"
 	"strconv"
@@ -11,7 +12,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"claude-secure": func() { os.Exit(int(Main(os.Args[1:], realEnv()))) },
+		"claude-secure": func() { os.Exit(int(Main(context.Background(), os.Args[1:], realEnv()))) },
 	})
 }
 

@@ -1,18 +1,22 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 )
 
-// Main runs claude-secure with args and returns the exit code.
-func Main(args []string, e *env) exitCode {
+// Main runs claude-secure with args and returns the exit code. Commands
+// get ctx from cmd.Context(); signals are not part of it (run and serve
+// handle the ones they need themselves).
+func Main(ctx context.Context, args []string, e *env) exitCode {
 	f := &factory{env: e}
 	root := newCmdRoot(f)
 	root.SetArgs(args)
 	root.SetIn(e.In)
 	root.SetOut(e.Out)
 	root.SetErr(e.Err)
-	cmd, err := root.ExecuteC()
+	cmd, err := root.ExecuteContextC(ctx)
 	help := "claude-secure --help"
 	if cmd != nil && cmd != root {
 		help = cmd.CommandPath() + " --help" // the command's own help, with its accepted values

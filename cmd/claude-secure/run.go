@@ -52,7 +52,7 @@ after 3 s), before the proxy closes.`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runRun(opts)
+			return runRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
@@ -91,7 +91,7 @@ func childEnv(parent []string, baseURL string, disableNonessential bool) []strin
 	return env
 }
 
-func runRun(opts *runOptions) error {
+func runRun(ctx context.Context, opts *runOptions) error {
 	f := opts.f
 	child := shellwrap.Command{Path: opts.argv[0], Args: opts.argv[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 
@@ -101,7 +101,7 @@ func runRun(opts *runOptions) error {
 	upstreamFlag := opts.upstream
 	if f.Getenv("CLAUDE_SECURE") == "1" {
 		base := f.Getenv("ANTHROPIC_BASE_URL")
-		err := proxy.VerifySession(context.Background(), base)
+		err := proxy.VerifySession(ctx, base)
 		if err == nil {
 			child.Env = os.Environ()
 			return childExit(shellwrap.Run(child))
@@ -170,9 +170,10 @@ func runRun(opts *runOptions) error {
 		ui.note(fmt.Sprintf("%d %s that %s left running could not be ended (another user's now, or stuck): they may send to this proxy's port after it closes", stuck, plural(stuck, "process", "processes"), name))
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// closing the proxy has its own deadline, whatever became of ctx
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = p.Shutdown(ctx)
+	_ = p.Shutdown(sctx)
 	if !opts.quiet && runErr == nil {
 		ui.summary(p.Stats())
 	}

@@ -152,9 +152,6 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		return withHint(fmt.Errorf("the upstream %s is this gateway itself", up.Host),
 			"ANTHROPIC_BASE_URL in this shell points at the gateway; pass --upstream https://api.anthropic.com")
 	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Info("listening", "addr", ln.Addr().String(), "upstream", up.Host, "tls", opts.tlsCert != "",

@@ -80,7 +80,7 @@ func doctorRun(ctx context.Context, f *factory, upstream string) error {
 	// upstream: the one run would use; a bad one is a failed check here,
 	// not a usage error, so the other checks are still reported
 	if up, err := f.upstream(upstream); err != nil {
-		add(check{name: "upstream", detail: "not an http or https URL"})
+		add(check{name: "upstream", detail: lowerFirst(err.Error())})
 	} else {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		req, _ := http.NewRequestWithContext(hctx, http.MethodHead, up.String(), nil)

@@ -5,8 +5,10 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -34,13 +36,47 @@ func TestScripts(t *testing.T) {
 				ln.Close()
 				ts.Setenv(args[0], strconv.Itoa(port))
 			},
+			// fakeapi starts a fake Anthropic API for the rest of the
+			// script and sets $FAKEAPI to its URL
+			"fakeapi": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 0 {
+					ts.Fatalf("usage: fakeapi")
+				}
+				api := fakeapi.New(true)
+				ts.Defer(api.Close)
+				ts.Value(fakeKey{}).(*fakeHolder).api = api
+				ts.Setenv("FAKEAPI", api.URL)
+			},
+			// fakeapi-saw PATH [TEXT]: the fake API received a request to
+			// PATH (whose body holds TEXT)
+			"fakeapi-saw": func(ts *testscript.TestScript, neg bool, args []string) {
+				api := ts.Value(fakeKey{}).(*fakeHolder).api
+				if api == nil || len(args) < 1 || len(args) > 2 {
+					ts.Fatalf("usage: fakeapi-saw PATH [TEXT] (after fakeapi)")
+				}
+				saw := false
+				for _, r := range api.Requests() {
+					if r.Path == args[0] && (len(args) == 1 || strings.Contains(string(r.Body), args[1])) {
+						saw = true
+					}
+				}
+				if saw == neg {
+					ts.Fatalf("fakeapi-saw: %v, want %v", saw, !neg)
+				}
+			},
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CLAUDE_SECURE_HOME", env.WorkDir+"/state")
 			// a fixed key keeps the scripts away from the user's keyring
 			env.Setenv("CLAUDE_SECURE_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 			env.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+			env.Values[fakeKey{}] = &fakeHolder{}
 			return nil
 		},
 	})
 }
+
+// fakeKey holds a script's fake API, once fakeapi started it.
+type fakeKey struct{}
+
+type fakeHolder struct{ api *fakeapi.Server }

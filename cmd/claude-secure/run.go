@@ -194,16 +194,16 @@ const leftoverGrace = 3 * time.Second
 // upstream is the --upstream flag, else $ANTHROPIC_BASE_URL, else the
 // Anthropic API.
 func (f *factory) upstream(flag string) (*url.URL, error) {
-	upstream := flag
+	upstream, from := flag, "--upstream"
 	if upstream == "" {
-		upstream = f.Getenv("ANTHROPIC_BASE_URL")
+		upstream, from = f.Getenv("ANTHROPIC_BASE_URL"), "ANTHROPIC_BASE_URL"
 	}
 	if upstream == "" {
 		upstream = "https://api.anthropic.com"
 	}
 	up, err := url.Parse(upstream)
 	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
-		return nil, usagef("--upstream must be an http or https URL")
+		return nil, usagef("%s must be an http or https URL", from)
 	}
 	return up, nil
 }

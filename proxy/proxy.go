@@ -285,11 +285,13 @@ func (p *Handler) newGoproxy() *goproxy.ProxyHttpServer {
 	gp.OnRequest().DoFunc(func(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
 		// errors become Anthropic-shaped responses, not goproxy's plain 500
 		ctx.RoundTripper = goproxy.RoundTripperFunc(p.roundTrip)
-		if _, ok := r.Context().Value(ctxKey{}).(*reqInfo); !ok {
-			p.stats.addRefused()
-			return r, errorResponse(r, http.StatusForbidden, "permission_error", notProxy)
+		info, ok := infoOf(r)
+		if !ok {
+			// an absolute URL straight from a client: it came through no
+			// front door
+			return r, p.refusal(r, http.StatusForbidden, "permission_error", "not_proxy", notProxy, "")
 		}
-		return p.maskRequest(r)
+		return p.maskRequest(r, info)
 	})
 	gp.OnResponse().DoFunc(func(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
 		return p.unmaskResponse(resp, ctx)
@@ -392,18 +394,30 @@ func newRequestID() string {
 	return "cs_" + hex.EncodeToString(b[:])
 }
 
-func infoOf(r *http.Request) *reqInfo {
-	if info, ok := r.Context().Value(ctxKey{}).(*reqInfo); ok {
-		return info
-	}
-	return &reqInfo{masked: mask.Stats{}, unmasked: mask.Stats{}}
+// infoOf returns the record Forward attached to a request. Every step of
+// the pipeline reads it there; a request without one did not come through
+// Forward, and is refused wherever that is found.
+func infoOf(r *http.Request) (*reqInfo, bool) {
+	info, ok := r.Context().Value(ctxKey{}).(*reqInfo)
+	return info, ok && info != nil
 }
+
+// noRecord answers a request that reached the pipeline without the record
+// Forward attaches: nothing is known of what masking it produced, so it is
+// not sent, and an answer to it is not restored (noRecordAnswer).
+const (
+	noRecord       = "internal error: the request lost its record on the way through the proxy; nothing was sent"
+	noRecordAnswer = "internal error: the request lost its record on the way through the proxy; its answer is not passed on"
+)
 
 // roundTrip sends a request upstream; failures become a 502 in the
 // Anthropic error shape.
 func (p *Handler) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
+	info, ok := infoOf(r)
+	if !ok {
+		return p.refusal(r, http.StatusInternalServerError, "api_error", "no_record", noRecord, ""), nil
+	}
 	resp, err := ctx.Proxy.Tr.RoundTrip(r)
-	info := infoOf(r)
 	if err != nil {
 		if r.Context().Err() != nil {
 			info.refusal = "client_gone"

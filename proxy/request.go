@@ -63,8 +63,7 @@ func (p *Handler) endpointBody(method, path string) (mask.Body, bool) {
 
 // maskRequest masks the body of a request before it leaves, or returns the
 // response that refuses it. Nothing is forwarded on any failure.
-func (p *Handler) maskRequest(r *http.Request) (*http.Request, *http.Response) {
-	info := infoOf(r)
+func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *http.Response) {
 	dropHopHeaders(r.Header)
 	// values other processes learned since the last request are masked too
 	if err := p.opts.Engine.Refresh(); err != nil {
@@ -380,12 +379,17 @@ func (p *Handler) Refuse(w http.ResponseWriter, r *http.Request, status int, typ
 
 // RefuseAs is Refuse for a known caller.
 func (p *Handler) RefuseAs(w http.ResponseWriter, r *http.Request, status int, typ, reason, msg, caller string) {
-	resp := errorResponse(r, status, typ, msg)
+	resp := p.refusal(r, status, typ, reason, msg, caller)
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(status)
 	io.Copy(w, resp.Body)
+}
+
+// refusal counts a request that is not forwarded, writes its audit line
+// and returns the answer, in the Anthropic error shape.
+func (p *Handler) refusal(r *http.Request, status int, typ, reason, msg, caller string) *http.Response {
 	p.stats.addRefused()
 	attrs := []any{"method", r.Method, "status", status, "reason", reason}
 	if caller != "" {
@@ -395,4 +399,5 @@ func (p *Handler) RefuseAs(w http.ResponseWriter, r *http.Request, status int, t
 	if p.opts.Observe != nil {
 		p.opts.Observe(Record{Caller: caller, Method: r.Method, Path: r.URL.Path, Status: status, Refusal: reason})
 	}
+	return errorResponse(r, status, typ, msg)
 }

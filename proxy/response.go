@@ -28,9 +28,14 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	if resp == nil {
 		return nil
 	}
-	info := infoOf(ctx.Req)
 	if resp.Header.Get("X-Claude-Secure-Error") != "" {
 		return resp // our own refusal: nothing to unmask
+	}
+	info, ok := infoOf(ctx.Req)
+	if !ok {
+		// nothing says what the answer may restore
+		resp.Body.Close()
+		return p.refusal(ctx.Req, http.StatusInternalServerError, "api_error", "no_record", noRecordAnswer, "")
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.Body == nil || resp.Body == http.NoBody || ctx.Req.Method == http.MethodHead {

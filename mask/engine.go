@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -34,6 +35,16 @@ type Mappings interface {
 	Since(cursor uint64, each func(batch []Mapping, next uint64)) error
 }
 
+// ContextMappings is Mappings whose calls may wait (for a store another
+// process holds) and end the wait when ctx is done, with ctx's error. The
+// encrypted store implements it; the engine uses it for masking that
+// carries a context (AppendMaskRequestContext), so that a request whose
+// client went away does not wait for the store.
+type ContextMappings interface {
+	IssueContext(ctx context.Context, batch []Mapping, retry func(Mapping) (string, error)) ([]string, error)
+	SinceContext(ctx context.Context, cursor uint64, each func(batch []Mapping, next uint64)) error
+}
+
 // Engine masks and unmasks text. It is safe for concurrent use.
 //
 // It keeps in memory every mapping the store holds (see index), so that a
@@ -47,8 +58,9 @@ type Engine struct {
 	mu  sync.RWMutex
 	idx index
 	// refreshing serializes reading the store into the index, so
-	// mappings reach the index once each, in the store's order
-	refreshing sync.Mutex
+	// mappings reach the index once each, in the store's order; it is
+	// held by filling its one slot, so that a wait for it can end
+	refreshing chan struct{}
 }
 
 // New returns an engine. seed keys the pseudonym permutations (the store
@@ -61,10 +73,11 @@ func New(seed []byte, maps Mappings, opts *Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		sc:   scanner{rules: rules},
-		ps:   pseudonymizer{perm: newPermuter(seed), rules: rules},
-		maps: maps,
-		idx:  newIndex(),
+		sc:         scanner{rules: rules},
+		ps:         pseudonymizer{perm: newPermuter(seed), rules: rules},
+		maps:       maps,
+		idx:        newIndex(),
+		refreshing: make(chan struct{}, 1),
 	}
 	for _, l := range rules.literals {
 		if _, err := e.ps.next(KindUserRule, l.rule, 0, l.value); err != nil {
@@ -79,23 +92,37 @@ func New(seed []byte, maps Mappings, opts *Options) (*Engine, error) {
 
 // Refresh brings the engine's index up to date with mappings that other
 // processes recorded since it last looked.
-func (e *Engine) Refresh() error {
-	e.refreshing.Lock()
-	defer e.refreshing.Unlock()
+func (e *Engine) Refresh() error { return e.RefreshContext(context.Background()) }
+
+// RefreshContext is Refresh that stops waiting for the store when ctx is
+// done.
+func (e *Engine) RefreshContext(ctx context.Context) error {
+	select {
+	case e.refreshing <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("failed to read the store: %w", ctx.Err())
+	}
+	defer func() { <-e.refreshing }()
 	e.mu.RLock()
 	cur := e.idx.cursor
 	e.mu.RUnlock()
 	e.mu.Lock()
 	e.idx.bulk()
 	e.mu.Unlock()
-	err := e.maps.Since(cur, func(batch []Mapping, next uint64) {
+	each := func(batch []Mapping, next uint64) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		for _, m := range batch {
 			e.idx.addNew(m)
 		}
 		e.idx.cursor = next
-	})
+	}
+	var err error
+	if cm, ok := e.maps.(ContextMappings); ok {
+		err = cm.SinceContext(ctx, cur, each)
+	} else {
+		err = e.maps.Since(cur, each)
+	}
 	e.mu.Lock()
 	e.idx.flush()
 	e.mu.Unlock()
@@ -161,8 +188,9 @@ func (sp Span) family() family {
 
 // issue returns the id of the mapping of every span's original ("-1" for
 // a span whose text is itself an issued pseudonym, which is left as it
-// is), issuing new pseudonyms through the mappings in one batch.
-func (e *Engine) issue(d []byte, spans []Span, ids []int32) ([]int32, error) {
+// is), issuing new pseudonyms through the mappings in one batch. A wait
+// for the store ends when ctx (nil: none) is done.
+func (e *Engine) issue(ctx context.Context, d []byte, spans []Span, ids []int32) ([]int32, error) {
 	ids = ids[:0]
 	e.need(tFwd | tRev)
 	var batch []Mapping
@@ -208,13 +236,22 @@ func (e *Engine) issue(d []byte, spans []Span, ids []int32) ([]int32, error) {
 		sp := batchSpans[pending[m.Family+"\x00"+m.Original]]
 		return e.ps.next(sp.Kind, sp.Rule, sp.Keep, m.Pseudonym)
 	}
-	got, err := e.maps.Issue(batch, retry)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var got []string
+	var err error
+	if cm, ok := e.maps.(ContextMappings); ok {
+		got, err = cm.IssueContext(ctx, batch, retry)
+	} else {
+		got, err = e.maps.Issue(batch, retry)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to record pseudonyms: %w", err)
 	}
 	// what was just recorded (and whatever else was recorded before it)
 	// comes into the index in the store's order
-	if err := e.Refresh(); err != nil {
+	if err := e.RefreshContext(ctx); err != nil {
 		return nil, err
 	}
 	e.mu.RLock()

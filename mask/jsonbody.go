@@ -3,6 +3,7 @@ package mask
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -437,6 +438,13 @@ func (e *Engine) MaskRequest(body []byte, kind Body, stats Stats) ([]byte, *Rest
 // AppendMaskRequest is MaskRequest appending to dst, so that a caller can
 // reuse its buffers.
 func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]byte, *Restore, error) {
+	return e.AppendMaskRequestContext(context.Background(), dst, body, kind, stats)
+}
+
+// AppendMaskRequestContext is AppendMaskRequest for a request that may be
+// given up: a wait for the store to record new pseudonyms ends when ctx is
+// done, and masking fails with ctx's error.
+func (e *Engine) AppendMaskRequestContext(ctx context.Context, dst, body []byte, kind Body, stats Stats) ([]byte, *Restore, error) {
 	w := walkerPool.Get().(*bodyWalker)
 	defer w.release()
 	if err := w.walk(body, kind); err != nil {
@@ -453,6 +461,7 @@ func (e *Engine) AppendMaskRequest(dst, body []byte, kind Body, stats Stats) ([]
 		gen:    gen,
 		local:  func(id int32, _ int) { local[id] = true },
 		usable: func(id int32, _ int) bool { return local[id] },
+		ctx:    ctx,
 	}
 	if _, err := e.maskPass(&w.v, 0, true, &scope, &w.ed); err != nil {
 		return nil, nil, err

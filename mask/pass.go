@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"context"
 	"sort"
 	"sync"
 )
@@ -54,6 +55,8 @@ type maskScope struct {
 	// goroutine while the detectors run: only those known before the text
 	// began are used then (a stream's), so the two are independent
 	concurrent bool
+	// ctx, if set, ends a wait for the store when it is done
+	ctx context.Context
 }
 
 // concurrentMin is the least text worth a goroutine of its own.
@@ -102,7 +105,7 @@ func (e *Engine) maskPass(v *view, lo int, final bool, sc *maskScope, ed *edits)
 		det = kept
 	}
 	ed.det = det
-	ids, err := e.issue(d, det, ed.detIDs)
+	ids, err := e.issue(sc.ctx, d, det, ed.detIDs)
 	if learned != nil {
 		<-learned
 	}

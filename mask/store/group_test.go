@@ -1,9 +1,11 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/claude-secure/claude-secure/mask"
 )
@@ -68,5 +70,37 @@ func TestSharedWriteFailureIsolated(t *testing.T) {
 	got, err := s.Lookup([]string{"x"})
 	if err != nil || got[0] != "a" {
 		t.Fatalf("the good call's mapping was not kept: %v", err)
+	}
+}
+
+// A shared write waits for the store's lock as long as one of its callers
+// waits for it, and without end when one of them can wait as long as it
+// takes.
+func TestSharedWriteWaitsWhileACallerDoes(t *testing.T) {
+	a, stopA := context.WithCancel(context.Background())
+	b, stopB := context.WithCancel(context.Background())
+	defer stopA()
+	defer stopB()
+	wait, release := waitContext([]*issueCall{{ctx: a}, {ctx: b}})
+	defer release()
+	stopA()
+	select {
+	case <-wait.Done():
+		t.Fatal("the write stopped waiting while a caller still waits for it")
+	default:
+	}
+	stopB()
+	select {
+	case <-wait.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write still waits after every caller left")
+	}
+
+	c, stopC := context.WithCancel(context.Background())
+	stopC()
+	wait, release = waitContext([]*issueCall{{ctx: c}, {ctx: context.Background()}, {}})
+	defer release()
+	if wait.Done() != nil {
+		t.Error("a write for a caller that waits as long as it takes can be given up")
 	}
 }

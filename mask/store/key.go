@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -218,7 +219,7 @@ func (o Opener) createKey() (Key, error) {
 		return Key{}, fmt.Errorf("failed to create state directory: %w", err)
 	}
 	s := &Store{path: Path(o.Dir)}
-	db, err := s.db(false)
+	db, err := s.db(context.Background(), false)
 	if err != nil {
 		return Key{}, err
 	}

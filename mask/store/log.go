@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -180,6 +181,12 @@ func statFile(path string) fileState {
 // is as it was at the last call that returned cursor, it answers without
 // opening the database.
 func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
+	return s.SinceContext(context.Background(), cursor, each)
+}
+
+// SinceContext implements mask.ContextMappings: Since that stops waiting
+// for the store when ctx is done, and then returns ctx's error.
+func (s *Store) SinceContext(ctx context.Context, cursor uint64, each func([]mask.Mapping, uint64)) error {
 	st := statFile(s.path)
 	s.mu.Lock()
 	unchanged := cursor != 0 && cursor == s.sinceCursor && st.ok && st == s.sinceState
@@ -188,7 +195,7 @@ func (s *Store) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
 		return nil
 	}
 	next := cursor
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.viewContext(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLog)
 		if b == nil {
 			return ErrDamaged

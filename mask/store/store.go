@@ -13,6 +13,7 @@
 package store
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -30,6 +31,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/claude-secure/claude-secure/mask"
@@ -103,6 +105,10 @@ var (
 // use it: long enough for a queue of busy writers ahead of it. (A variable
 // for the tests.)
 var lockTimeout = 2 * time.Minute
+
+// lockPoll is how often a wait for a lock that may be given up tries the
+// lock again.
+const lockPoll = 10 * time.Millisecond
 
 // Store is an open mapping store. It is safe for concurrent use.
 type Store struct {
@@ -242,7 +248,7 @@ func (s *Store) init() error {
 }
 
 func (s *Store) initWith(seed []byte) error {
-	db, err := s.db(false)
+	db, err := s.db(context.Background(), false)
 	if err != nil {
 		return err
 	}
@@ -284,14 +290,20 @@ func (s *Store) Seed() []byte { return s.seed }
 // FilePath returns the path of the store file.
 func (s *Store) FilePath() string { return s.path }
 
-func (s *Store) db(readOnly bool) (*bolt.DB, error) {
-	release, err := s.turnstile()
+// db opens the database once it holds the file lock, waiting (first at
+// the turnstile, then at the lock) until ctx is done or lockTimeout has
+// passed.
+func (s *Store) db(ctx context.Context, readOnly bool) (*bolt.DB, error) {
+	release, err := s.turnstile(ctx)
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+	db, err := s.openLocked(ctx, readOnly)
 	release()
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, fmt.Errorf("gave up waiting for the store: %w", err)
+		}
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("store is busy: %w", err)
 		}
@@ -305,8 +317,39 @@ func (s *Store) db(readOnly bool) (*bolt.DB, error) {
 	return db, nil
 }
 
+// openLocked opens the database, waiting for its file lock. bbolt's own
+// wait cannot be given up, so bbolt is asked to try the lock once (a
+// timeout shorter than its poll interval), and asked again every lockPoll.
+func (s *Store) openLocked(ctx context.Context, readOnly bool) (*bolt.DB, error) {
+	deadline := time.NewTimer(lockTimeout)
+	defer deadline.Stop()
+	var poll *time.Ticker
+	for {
+		db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: time.Nanosecond, ReadOnly: readOnly})
+		if !errors.Is(err, bolt.ErrTimeout) {
+			return db, err
+		}
+		if poll == nil {
+			poll = time.NewTicker(lockPoll)
+			defer poll.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, err
+		case <-poll.C:
+		}
+	}
+}
+
 func (s *Store) view(fn func(*bolt.Tx) error) error {
-	db, err := s.db(true)
+	return s.viewContext(context.Background(), fn)
+}
+
+// viewContext is view that stops waiting for the store when ctx is done.
+func (s *Store) viewContext(ctx context.Context, fn func(*bolt.Tx) error) error {
+	db, err := s.db(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -315,7 +358,13 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 }
 
 func (s *Store) update(fn func(*bolt.Tx) error) error {
-	db, err := s.db(false)
+	return s.updateContext(context.Background(), fn)
+}
+
+// updateContext is update that stops waiting for the store when ctx is
+// done.
+func (s *Store) updateContext(ctx context.Context, fn func(*bolt.Tx) error) error {
+	db, err := s.db(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -464,9 +513,19 @@ func (s *Store) record(v, k []byte) (mask.Mapping, error) {
 // read-only transaction; the new ones are written in one read-write
 // transaction, committed and fsynced before Issue returns.
 func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, error)) ([]string, error) {
+	return s.IssueContext(context.Background(), batch, retry)
+}
+
+var _ mask.ContextMappings = (*Store)(nil)
+
+// IssueContext implements mask.ContextMappings: Issue that stops waiting
+// for the store when ctx is done, and then returns ctx's error. The
+// mappings may still be recorded (by a write shared with other calls),
+// but none is returned.
+func (s *Store) IssueContext(ctx context.Context, batch []mask.Mapping, retry func(mask.Mapping) (string, error)) ([]string, error) {
 	out := make([]string, len(batch))
 	missing := 0
-	err := s.view(s.withDir(func(d *dirTx) error {
+	err := s.viewContext(ctx, s.withDir(func(d *dirTx) error {
 		for i, m := range batch {
 			r, ok, err := d.byOriginal(m.Family, m.Original)
 			if err != nil {
@@ -483,11 +542,12 @@ func (s *Store) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, er
 	if err != nil || missing == 0 {
 		return out, err
 	}
-	return s.write(batch, out, retry)
+	return s.write(ctx, batch, out, retry)
 }
 
 // issueCall is one Issue waiting for the write transaction.
 type issueCall struct {
+	ctx   context.Context // nil: waits as long as it takes
 	batch []mask.Mapping
 	out   []string // pseudonyms already found; filled in by the write
 	retry func(mask.Mapping) (string, error)
@@ -496,20 +556,32 @@ type issueCall struct {
 }
 
 // write records the mappings of batch that out lacks. Concurrent calls
-// share one write transaction (one file lock, one fsync): the first caller
-// writes for every call queued by then, the others wait for it. If that
-// transaction fails, each call is retried in its own, so one call's failure
-// is not another's.
-func (s *Store) write(batch []mask.Mapping, out []string, retry func(mask.Mapping) (string, error)) ([]string, error) {
-	c := &issueCall{batch: batch, out: out, retry: retry, done: make(chan struct{})}
+// share one write transaction (one file lock, one fsync): a writer
+// goroutine writes for every call queued by then, while the callers wait
+// for it. If that transaction fails, each call is retried in its own, so
+// one call's failure is not another's. A caller stops waiting when its ctx
+// is done; the writer stops waiting for the store's lock when no caller
+// of the transaction waits for it any more.
+func (s *Store) write(ctx context.Context, batch []mask.Mapping, out []string, retry func(mask.Mapping) (string, error)) ([]string, error) {
+	c := &issueCall{ctx: ctx, batch: batch, out: out, retry: retry, done: make(chan struct{})}
 	s.mu.Lock()
 	s.queue = append(s.queue, c)
-	if s.writing {
-		s.mu.Unlock()
-		<-c.done
-		return c.out, c.err
+	if !s.writing {
+		s.writing = true
+		go s.writeQueued()
 	}
-	s.writing = true
+	s.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.out, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("gave up waiting for the store: %w", ctx.Err())
+	}
+}
+
+// writeQueued writes for the queued calls until there are none.
+func (s *Store) writeQueued() {
+	s.mu.Lock()
 	for len(s.queue) > 0 {
 		calls := s.queue
 		s.queue = nil
@@ -519,14 +591,43 @@ func (s *Store) write(batch []mask.Mapping, out []string, retry func(mask.Mappin
 	}
 	s.writing = false
 	s.mu.Unlock()
-	<-c.done
-	return c.out, c.err
+}
+
+// waitContext is done when every call's context is: a write waits for the
+// store's lock as long as one of its callers waits for the write. When a
+// caller waits as long as it takes, so does the write (in the kernel, at
+// the turnstile).
+func waitContext(calls []*issueCall) (context.Context, context.CancelFunc) {
+	for _, c := range calls {
+		if c.ctx == nil || c.ctx.Done() == nil {
+			return context.Background(), func() {}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var left atomic.Int64
+	left.Store(int64(len(calls)))
+	stops := make([]func() bool, 0, len(calls))
+	for _, c := range calls {
+		stops = append(stops, context.AfterFunc(c.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		}))
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
 }
 
 func (s *Store) writeCalls(calls []*issueCall) {
 	attempt := func(group []*issueCall) error {
+		ctx, cancel := waitContext(group)
+		defer cancel()
 		outs := make([][]string, len(group))
-		err := s.update(s.withDir(func(d *dirTx) error {
+		err := s.updateContext(ctx, s.withDir(func(d *dirTx) error {
 			p := &pending{fwd: map[string]string{}, rev: map[string]string{}, orig: map[string]bool{}}
 			for i, c := range group {
 				// work on copies: a rolled-back attempt leaves nothing behind
@@ -552,6 +653,10 @@ func (s *Store) writeCalls(calls []*issueCall) {
 			calls[0].err, calls[0].out = err, nil
 		} else {
 			for _, c := range calls {
+				if c.ctx != nil && c.ctx.Err() != nil {
+					c.err, c.out = c.ctx.Err(), nil // gone: nothing to retry for
+					continue
+				}
 				if err := attempt([]*issueCall{c}); err != nil {
 					c.err, c.out = err, nil
 				}

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -528,7 +529,8 @@ func (noKeyring) Delete(string, string) error        { return ErrKeyringUnavaila
 
 // A process that writes to the store without a pause does not keep
 // another out: the one waiting gets its turn after the transaction in
-// progress, not whenever it happens to ask in a free moment.
+// progress, not whenever it happens to ask in a free moment. So does one
+// whose wait can be given up (a request's), which polls the turnstile.
 func TestBusyStoreTakesWaitersInTurn(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir)
@@ -545,13 +547,17 @@ func TestBusyStoreTakesWaitersInTurn(t *testing.T) {
 	old := lockTimeout
 	lockTimeout = 3 * time.Second
 	defer func() { lockTimeout = old }()
-	for i := range 5 {
-		start := time.Now()
-		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
-			t.Fatalf("write %d beside a busy process: %v", i, err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("write %d waited %v behind transactions of 150 ms", i, d.Round(time.Millisecond))
+	request, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, ctx := range []context.Context{context.Background(), request} {
+		for i := range 5 {
+			start := time.Now()
+			if err := s.updateContext(ctx, func(*bolt.Tx) error { return nil }); err != nil {
+				t.Fatalf("write %d beside a busy process (cancelable: %v): %v", i, ctx.Done() != nil, err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("write %d (cancelable: %v) waited %v behind transactions of 150 ms", i, ctx.Done() != nil, d.Round(time.Millisecond))
+			}
 		}
 	}
 }

@@ -3,6 +3,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -18,10 +20,17 @@ import (
 // waited for in the kernel, and holds it only until it has the store's own
 // lock: once a writer waits at the store, no one passes the turnstile
 // after it, so it is next when the transactions before it end.
-func (s *Store) turnstile() (release func(), err error) {
+//
+// A wait in the kernel cannot be given up, so a caller whose ctx can end
+// (a request, whose client may go away) polls the turnstile instead, and
+// leaves when ctx is done.
+func (s *Store) turnstile(ctx context.Context) (release func(), err error) {
 	f, err := os.OpenFile(s.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the store's lock file: %w", err)
+	}
+	if ctx.Done() != nil {
+		return pollTurnstile(ctx, f)
 	}
 	var (
 		mu        sync.Mutex
@@ -60,5 +69,36 @@ func (s *Store) turnstile() (release func(), err error) {
 		}
 		abandoned = true
 		return nil, fmt.Errorf("store is busy: other processes held it for %v", lockTimeout)
+	}
+}
+
+// pollTurnstile takes the turnstile lock on f, trying it every lockPoll,
+// until ctx is done or lockTimeout has passed.
+func pollTurnstile(ctx context.Context, f *os.File) (release func(), err error) {
+	deadline := time.NewTimer(lockTimeout)
+	defer deadline.Stop()
+	var poll *time.Ticker
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("failed to lock the store: %w", err)
+		}
+		if poll == nil {
+			poll = time.NewTicker(lockPoll)
+			defer poll.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("gave up waiting for the store: %w", ctx.Err())
+		case <-deadline.C:
+			f.Close()
+			return nil, fmt.Errorf("store is busy: other processes held it for %v", lockTimeout)
+		case <-poll.C:
+		}
 	}
 }

@@ -1,0 +1,135 @@
+//go:build !windows
+
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
+	bolt "go.etcd.io/bbolt"
+)
+
+// storeStacks returns the stacks of the goroutines that are inside a
+// method of Store.
+func storeStacks() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "mask/store.(*Store).") || strings.Contains(g, "mask/store.pollTurnstile") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// eventually waits, up to a generous bound, for cond.
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// A call whose context can end does not wait for the store past it:
+// held by another handle (at the file lock, for a read or for the write)
+// or by a process queued at the turnstile, the wait ends when the context
+// does, with its error, and no goroutine is left waiting.
+func TestIssueWaitEndsWithItsContext(t *testing.T) {
+	old := lockTimeout
+	lockTimeout = 10 * time.Minute // the context, not the timeout, ends the wait
+	defer func() { lockTimeout = old }()
+	for _, c := range []struct {
+		name    string
+		waitsIn string // the function the wait is in
+		hold    func(t *testing.T, dir string) (release func())
+	}{
+		{"file lock held for writing", "(*Store).openLocked", func(t *testing.T, dir string) func() {
+			db, err := bolt.Open(Path(dir), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { db.Close() }
+		}},
+		{"file lock held for reading", "(*Store).writeQueued", func(t *testing.T, dir string) func() {
+			// the read passes; the write waits
+			db, err := bolt.Open(Path(dir), 0o600, &bolt.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { db.Close() }
+		}},
+		{"turnstile", "(*Store).turnstile", func(t *testing.T, dir string) func() {
+			f, err := os.OpenFile(Path(dir)+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+				t.Fatal(err)
+			}
+			return func() { f.Close() }
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openTest(t, dir)
+			release := c.hold(t, dir)
+			defer release()
+			batch := []mask.Mapping{{Family: "ec2", Kind: "ec2-instance", Original: "i-0f3a9c2b7d1e4a605", Pseudonym: "i-0b1c2d3e4f5a6b7c8"}}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.IssueContext(ctx, batch, nil)
+				done <- err
+			}()
+			waiting := eventually(func() bool {
+				for _, g := range storeStacks() {
+					if strings.Contains(g, c.waitsIn) {
+						return true
+					}
+				}
+				return false
+			})
+			if !waiting {
+				cancel()
+				t.Fatalf("the call does not wait in %s", c.waitsIn)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("the call ended with %v, want the context's error", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the wait did not end with the context")
+			}
+			if !eventually(func() bool { return len(storeStacks()) == 0 }) {
+				t.Fatalf("goroutines still wait for the store:\n%s", strings.Join(storeStacks(), "\n\n"))
+			}
+			// the store is as good as before
+			release()
+			got, err := s.Issue(batch, nil)
+			if err != nil || got[0] != batch[0].Pseudonym {
+				t.Fatalf("the store does not issue after an abandoned wait: %v", err)
+			}
+		})
+	}
+}

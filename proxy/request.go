@@ -65,8 +65,14 @@ func (p *Handler) endpointBody(method, path string) (mask.Body, bool) {
 // response that refuses it. Nothing is forwarded on any failure.
 func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *http.Response) {
 	dropHopHeaders(r.Header)
-	// values other processes learned since the last request are masked too
-	if err := p.opts.Engine.Refresh(); err != nil {
+	// values other processes learned since the last request are masked
+	// too; a wait for the store (another process holds it) ends when the
+	// client goes away
+	if err := p.opts.Engine.RefreshContext(r.Context()); err != nil {
+		if r.Context().Err() != nil {
+			info.refusal = "client_gone"
+			return r, errorResponse(r, 499, "api_error", "client went away")
+		}
 		p.stats.addError()
 		info.refusal = "mask_failed"
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not read the store, nothing was sent: "+err.Error())
@@ -124,7 +130,12 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
 	}
 	info.bytesIn = int64(len(body))
-	out, restore, err := p.opts.Engine.AppendMaskRequest(info.buffer(len(body)+len(body)/16), body, kind, info.masked)
+	out, restore, err := p.opts.Engine.AppendMaskRequestContext(r.Context(), info.buffer(len(body)+len(body)/16), body, kind, info.masked)
+	if err != nil && r.Context().Err() != nil {
+		// the client went away while new pseudonyms waited for the store
+		info.refusal = "client_gone"
+		return r, errorResponse(r, 499, "api_error", "client went away")
+	}
 	if err != nil {
 		p.stats.addError()
 		info.refusal = "mask_failed"

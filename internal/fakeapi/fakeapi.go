@@ -1,8 +1,10 @@
 // Package fakeapi is a stand-in for the Anthropic Messages API on loopback,
 // for tests and load runs: a "model" that answers by quoting the instance
 // ID and account ID it was sent, streamed (text and a tool call, with the
-// identifiers split across deltas) or in one JSON body. It records what it
-// received so tests can check that no original ever reached it.
+// identifiers split across deltas) or in one JSON body; message batches
+// (created, read, cancelled, deleted, their results); and the models list.
+// It records what it received so tests can check that no original ever
+// reached it.
 package fakeapi
 
 import (
@@ -147,8 +149,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		id := fmt.Sprintf("msgbatch_fake%d", len(s.batches)+1)
 		s.batches[id] = results.String()
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "type": "message_batch", "processing_status": "ended",
-			"results_url": s.URL + "/v1/messages/batches/" + id + "/results"})
+		writeJSON(w, http.StatusOK, s.batch(id))
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/messages/batches/") && strings.HasSuffix(r.URL.Path, "/results"):
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/messages/batches/"), "/results")
 		s.mu.Lock()
@@ -160,9 +161,45 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/binary")
 		io.WriteString(w, res)
+	case strings.HasPrefix(r.URL.Path, "/v1/messages/batches/"):
+		// a batch's own calls: read, cancel (it has ended already), delete
+		id, sub, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1/messages/batches/"), "/")
+		s.mu.Lock()
+		_, ok := s.batches[id]
+		if ok && r.Method == http.MethodDelete && sub == "" {
+			delete(s.batches, id)
+		}
+		s.mu.Unlock()
+		switch {
+		case !ok:
+			writeJSON(w, http.StatusNotFound, map[string]any{"type": "error", "error": map[string]string{"type": "not_found_error", "message": "no such batch"}})
+		case r.Method == http.MethodGet && sub == "", r.Method == http.MethodPost && sub == "cancel":
+			writeJSON(w, http.StatusOK, s.batch(id))
+		case r.Method == http.MethodDelete && sub == "":
+			writeJSON(w, http.StatusOK, map[string]any{"id": id, "type": "message_batch_deleted"})
+		default:
+			writeJSON(w, http.StatusNotFound, map[string]any{"type": "error", "error": map[string]string{"type": "not_found_error", "message": "no such endpoint"}})
+		}
+	case r.Method == http.MethodGet && r.URL.Path == "/v1/models":
+		writeJSON(w, http.StatusOK, map[string]any{"data": []any{model(Model)}, "has_more": false, "first_id": Model, "last_id": Model})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/models/"):
+		writeJSON(w, http.StatusOK, model(strings.TrimPrefix(r.URL.Path, "/v1/models/")))
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"type": "error", "error": map[string]string{"type": "not_found_error", "message": "no such endpoint"}})
 	}
+}
+
+// batch is a message batch as the API describes it; every batch has ended.
+func (s *Server) batch(id string) map[string]any {
+	return map[string]any{"id": id, "type": "message_batch", "processing_status": "ended",
+		"results_url": s.URL + "/v1/messages/batches/" + id + "/results"}
+}
+
+// Model is the one model the models list names.
+const Model = "claude-fake"
+
+func model(id string) map[string]any {
+	return map[string]any{"type": "model", "id": id, "display_name": id, "created_at": "2025-01-01T00:00:00Z"}
 }
 
 // Answer is the text the model says about an instance and an account.

@@ -3,57 +3,29 @@ package gateway
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/claude-secure/claude-secure/mask"
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
 )
 
 // Two clients of one gateway, which brings the Anthropic key for both. Alice
 // creates a message batch about her instance; Bob fetches Alice's results:
 // the batch is not his, and nothing of hers reaches him.
 func TestBatchResultsRestoreOnlyForTheirCreator(t *testing.T) {
-	var mu sync.Mutex
-	var params string
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/batches":
-			var req struct {
-				Requests []struct{ Params json.RawMessage }
-			}
-			json.Unmarshal(body, &req)
-			params = string(req.Requests[0].Params)
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"id":"msgbatch_alice","type":"message_batch"}`)
-		case r.Method == http.MethodGet && r.URL.Path == "/v1/messages/batches":
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"data":[{"id":"msgbatch_alice","type":"message_batch"}]}`)
-		default:
-			// the results echo what the model was sent (masked)
-			w.Header().Set("Content-Type", "application/binary")
-			io.WriteString(w, `{"custom_id":"r","result":{"type":"succeeded","message":{"content":[{"type":"text","text":`+jsonQ(params)+`}]}}}`+"\n")
-		}
-	}))
-	defer up.Close()
-	srv, _, alice, bob := twoClients(t, up.URL)
+	// the fake API's results answer what the model was sent (masked)
+	g, _, alice, bob := twoClients(t)
 
 	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "r",
 		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": prompt()}}}}}})
-	resp, _ := post(t, srv.URL+"/v1/messages/batches", map[string]string{TokenHeader: alice}, batch)
+	resp, created := post(t, g.url+"/v1/messages/batches", map[string]string{TokenHeader: alice}, batch)
 	if resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
+	id := batchID(t, created)
 	results := func(token string) string {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/messages/batches/msgbatch_alice/results", nil)
+		req, _ := http.NewRequest(http.MethodGet, g.url+"/v1/messages/batches/"+id+"/results", nil)
 		req.Header.Set(TokenHeader, token)
 		r2, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -74,22 +46,20 @@ func TestBatchResultsRestoreOnlyForTheirCreator(t *testing.T) {
 	}
 }
 
-// twoClients starts a gateway in front of upstream, which brings the
-// Anthropic key, with two user tokens: alice's and bob's.
-func twoClients(t *testing.T, upstream string) (srv *httptest.Server, toks *Tokens, alice, bob string) {
+// twoClients starts a gateway in front of the fake API, which the gateway
+// brings the Anthropic key for, with two user tokens: alice's and bob's.
+func twoClients(t *testing.T) (g *testGateway, api *fakeapi.Server, alice, bob string) {
 	t.Helper()
-	e, _ := mask.New([]byte("gateway-test-seed"), mask.NewMemoryMappings(), nil)
-	u, _ := url.Parse(upstream)
-	toks = OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
-	s, err := New(Config{Upstream: u, Engine: e, Tokens: toks, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), UpstreamAPIKey: "sk-ant-gateway-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv = httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	alice, _ = toks.Create("alice", RoleUser)
-	bob, _ = toks.Create("bob", RoleUser)
-	return srv, toks, alice, bob
+	g = newTestGateway(t, func(c *Config) { c.UpstreamAPIKey = "sk-ant-gateway-key" })
+	return g, g.api, g.token(t, "alice", RoleUser), g.token(t, "bob", RoleUser)
 }
 
-func jsonQ(s string) string { b, _ := json.Marshal(s); return string(b) }
+// batchID is the id of the batch a creation answered with.
+func batchID(t *testing.T, created []byte) string {
+	t.Helper()
+	var b struct{ ID string }
+	if err := json.Unmarshal(created, &b); err != nil || b.ID == "" {
+		t.Fatalf("the batch creation answered no id: %v", err)
+	}
+	return b.ID
+}

@@ -3,9 +3,7 @@ package gateway
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -14,32 +12,15 @@ import (
 // reach the upstream, whose key the gateway adds. Calls without a body go
 // through by path only: the models list, a token's own batches.
 func TestBatchCallsBelongToTheirCreator(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		mu.Lock()
-		seen = append(seen, r.Method+" "+r.URL.Path)
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/batches":
-			io.WriteString(w, `{"id":"msgbatch_alice","type":"message_batch"}`)
-		case strings.HasSuffix(r.URL.Path, "/results"):
-			w.Header().Set("Content-Type", "application/binary")
-			io.WriteString(w, `{"custom_id":"r","result":{"type":"succeeded"}}`+"\n")
-		default:
-			io.WriteString(w, `{"type":"ok"}`)
-		}
-	}))
-	defer up.Close()
-	srv, _, alice, bob := twoClients(t, up.URL)
+	g, api, alice, bob := twoClients(t)
 	batch := `{"requests":[{"custom_id":"r","params":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}}]}`
-	if resp, _ := post(t, srv.URL+"/v1/messages/batches", map[string]string{TokenHeader: alice}, []byte(batch)); resp.StatusCode != 200 {
+	resp, created := post(t, g.url+"/v1/messages/batches", map[string]string{TokenHeader: alice}, []byte(batch))
+	if resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
+	id := batchID(t, created)
 	call := func(token, method, path string) int {
-		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req, _ := http.NewRequest(method, g.url+path, nil)
 		req.Header.Set(TokenHeader, token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -49,16 +30,12 @@ func TestBatchCallsBelongToTheirCreator(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	reached := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(seen)
-	}
+	reached := func() int64 { return api.Hits.Load() }
 	own := []struct{ method, path string }{
-		{http.MethodGet, "/v1/messages/batches/msgbatch_alice"},
-		{http.MethodGet, "/v1/messages/batches/msgbatch_alice/results"},
-		{http.MethodPost, "/v1/messages/batches/msgbatch_alice/cancel"},
-		{http.MethodDelete, "/v1/messages/batches/msgbatch_alice"},
+		{http.MethodGet, "/v1/messages/batches/" + id},
+		{http.MethodGet, "/v1/messages/batches/" + id + "/results"},
+		{http.MethodPost, "/v1/messages/batches/" + id + "/cancel"},
+		{http.MethodDelete, "/v1/messages/batches/" + id},
 	}
 	for _, c := range own {
 		before := reached()
@@ -128,32 +105,32 @@ func TestNoAuthRefusesBrowserRequests(t *testing.T) {
 // A token made again under a revoked token's name is another token: the
 // batches of the first are not its own.
 func TestBatchesStayWithTheTokenNotItsName(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"id":"msgbatch_first","type":"message_batch"}`)
-	}))
-	defer up.Close()
-	srv, toks, alice, _ := twoClients(t, up.URL)
+	g, api, alice, _ := twoClients(t)
 	batch := `{"requests":[{"custom_id":"r","params":{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}}]}`
-	if resp, _ := post(t, srv.URL+"/v1/messages/batches", map[string]string{TokenHeader: alice}, []byte(batch)); resp.StatusCode != 200 {
+	resp, created := post(t, g.url+"/v1/messages/batches", map[string]string{TokenHeader: alice}, []byte(batch))
+	if resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
-	if err := toks.Revoke("alice"); err != nil {
+	id := batchID(t, created)
+	if err := g.tokens.Revoke("alice"); err != nil {
 		t.Fatal(err)
 	}
-	again, err := toks.Create("alice", RoleUser)
+	again, err := g.tokens.Create("alice", RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/messages/batches/msgbatch_first", nil)
+	before := api.Hits.Load()
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/v1/messages/batches/"+id, nil)
 	req.Header.Set(TokenHeader, again)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("the new token of the same name got %d for the first token's batch, want 404", resp.StatusCode)
+	}
+	if api.Hits.Load() != before {
+		t.Error("the new token's call for the first token's batch reached the upstream")
 	}
 }

@@ -39,7 +39,7 @@ func TestBatchResultsKeepThinkingByteIdentical(t *testing.T) {
 			io.WriteString(w, "not JSON: about "+seen+"\r\n")
 		}
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "r",
 		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": clientText}}}}}})
 	post(t, p.BaseURL()+"/v1/messages/batches", batch).Body.Close()
@@ -75,20 +75,20 @@ func TestBatchResultsKeepThinkingByteIdentical(t *testing.T) {
 // A document block with a plain-text source: the API reads source.data as
 // the document's text, and the proxy masks it.
 func TestTextDocumentSourceIsMaskedThroughTheProxy(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"ok"}]}`)
-	})
-	p, _ := startProxy(t, up)
+	up := newFakeAPI(t)
+	p, _ := startProxy(t, up.URL)
 	body, _ := json.Marshal(map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": []any{
 		map[string]any{"type": "document", "source": map[string]any{"type": "text", "media_type": "text/plain", "data": clientText}},
 		map[string]any{"type": "text", "text": "Summarize the document."},
 	}}}})
 	resp := post(t, p.BaseURL()+"/v1/messages", body)
 	resp.Body.Close()
-	// newUpstream fails the test if an original reached it
-	if strings.Contains(string(up.bodies[0]), "i-0f3a9c2b7d1e4a605") {
-		t.Log("the document's text went upstream unmasked")
+	if resp.StatusCode != http.StatusOK || up.Hits.Load() != 1 {
+		t.Fatalf("status %d, %d requests upstream: the document was not forwarded", resp.StatusCode, up.Hits.Load())
+	}
+	// newFakeAPI fails the test if any original reached it
+	if strings.Contains(string(up.Requests()[0].Body), "i-0f3a9c2b7d1e4a605") {
+		t.Error("the document's text went upstream unmasked")
 	}
 }
 
@@ -115,7 +115,7 @@ func TestUnrestorableNumberKeepsThinking(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(resp)
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	var text strings.Builder
 	for _, a := range accounts {
 		text.WriteString(`{"OwnerId": "` + a + `"} `)

@@ -32,7 +32,7 @@ func TestRedirectsAreNotPassedOn(t *testing.T) {
 		up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 			http.Redirect(w, r, elsewhere.URL+"/v1/messages", code)
 		})
-		p, _ := startProxy(t, up)
+		p, _ := startProxy(t, up.URL)
 		resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -59,7 +59,7 @@ func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 		io.WriteString(w, `{"type":"message","content":[]}`)
 	})
 	var log syncbuf.Buffer
-	p, _ := startProxy(t, up, func(o *Options) { o.Audit = slog.New(slog.NewJSONHandler(&log, nil)) })
+	p, _ := startProxy(t, up.URL, func(o *Options) { o.Audit = slog.New(slog.NewJSONHandler(&log, nil)) })
 	cases := []struct {
 		name, method, path string
 		hdr                []string
@@ -140,7 +140,7 @@ func TestBrowserRequestsAreRefused(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		t.Error("a browser-shaped request reached the upstream")
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	for _, c := range []struct{ name, ctype, origin string }{
 		{"text/plain", "text/plain;charset=UTF-8", ""},
 		{"form", "application/x-www-form-urlencoded", ""},
@@ -193,7 +193,7 @@ func TestDeflateBodies(t *testing.T) {
 			w.Header().Set("Content-Encoding", "deflate")
 			w.Write(c.enc(out))
 		})
-		p, _ := startProxy(t, up)
+		p, _ := startProxy(t, up.URL)
 		resp := post(t, p.BaseURL()+"/v1/messages", c.enc(requestBody(clientText)), "Content-Encoding", "deflate")
 		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -224,7 +224,7 @@ func TestUnreadableResponseEncodingIsAnError(t *testing.T) {
 			}
 			w.Write([]byte{0x1b, 0x2f, 0x00, 0x00, 0x00})
 		})
-		p, _ := startProxy(t, up)
+		p, _ := startProxy(t, up.URL)
 		resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
 		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -246,7 +246,7 @@ func TestStreamCutMidEventReleasesNoneOfIt(t *testing.T) {
 		d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": "cut: " + masked}})
 		io.WriteString(w, "event: content_block_delta\ndata: "+string(d)+"\n")
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
 	s := collect(t, resp.Body)
 	resp.Body.Close()
@@ -265,7 +265,7 @@ func TestStructuralFieldWithAValueIsRefused(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		t.Error("the request reached the upstream")
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "host-" + originals[2],
 		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": "hi"}}}}}})
 	resp := post(t, p.BaseURL()+"/v1/messages/batches", batch)
@@ -285,7 +285,7 @@ func TestCompressedBodiesAreBounded(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		t.Error("a body over the limit reached the upstream")
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	var bomb bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestSpeed)
 	zw.Write([]byte(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"`))

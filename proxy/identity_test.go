@@ -139,7 +139,7 @@ func TestFixturesInEveryPositionThroughTheProxy(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"type": "message", "role": "assistant", "model": "m",
 			"content": []any{map[string]any{"type": "text", "text": string(req.Messages[0].Content)}}})
 	})
-	p, e := startProxy(t, up)
+	p, e := startProxy(t, up.URL)
 	for _, f := range fixtures(t) {
 		// the CLI's masking of the text, once the store knows its values
 		e.MaskBytes([]byte(f.text), nil)
@@ -193,7 +193,7 @@ func TestProxyRestoresOnlyWhatItsRequestMasked(t *testing.T) {
 			"content": []any{map[string]any{"type": "text", "text": "echo: " + echo + " | " + strings.Join(strings.Fields(echo), "")},
 				map[string]any{"type": "tool_use", "id": "toolu_1", "name": "x", "input": map[string]any{"v": echo}}}})
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -209,8 +209,8 @@ func TestProxyRestoresOnlyWhatItsRequestMasked(t *testing.T) {
 }
 
 func TestDuplicateKeysAreRefused(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {})
-	p, _ := startProxy(t, up)
+	up := newFakeAPI(t)
+	p, _ := startProxy(t, up.URL)
 	body := []byte(`{"model":"m","max_tokens":10,"messages":[{"role":"assistant","content":[{"type":"thinking","type":"text","text":"i-0f3a9c2b7d1e4a605","signature":"s"}]}]}`)
 	resp := post(t, p.BaseURL()+"/v1/messages", body)
 	out, _ := io.ReadAll(resp.Body)
@@ -218,7 +218,7 @@ func TestDuplicateKeysAreRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(out, []byte("invalid_request_error")) {
 		t.Errorf("status %d, want 400 invalid_request_error", resp.StatusCode)
 	}
-	if up.hits.Load() != 0 {
+	if up.Hits.Load() != 0 {
 		t.Error("a body with a duplicate key was forwarded")
 	}
 }
@@ -242,7 +242,7 @@ func TestBatchResultsRestoreTheirBatchOnly(t *testing.T) {
 			io.WriteString(w, results+"\n")
 		}
 	})
-	p, e := startProxy(t, up, func(o *Options) { o.Batches = &memBatches{} })
+	p, e := startProxy(t, up.URL, func(o *Options) { o.Batches = &memBatches{} })
 	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "r",
 		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": clientText}}}}}})
 	resp := post(t, p.BaseURL()+"/v1/messages/batches", batch)

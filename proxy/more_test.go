@@ -18,12 +18,9 @@ import (
 )
 
 func TestAuditLogHasCountsNeverValues(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"type": "message", "content": []any{map[string]any{"type": "text", "text": maskedText(t, body)}}})
-	})
+	up := newFakeAPI(t)
 	var log syncbuf.Buffer
-	p, _ := startProxy(t, up, func(o *Options) { o.Audit = slog.New(slog.NewJSONHandler(&log, nil)) })
+	p, _ := startProxy(t, up.URL, func(o *Options) { o.Audit = slog.New(slog.NewJSONHandler(&log, nil)) })
 	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -66,7 +63,7 @@ func TestClientGoingAwayCancelsUpstream(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", p.BaseURL()+"/v1/messages", bytes.NewReader(requestBody("hi")))
 	req.Header.Set("Content-Type", "application/json")
@@ -96,7 +93,7 @@ func TestCompressedResponseIsDecodedAndUnmasked(t *testing.T) {
 		json.NewEncoder(zw).Encode(map[string]any{"type": "message", "content": []any{map[string]any{"type": "text", "text": maskedText(t, body)}}})
 		zw.Close()
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	req, _ := http.NewRequest("POST", p.BaseURL()+"/v1/messages", bytes.NewReader(requestBody(clientText)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept-Encoding", "br") // something we could not read back
@@ -134,7 +131,7 @@ func TestBatchResultsUnmasked(t *testing.T) {
 			w.Write(append(line, '\n'))
 		}
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "r", "params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": clientText}}}}}})
 	resp := post(t, p.BaseURL()+"/v1/messages/batches", batch)
 	resp.Body.Close()
@@ -197,7 +194,7 @@ func (failingMappings) Issue([]mask.Mapping, func(mask.Mapping) (string, error))
 }
 
 func TestStoreFailureForwardsNothing(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {})
+	up := newFakeAPI(t)
 	e, err := mask.New([]byte("s"), failingMappings{mask.NewMemoryMappings()}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +212,7 @@ func TestStoreFailureForwardsNothing(t *testing.T) {
 		t.Errorf("status %d, want 500", resp.StatusCode)
 	}
 	assertErrorShape(t, resp.Body)
-	if up.hits.Load() != 0 {
+	if up.Hits.Load() != 0 {
 		t.Error("a request was forwarded although its pseudonyms could not be recorded")
 	}
 	if p.Stats().Errors != 1 {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
 	"github.com/claude-secure/claude-secure/mask"
 )
 
@@ -53,13 +54,29 @@ func newUpstream(t *testing.T, handle func(w http.ResponseWriter, r *http.Reques
 	return u
 }
 
-func startProxy(t *testing.T, up *upstream, opts ...func(*Options)) (*Proxy, *mask.Engine) {
+// newFakeAPI starts the fake Messages API (internal/fakeapi) as an
+// upstream; the test fails if an original reached it.
+func newFakeAPI(t *testing.T) *fakeapi.Server {
+	api := fakeapi.New(true)
+	t.Cleanup(func() {
+		for _, o := range originals {
+			if api.Saw(o) {
+				t.Errorf("an original (%d bytes) reached the upstream", len(o))
+			}
+		}
+		api.Close()
+	})
+	return api
+}
+
+// startProxy starts a session proxy in front of the upstream at upstream.
+func startProxy(t *testing.T, upstream string, opts ...func(*Options)) (*Proxy, *mask.Engine) {
 	t.Helper()
 	e, err := mask.New([]byte("proxy-test-seed"), mask.NewMemoryMappings(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(up.URL)
+	u, _ := url.Parse(upstream)
 	o := Options{Upstream: u, Engine: e}
 	for _, f := range opts {
 		f(&o)
@@ -128,7 +145,7 @@ func TestMasksRequestAndUnmasksJSONResponse(t *testing.T) {
 			},
 		})
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	resp := post(t, p.BaseURL()+"/v1/messages?beta=true", requestBody(clientText), "anthropic-version", "2023-06-01")
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -163,8 +180,8 @@ func TestMasksRequestAndUnmasksJSONResponse(t *testing.T) {
 }
 
 func TestRefusesOtherClients(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {})
-	p, _ := startProxy(t, up)
+	up := newFakeAPI(t)
+	p, _ := startProxy(t, up.URL)
 	base := "http://" + p.Addr()
 	for name, req := range map[string]func() *http.Request{
 		"no secret": func() *http.Request {
@@ -205,8 +222,8 @@ func TestRefusesOtherClients(t *testing.T) {
 			assertErrorShape(t, resp.Body)
 		})
 	}
-	if up.hits.Load() != 0 {
-		t.Errorf("%d refused requests reached the upstream", up.hits.Load())
+	if up.Hits.Load() != 0 {
+		t.Errorf("%d refused requests reached the upstream", up.Hits.Load())
 	}
 }
 
@@ -225,8 +242,8 @@ func assertErrorShape(t *testing.T, r io.Reader) {
 }
 
 func TestNothingForwardedWhenMaskingFails(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) { w.Write([]byte("{}")) })
-	p, _ := startProxy(t, up)
+	up := newFakeAPI(t)
+	p, _ := startProxy(t, up.URL)
 	cases := []struct {
 		name, path, body, enc string
 		status                int
@@ -245,8 +262,8 @@ func TestNothingForwardedWhenMaskingFails(t *testing.T) {
 			assertErrorShape(t, resp.Body)
 		})
 	}
-	if up.hits.Load() != 0 {
-		t.Errorf("%d bad requests reached the upstream", up.hits.Load())
+	if up.Hits.Load() != 0 {
+		t.Errorf("%d bad requests reached the upstream", up.Hits.Load())
 	}
 	// bodiless requests elsewhere pass
 	resp, err := http.Get(p.BaseURL() + "/v1/models")
@@ -257,22 +274,19 @@ func TestNothingForwardedWhenMaskingFails(t *testing.T) {
 }
 
 func TestGzipRequestBody(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		if r.Header.Get("Content-Encoding") != "" {
-			t.Error("Content-Encoding forwarded for a body we decoded")
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"type":"message","content":[]}`))
-	})
-	p, _ := startProxy(t, up)
+	up := newFakeAPI(t)
+	p, _ := startProxy(t, up.URL)
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	zw.Write(requestBody(clientText))
 	zw.Close()
 	resp := post(t, p.BaseURL()+"/v1/messages", buf.Bytes(), "Content-Encoding", "gzip")
 	resp.Body.Close()
-	if resp.StatusCode != 200 || up.hits.Load() != 1 {
-		t.Fatalf("status %d, hits %d", resp.StatusCode, up.hits.Load())
+	if resp.StatusCode != 200 || up.Hits.Load() != 1 {
+		t.Fatalf("status %d, hits %d", resp.StatusCode, up.Hits.Load())
+	}
+	if up.Requests()[0].Header.Get("Content-Encoding") != "" {
+		t.Error("Content-Encoding forwarded for a body we decoded")
 	}
 }
 
@@ -286,7 +300,7 @@ func TestErrorStatusesPassThrough(t *testing.T) {
 				w.WriteHeader(status)
 				fmt.Fprintf(w, `{"type":"error","error":{"type":"overloaded_error","message":%q}}`, "about "+text)
 			})
-			p, _ := startProxy(t, up)
+			p, _ := startProxy(t, up.URL)
 			resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)

@@ -14,8 +14,7 @@ import (
 // secret in the URL, and sends nothing that reveals the secret: an
 // impostor on the port learns nothing it could answer with.
 func TestVerifySession(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, newFakeAPI(t).URL)
 	if err := VerifySession(context.Background(), p.BaseURL()); err != nil {
 		t.Fatalf("the live session was not verified: %v", err)
 	}

@@ -121,7 +121,7 @@ func TestStreamRestoresPseudonymsSplitAtEveryByte(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		writeChunked(w, script(masked, toolJSONFor(masked), []int{cut, cut + 1}, []int{cut, cut + 3}), chunk)
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	wantJSON := toolJSONFor(clientText)
 	for cut = 0; cut <= len(wantJSON); cut++ {
 		chunk = 1 + cut%37
@@ -159,7 +159,7 @@ func TestStreamPassesThinkingByteIdentical(t *testing.T) {
 		sent = script("plain words only", `{"command":"ls"}`, []int{3}, []int{4})
 		writeChunked(w, sent, 11)
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hello"))
 	got, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -201,7 +201,7 @@ func TestStreamMidStreamDisconnect(t *testing.T) {
 			conn.Close()
 		}
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
 	s := collect(t, resp.Body)
 	resp.Body.Close()
@@ -217,7 +217,7 @@ func TestConcurrentStreams(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		writeChunked(w, script(masked, toolJSONFor(masked), []int{7, 20, 33}, []int{9, 40}), 13)
 	})
-	p, _ := startProxy(t, up)
+	p, _ := startProxy(t, up.URL)
 	var wg sync.WaitGroup
 	errs := make(chan string, 16)
 	for i := 0; i < 16; i++ {

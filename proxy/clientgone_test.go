@@ -130,3 +130,34 @@ func TestClientGoingAwayEndsTheStoreWait(t *testing.T) {
 		}
 	}
 }
+
+func TestClientGoingAwayCancelsUpstream(t *testing.T) {
+	cancelled := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Write([]byte("event: ping\ndata: {\"type\":\"ping\"}\n\n"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(10 * time.Second):
+		}
+	})
+	p, _ := startProxy(t, up.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", p.BaseURL()+"/v1/messages", bytes.NewReader(requestBody("hi")))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	resp.Body.Read(buf)
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream request was not cancelled when the client went away")
+	}
+}

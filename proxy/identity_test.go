@@ -1,12 +1,12 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -208,93 +208,74 @@ func TestProxyRestoresOnlyWhatItsRequestMasked(t *testing.T) {
 	}
 }
 
-func TestDuplicateKeysAreRefused(t *testing.T) {
+// A document block with a plain-text source: the API reads source.data as
+// the document's text, and the proxy masks it.
+func TestTextDocumentSourceIsMaskedThroughTheProxy(t *testing.T) {
 	up := newFakeAPI(t)
 	p, _ := startProxy(t, up.URL)
-	body := []byte(`{"model":"m","max_tokens":10,"messages":[{"role":"assistant","content":[{"type":"thinking","type":"text","text":"i-0f3a9c2b7d1e4a605","signature":"s"}]}]}`)
+	body, _ := json.Marshal(map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": []any{
+		map[string]any{"type": "document", "source": map[string]any{"type": "text", "media_type": "text/plain", "data": clientText}},
+		map[string]any{"type": "text", "text": "Summarize the document."},
+	}}}})
 	resp := post(t, p.BaseURL()+"/v1/messages", body)
-	out, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(out, []byte("invalid_request_error")) {
-		t.Errorf("status %d, want 400 invalid_request_error", resp.StatusCode)
+	if resp.StatusCode != http.StatusOK || up.Hits.Load() != 1 {
+		t.Fatalf("status %d, %d requests upstream: the document was not forwarded", resp.StatusCode, up.Hits.Load())
 	}
-	if up.Hits.Load() != 0 {
-		t.Error("a body with a duplicate key was forwarded")
+	// newFakeAPI fails the test if any original reached it
+	if strings.Contains(string(up.Requests()[0].Body), "i-0f3a9c2b7d1e4a605") {
+		t.Error("the document's text went upstream unmasked")
 	}
 }
 
-// A batch's results restore what masking its creation produced, and
-// nothing for a batch this proxy never saw created.
-func TestBatchResultsRestoreTheirBatchOnly(t *testing.T) {
-	var results string
+// An original that cannot stand as a JSON number (an account ID starting
+// with 0) whose pseudonym the model wrote as one: the response stays JSON,
+// the tool input gets the original as a string, and the thinking block is
+// not touched.
+func TestUnrestorableNumberKeepsThinking(t *testing.T) {
+	accounts := []string{"012345678901", "023456789012", "034567890123", "045678901234", "056789012345", "067890123456"}
+	var thinking string
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		switch {
-		case r.Method == http.MethodPost:
-			var req struct {
-				Requests []struct{ Params json.RawMessage }
+		var p string
+		for _, f := range strings.FieldsFunc(string(body), func(c rune) bool { return c < '0' || c > '9' }) {
+			if len(f) == 12 && f[0] != '0' {
+				p = f
+				break
 			}
-			json.Unmarshal(body, &req)
-			results = string(req.Requests[0].Params)
-			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`{"id":"msgbatch_a","type":"message_batch"}`))
-		default:
-			w.Header().Set("Content-Type", "application/binary")
-			io.WriteString(w, results+"\n")
 		}
+		thinking = "The account is " + p
+		resp, _ := json.Marshal(map[string]any{"id": "msg_1", "type": "message", "role": "assistant", "content": []any{
+			map[string]any{"type": "thinking", "thinking": thinking, "signature": "EqQBCkgIBxABGAIiQL7f3x9T"},
+			map[string]any{"type": "tool_use", "id": "toolu_1", "name": "get_account", "input": json.RawMessage(`{"account_id":` + p + `}`)},
+		}})
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(resp)
 	})
-	p, e := startProxy(t, up.URL, func(o *Options) { o.Batches = &memBatches{} })
-	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "r",
-		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": clientText}}}}}})
-	resp := post(t, p.BaseURL()+"/v1/messages/batches", batch)
+	p, _ := startProxy(t, up.URL)
+	var text strings.Builder
+	for _, a := range accounts {
+		text.WriteString(`{"OwnerId": "` + a + `"} `)
+	}
+	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(text.String()))
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	get := func(id string) string {
-		resp, err := http.Get(p.BaseURL() + "/v1/messages/batches/" + id + "/results")
-		if err != nil {
-			t.Fatal(err)
+	if !json.Valid(b) {
+		t.Error("the client got a response that is not JSON")
+	}
+	if !strings.Contains(string(b), thinking) {
+		t.Error("the thinking block was rewritten (restored as text)")
+	}
+	var m struct {
+		Content []struct {
+			Input struct {
+				AccountID any `json:"account_id"`
+			}
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
 	}
-	if !strings.Contains(get("msgbatch_a"), clientText) {
-		t.Error("the batch's results were not restored")
+	if err := json.Unmarshal(b, &m); err != nil || len(m.Content) < 2 {
+		t.Fatal("no tool input in the response")
 	}
-	if got := get("msgbatch_other"); strings.Contains(decodedTexts([]byte(got)), "i-0f3a9c2b7d1e4a605") {
-		t.Error("results of a batch this proxy did not create restored someone's originals")
+	if a, ok := m.Content[1].Input.AccountID.(string); !ok || !slices.Contains(accounts, a) {
+		t.Errorf("the tool input's account was not restored as a string (%T)", m.Content[1].Input.AccountID)
 	}
-	// a new session proxy (another process) finds the batch's restore set
-	// in the store
-	p2, err := New(Options{Upstream: p.opts.Upstream, Engine: e, Batches: p.opts.Batches})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p2.Start()
-	defer p2.Shutdown(t.Context())
-	resp2, err := http.Get(p2.BaseURL() + "/v1/messages/batches/msgbatch_a/results")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp2.Body)
-	resp2.Body.Close()
-	if !strings.Contains(string(b), clientText) {
-		t.Error("a batch's restore set did not outlive the proxy that created it")
-	}
-}
-
-// memBatches is a BatchStore in memory (the encrypted store is one on disk).
-type memBatches struct {
-	sets map[string][]string
-}
-
-func (m *memBatches) SaveBatch(id string, ps []string) error {
-	if m.sets == nil {
-		m.sets = map[string][]string{}
-	}
-	m.sets[id] = ps
-	return nil
-}
-
-func (m *memBatches) LoadBatch(id string) ([]string, bool, error) {
-	ps, ok := m.sets[id]
-	return ps, ok, nil
 }

@@ -3,12 +3,9 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -179,54 +176,6 @@ func TestMasksRequestAndUnmasksJSONResponse(t *testing.T) {
 	}
 }
 
-func TestRefusesOtherClients(t *testing.T) {
-	up := newFakeAPI(t)
-	p, _ := startProxy(t, up.URL)
-	base := "http://" + p.Addr()
-	for name, req := range map[string]func() *http.Request{
-		"no secret": func() *http.Request {
-			r, _ := http.NewRequest("POST", base+"/v1/messages", strings.NewReader("{}"))
-			r.Header.Set("Content-Type", "application/json")
-			return r
-		},
-		"wrong secret": func() *http.Request {
-			r, _ := http.NewRequest("POST", base+"/0123456789abcdef0123456789abcdef/v1/messages", strings.NewReader("{}"))
-			r.Header.Set("Content-Type", "application/json")
-			return r
-		},
-		"foreign host": func() *http.Request {
-			r, _ := http.NewRequest("POST", p.BaseURL()+"/v1/messages", strings.NewReader("{}"))
-			r.Header.Set("Content-Type", "application/json")
-			r.Host = "evil.example:80"
-			return r
-		},
-		"absolute URL": func() *http.Request {
-			r, _ := http.NewRequest("GET", up.URL+"/v1/models", nil)
-			return r
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			client := http.DefaultClient
-			if name == "absolute URL" {
-				pu, _ := url.Parse(base)
-				client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
-			}
-			resp, err := client.Do(req())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusForbidden {
-				t.Errorf("status %d, want 403", resp.StatusCode)
-			}
-			assertErrorShape(t, resp.Body)
-		})
-	}
-	if up.Hits.Load() != 0 {
-		t.Errorf("%d refused requests reached the upstream", up.Hits.Load())
-	}
-}
-
 func assertErrorShape(t *testing.T, r io.Reader) {
 	t.Helper()
 	var e struct {
@@ -238,114 +187,6 @@ func assertErrorShape(t *testing.T, r io.Reader) {
 	}
 	if err := json.NewDecoder(r).Decode(&e); err != nil || e.Type != "error" || !strings.HasPrefix(e.Error.Message, "claude-secure: ") {
 		t.Errorf("not an Anthropic error: %+v %v", e, err)
-	}
-}
-
-func TestNothingForwardedWhenMaskingFails(t *testing.T) {
-	up := newFakeAPI(t)
-	p, _ := startProxy(t, up.URL)
-	cases := []struct {
-		name, path, body, enc string
-		status                int
-	}{
-		{"malformed JSON", "/v1/messages", `{"messages": [`, "", 400},
-		{"unknown endpoint with a body", "/v1/files", `{"x": "i-0f3a9c2b7d1e4a605"}`, "", 403},
-		{"undecodable encoding", "/v1/messages", `{}`, "br", 415},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			resp := post(t, p.BaseURL()+c.path, []byte(c.body), "Content-Encoding", c.enc)
-			defer resp.Body.Close()
-			if resp.StatusCode != c.status {
-				t.Errorf("status %d, want %d", resp.StatusCode, c.status)
-			}
-			assertErrorShape(t, resp.Body)
-		})
-	}
-	if up.Hits.Load() != 0 {
-		t.Errorf("%d bad requests reached the upstream", up.Hits.Load())
-	}
-	// bodiless requests elsewhere pass
-	resp, err := http.Get(p.BaseURL() + "/v1/models")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET elsewhere: %v %v", resp, err)
-	}
-	resp.Body.Close()
-}
-
-func TestGzipRequestBody(t *testing.T) {
-	up := newFakeAPI(t)
-	p, _ := startProxy(t, up.URL)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(requestBody(clientText))
-	zw.Close()
-	resp := post(t, p.BaseURL()+"/v1/messages", buf.Bytes(), "Content-Encoding", "gzip")
-	resp.Body.Close()
-	if resp.StatusCode != 200 || up.Hits.Load() != 1 {
-		t.Fatalf("status %d, hits %d", resp.StatusCode, up.Hits.Load())
-	}
-	if up.Requests()[0].Header.Get("Content-Encoding") != "" {
-		t.Error("Content-Encoding forwarded for a body we decoded")
-	}
-}
-
-func TestErrorStatusesPassThrough(t *testing.T) {
-	for _, status := range []int{429, 529, 500, 503} {
-		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-				text := maskedText(t, body)
-				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Retry-After", "7")
-				w.WriteHeader(status)
-				fmt.Fprintf(w, `{"type":"error","error":{"type":"overloaded_error","message":%q}}`, "about "+text)
-			})
-			p, _ := startProxy(t, up.URL)
-			resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != status || resp.Header.Get("Retry-After") != "7" {
-				t.Errorf("status %d retry-after %q", resp.StatusCode, resp.Header.Get("Retry-After"))
-			}
-			if !bytes.Contains(body, []byte("about "+clientText)) || !bytes.Contains(body, []byte("overloaded_error")) {
-				t.Error("error body not unmasked or wording changed")
-			}
-		})
-	}
-}
-
-func TestUpstreamUnreachable(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	e, _ := mask.New([]byte("s"), mask.NewMemoryMappings(), nil)
-	p, err := New(Options{Upstream: &url.URL{Scheme: "http", Host: addr}, Engine: e})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Start()
-	defer p.Shutdown(context.Background())
-	resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hi"))
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("status %d, want 502", resp.StatusCode)
-	}
-	assertErrorShape(t, resp.Body)
-}
-
-func TestListensOnLoopbackOnly(t *testing.T) {
-	e, _ := mask.New([]byte("s"), mask.NewMemoryMappings(), nil)
-	u, _ := url.Parse("https://api.anthropic.com")
-	if _, err := New(Options{Upstream: u, Engine: e, Addr: "0.0.0.0:0"}); err == nil {
-		t.Error("listening on all interfaces was allowed")
-	}
-	p, err := New(Options{Upstream: u, Engine: e})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Shutdown(context.Background())
-	if !strings.HasPrefix(p.Addr(), "127.0.0.1:") || len(strings.TrimPrefix(p.BaseURL(), "http://"+p.Addr()+"/")) < 32 {
-		t.Errorf("base URL %q: want loopback and a 128-bit secret", strings.Split(p.BaseURL(), "/")[2])
 	}
 }
 

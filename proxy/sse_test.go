@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/claude-secure/claude-secure/mask"
 )
 
 const signature = "EqQBCkgIBxABGAIiQL7f3x9TQ2w1c2l0ZS1mYWtl"
@@ -243,5 +245,70 @@ func TestConcurrentStreams(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// FuzzSSEUnmasker: any stream, cut anywhere, gives the same output as the
+// same stream read whole, and never panics.
+func FuzzSSEUnmasker(f *testing.F) {
+	e, _ := mask.New([]byte("fuzz"), mask.NewMemoryMappings(), nil)
+	masked, _ := e.MaskBytes([]byte(clientText), nil)
+	_, restore, _ := e.MaskRequest(requestBody(clientText), mask.BodyMessages, nil)
+	f.Add(script(string(masked), toolJSONFor(string(masked)), []int{5, 17}, []int{3, 30}), uint8(7))
+	f.Add([]byte("event: x\ndata: not json\n\ndata: {\"type\":\"content_block_delta\",\"index\":1}\r\n\r\n"), uint8(1))
+	f.Add([]byte("data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\"}}\n\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ab\\\\n\\u00e9\"}}\n\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, stream []byte, n uint8) {
+		run := func(chunk int) []byte {
+			u := newSSEUnmasker(io.NopCloser(&chunkReader{b: stream, n: chunk}), e, &reqInfo{masked: mask.Stats{}, unmasked: mask.Stats{}, restore: restore})
+			out, err := io.ReadAll(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		whole := run(len(stream) + 1)
+		if got := run(1 + int(n)%17); !bytes.Equal(got, whole) {
+			t.Fatalf("chunked output differs at byte %d", firstDiffBytes(got, whole))
+		}
+	})
+}
+
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := min(c.n, len(c.b), len(p))
+	copy(p, c.b[:k])
+	c.b = c.b[k:]
+	return k, nil
+}
+
+// An upstream that cuts the stream in the middle of an event (its data line
+// complete, its blank line missing) releases nothing of that event: the
+// client's last event is the error.
+func TestStreamCutMidEventReleasesNoneOfIt(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		masked := maskedText(t, body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n")
+		io.WriteString(w, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+		d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": "cut: " + masked}})
+		io.WriteString(w, "event: content_block_delta\ndata: "+string(d)+"\n")
+	})
+	p, _ := startProxy(t, up.URL)
+	resp := post(t, p.BaseURL()+"/v1/messages", requestBody(clientText))
+	s := collect(t, resp.Body)
+	resp.Body.Close()
+	if strings.Contains(s.text, "cut: ") {
+		t.Error("the event cut short was released")
+	}
+	last := s.events[len(s.events)-1]
+	if last[0] != "error" || !strings.Contains(last[1], "middle of an event") {
+		t.Errorf("last event %q %.80q, want the error", last[0], last[1])
 	}
 }

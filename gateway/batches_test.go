@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
 )
 
 // A message batch belongs to the token that created it: another token's
@@ -73,35 +77,6 @@ func TestBatchCallsBelongToTheirCreator(t *testing.T) {
 	}
 }
 
-// Without tokens, a page in a browser could post to a local gateway and
-// have the gateway's key added: a request with an Origin header, or a body
-// not declared JSON (what a page may send without asking first), is
-// refused and reaches nothing.
-func TestNoAuthRefusesBrowserRequests(t *testing.T) {
-	g := newTestGateway(t, func(c *Config) { c.Tokens = nil; c.UpstreamAPIKey = "sk-ant-gateway-key" })
-	for _, c := range []struct{ name, ctype, origin string }{
-		{"origin", "application/json", "http://evil.example"},
-		{"text/plain", "text/plain", ""},
-	} {
-		req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/messages", strings.NewReader(string(messagesBody(false))))
-		req.Header.Set("Content-Type", c.ctype)
-		if c.origin != "" {
-			req.Header.Set("Origin", c.origin)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusUnsupportedMediaType {
-			t.Errorf("%s: status %d, want a refusal", c.name, resp.StatusCode)
-		}
-	}
-	if n := g.api.Hits.Load(); n != 0 {
-		t.Errorf("%d browser requests reached the upstream", n)
-	}
-}
-
 // A token made again under a revoked token's name is another token: the
 // batches of the first are not its own.
 func TestBatchesStayWithTheTokenNotItsName(t *testing.T) {
@@ -132,5 +107,109 @@ func TestBatchesStayWithTheTokenNotItsName(t *testing.T) {
 	}
 	if api.Hits.Load() != before {
 		t.Error("the new token's call for the first token's batch reached the upstream")
+	}
+}
+
+// Two clients of one gateway, which brings the Anthropic key for both. Alice
+// creates a message batch about her instance; Bob fetches Alice's results:
+// the batch is not his, and nothing of hers reaches him.
+func TestBatchResultsRestoreOnlyForTheirCreator(t *testing.T) {
+	// the fake API's results answer what the model was sent (masked)
+	g, _, alice, bob := twoClients(t)
+
+	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "r",
+		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": prompt()}}}}}})
+	resp, created := post(t, g.url+"/v1/messages/batches", map[string]string{TokenHeader: alice}, batch)
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	id := batchID(t, created)
+	results := func(token string) string {
+		req, _ := http.NewRequest(http.MethodGet, g.url+"/v1/messages/batches/"+id+"/results", nil)
+		req.Header.Set(TokenHeader, token)
+		r2, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r2.Body)
+		r2.Body.Close()
+		return string(got)
+	}
+	if mine := results(alice); !strings.Contains(mine, originals[0]) {
+		t.Fatal("alice's own results were not restored")
+	}
+	got := results(bob)
+	for _, o := range originals {
+		if strings.Contains(got, o) {
+			t.Errorf("bob's answer holds alice's original (%d bytes): the batch restore set is not tied to the client that created the batch", len(o))
+		}
+	}
+}
+
+// twoClients starts a gateway in front of the fake API, which the gateway
+// brings the Anthropic key for, with two user tokens: alice's and bob's.
+func twoClients(t *testing.T) (g *testGateway, api *fakeapi.Server, alice, bob string) {
+	t.Helper()
+	g = newTestGateway(t, func(c *Config) { c.UpstreamAPIKey = "sk-ant-gateway-key" })
+	return g, g.api, g.token(t, "alice", RoleUser), g.token(t, "bob", RoleUser)
+}
+
+// batchID is the id of the batch a creation answered with.
+func batchID(t *testing.T, created []byte) string {
+	t.Helper()
+	var b struct{ ID string }
+	if err := json.Unmarshal(created, &b); err != nil || b.ID == "" {
+		t.Fatalf("the batch creation answered no id: %v", err)
+	}
+	return b.ID
+}
+
+// The Message Batches API through the gateway: the batch's requests are
+// masked, its JSONL results come back with the originals.
+func TestMessageBatches(t *testing.T) {
+	g := newTestGateway(t, nil)
+	tok := g.token(t, "batcher", RoleUser)
+	var reqs []any
+	for i := 0; i < 3; i++ {
+		reqs = append(reqs, map[string]any{"custom_id": "req-" + strconv.Itoa(i), "params": map[string]any{
+			"model": "claude-fake", "max_tokens": 100,
+			"messages": []any{map[string]any{"role": "user", "content": prompt()}}}})
+	}
+	body, _ := json.Marshal(map[string]any{"requests": reqs})
+	resp, out := post(t, g.url+"/v1/messages/batches", map[string]string{TokenHeader: tok}, body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("create: status %d", resp.StatusCode)
+	}
+	var batch struct{ ID string }
+	if err := json.Unmarshal(out, &batch); err != nil || batch.ID == "" {
+		t.Fatalf("create: no batch id")
+	}
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/v1/messages/batches/"+batch.ID+"/results", nil)
+	req.Header.Set(TokenHeader, tok)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Body.Close()
+	lines, _ := io.ReadAll(r2.Body)
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var res struct {
+			Result struct {
+				Message struct {
+					Content []struct{ Text string }
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(l), &res); err != nil {
+			t.Fatalf("a results line is not JSON (%d bytes)", len(l))
+		}
+		if c := res.Result.Message.Content; len(c) == 0 || c[0].Text != fakeapi.Answer(origInstance, origAccount) {
+			t.Fatal("a batch result does not carry the originals")
+		}
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d results, want 3", n)
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,28 +22,18 @@ var originals = []string{"i-0f3a9c2b7d1e4a605", "210987654321", "10.20.30.40", "
 
 const clientText = "Instance i-0f3a9c2b7d1e4a605 in account 210987654321 at 10.20.30.40 writes to s3://acme-orders-archive with AKIAQ3EGUWTX3KMNPZRX"
 
-type upstream struct {
-	*httptest.Server
-	hits   atomic.Int64
-	mu     sync.Mutex
-	bodies [][]byte
-	handle func(w http.ResponseWriter, r *http.Request, body []byte)
-}
-
-func newUpstream(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, body []byte)) *upstream {
-	u := &upstream{handle: handle}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.hits.Add(1)
+// newUpstream starts an upstream that answers as handle says, for what
+// the fake API (newFakeAPI) does not do; the test fails if an original
+// reaches it.
+func newUpstream(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, body []byte)) *httptest.Server {
+	u := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.bodies = append(u.bodies, body)
-		u.mu.Unlock()
 		for _, o := range originals {
 			if bytes.Contains(body, []byte(o)) || strings.Contains(r.URL.String(), o) {
 				t.Errorf("an original (%d bytes) reached the upstream", len(o))
 			}
 		}
-		u.handle(w, r, body)
+		handle(w, r, body)
 	}))
 	t.Cleanup(u.Close)
 	return u

@@ -19,15 +19,7 @@ import (
 // without changing what the request asks for: the request is refused,
 // nothing reaches the upstream, and the audit line does not carry it.
 func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "Forwarded", "X-Envoy-External-Address", "X-Original-Forwarded-For", "Cloudfront-Viewer-Address", "X-Amzn-Vpce-Id"} {
-			if r.Header.Get(h) != "" {
-				t.Errorf("%s reached the upstream", h)
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"type":"message","content":[]}`)
-	})
+	up := newFakeAPI(t)
 	var log syncbuf.Buffer
 	p, _ := startProxy(t, up.URL, func(o *Options) { o.Audit = slog.New(slog.NewJSONHandler(&log, nil)) })
 	cases := []struct {
@@ -47,7 +39,7 @@ func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 		{"basic credentials", http.MethodPost, "/v1/messages", []string{"Authorization", "Basic " + originals[4]}, "header Authorization"},
 	}
 	for _, c := range cases {
-		before := up.hits.Load()
+		before := up.Hits.Load()
 		var body io.Reader
 		if c.method == http.MethodPost {
 			body = bytes.NewReader(requestBody("hello"))
@@ -71,18 +63,25 @@ func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 				t.Errorf("%s: the refusal repeats original %d", c.name, i+1)
 			}
 		}
-		if up.hits.Load() != before {
+		if up.Hits.Load() != before {
 			t.Errorf("%s: the request reached the upstream", c.name)
 		}
 	}
 	// what a load balancer in front adds about the client is dropped, not
 	// refused: it describes the hop, not the request
-	before := len(up.bodies)
+	before := len(up.Requests())
 	resp := post(t, p.BaseURL()+"/v1/messages", requestBody("hello"), "X-Forwarded-For", originals[2], "X-Real-Ip", originals[2], "Forwarded", "for="+originals[2],
 		"X-Envoy-External-Address", originals[2], "X-Original-Forwarded-For", originals[2], "Cloudfront-Viewer-Address", originals[2]+":443", "X-Amzn-Vpce-Id", "vpce-0f3a9c2b7d1e4a605")
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || len(up.bodies) != before+1 {
+	if resp.StatusCode != http.StatusOK || len(up.Requests()) != before+1 {
 		t.Errorf("a request through a load balancer got %d", resp.StatusCode)
+	}
+	for _, r := range up.Requests() {
+		for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "Forwarded", "X-Envoy-External-Address", "X-Original-Forwarded-For", "Cloudfront-Viewer-Address", "X-Amzn-Vpce-Id"} {
+			if r.Header.Get(h) != "" {
+				t.Errorf("%s reached the upstream", h)
+			}
+		}
 	}
 	// the client's own key or token, in its header, passes as it is
 	for _, h := range [][]string{{"x-api-key", "sk-ant-api03-" + strings.Repeat("Ab3x", 20)}, {"Authorization", "Bearer sk-ant-oat01-" + strings.Repeat("Ab3x", 20)}} {
@@ -106,9 +105,7 @@ func TestValuesOutsideTheBodyAreRefused(t *testing.T) {
 // A batch request's custom_id goes to the API as it is: one that holds a
 // value to mask refuses the request.
 func TestStructuralFieldWithAValueIsRefused(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		t.Error("the request reached the upstream")
-	})
+	up := newFakeAPI(t)
 	p, _ := startProxy(t, up.URL)
 	batch, _ := json.Marshal(map[string]any{"requests": []any{map[string]any{"custom_id": "host-" + originals[2],
 		"params": map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": "hi"}}}}}})
@@ -117,6 +114,9 @@ func TestStructuralFieldWithAValueIsRefused(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), "custom_id") {
 		t.Errorf("status %d, want 400 naming the structural fields", resp.StatusCode)
+	}
+	if up.Hits.Load() != 0 {
+		t.Error("the request reached the upstream")
 	}
 }
 

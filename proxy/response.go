@@ -34,7 +34,9 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	info, ok := infoOf(ctx.Req)
 	if !ok {
 		// nothing says what the answer may restore
-		resp.Body.Close()
+		if resp.Body != nil {
+			resp.Body.Close()
+		}
 		return p.refusal(ctx.Req, http.StatusInternalServerError, "api_error", "no_record", noRecordAnswer, "")
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))

@@ -24,6 +24,8 @@ func newCmdDoctor(f *factory) *cobra.Command {
 		Use:   "doctor",
 		Short: "Check the key, the store, the upstream, Claude Code and the shell hook",
 		Args:  cobra.NoArgs,
+		Example: `  claude-secure doctor
+  claude-secure doctor --upstream https://gateway.example.com`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return doctorRun(cmd.Context(), f, upstream)
 		},

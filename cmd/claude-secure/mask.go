@@ -21,7 +21,9 @@ func newCmdMask(f *factory, runF func(*maskOptions) error) *cobra.Command {
 Every identifier is replaced by its pseudonym, and so is every value the store
 has learned, wherever it stands as a whole token; pseudonyms already in the text
 and everything else are copied as is.
-The same original always gets the same pseudonym, in every process and on every day.`)
+The same original always gets the same pseudonym, in every process and on every day.`,
+		`  claude-secure mask incident.log > safe.log
+  aws ec2 describe-instances | claude-secure mask | pbcopy`)
 }
 
 func newCmdUnmask(f *factory, runF func(*maskOptions) error) *cobra.Command {
@@ -29,15 +31,18 @@ func newCmdUnmask(f *factory, runF func(*maskOptions) error) *cobra.Command {
 		"Restore the originals in FILE (or standard input)",
 		`Restore the originals in FILE (or standard input) and write the result to standard output.
 
-Only pseudonyms this store issued are restored; anything else is copied as is.`)
+Only pseudonyms this store issued are restored; anything else is copied as is.`,
+		`  claude-secure unmask answer.txt
+  pbpaste | claude-secure unmask > fix.sh`)
 }
 
-func newMaskCommand(opts *maskOptions, runF func(*maskOptions) error, use, short, long string) *cobra.Command {
+func newMaskCommand(opts *maskOptions, runF func(*maskOptions) error, use, short, long, example string) *cobra.Command {
 	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Long:  long,
-		Args:  cobra.MaximumNArgs(1),
+		Use:     use,
+		Short:   short,
+		Long:    long,
+		Example: example,
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.args = args
 			if runF != nil {

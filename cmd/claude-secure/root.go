@@ -33,6 +33,9 @@ keys, IP addresses, bucket names, …) into stable, same-shaped pseudonyms befor
 leaves your machine, and restores the originals on the way back.
 
 Mappings live in an encrypted store whose key sits in the OS keyring.`,
+		Example: `  claude-secure run                                  # Claude Code behind the masking proxy
+  claude-secure mask < incident.log > safe.log       # a masked copy, safe to paste anywhere
+  claude-secure scan --staged                        # in a pre-commit hook: exit 1 if a commit adds an identifier`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

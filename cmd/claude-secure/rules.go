@@ -13,6 +13,8 @@ func newCmdRules(f *factory) *cobra.Command {
 		Use:   "rules",
 		Short: "List the detectors, with a made-up example each, and which are on",
 		Args:  cobra.NoArgs,
+		Example: `  claude-secure rules
+  claude-secure --config team.toml rules          # with a team's own rules and allowlist`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := f.config()
 			if err != nil {

@@ -18,6 +18,8 @@ func newCmdStore(f *factory) *cobra.Command {
 		Use:   "store",
 		Short: "Inspect and manage the encrypted mapping store",
 		Args:  cobra.NoArgs,
+		Example: `  claude-secure store info
+  claude-secure store lookup i-2651f357c7b88c60d`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usagef("store needs a subcommand: info, rotate-key, reset or lookup")
 		},
@@ -89,6 +91,8 @@ Pseudonyms do not change. The rotation is one transaction: after a crash the
 store opens with the old key or the new one. When the key comes from
 CLAUDE_SECURE_KEY, the new key is printed on standard output before the store
 changes; put it in CLAUDE_SECURE_KEY afterwards.`,
+		Example: `  claude-secure store rotate-key                    # key in the keyring or the key file: replaced there
+  key=$(claude-secure store rotate-key) && export CLAUDE_SECURE_KEY="$key"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, key, o, err := f.openStore()
@@ -119,6 +123,8 @@ func newCmdStoreReset(f *factory) *cobra.Command {
 		Short: "Delete the store and every mapping in it",
 		Long: `Delete the store and every mapping in it. Text masked before cannot be unmasked
 afterwards, and new pseudonyms will differ from the old ones.`,
+		Example: `  claude-secure store reset
+  claude-secure store reset --yes                   # in a script: no question`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := f.stateDir()
@@ -157,6 +163,8 @@ func newCmdStoreLookup(f *factory) *cobra.Command {
 		Use:   "lookup PSEUDONYM",
 		Short: "Print the original behind one pseudonym",
 		Args:  cobra.ExactArgs(1),
+		Example: `  claude-secure store lookup i-2651f357c7b88c60d
+  claude-secure store lookup 10.41.7.9`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, _, _, err := f.openStore()
 			if err != nil {

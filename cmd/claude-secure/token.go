@@ -28,6 +28,9 @@ SHA-256 hash is kept (tokens.json in the state directory). A running gateway
 notices new and revoked tokens on the next request.
 
 Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
+		Example: `  claude-secure token create alice
+  claude-secure token list
+  claude-secure token revoke alice`,
 	}
 	var role string
 	create := &cobra.Command{
@@ -60,6 +63,8 @@ Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
 		Use:   "list",
 		Short: "List tokens (names, roles, creation times; never the tokens)",
 		Args:  cobra.NoArgs,
+		Example: `  claude-secure token list
+  claude-secure token list --json | jq -r '.[].name'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := f.tokens()
 			if err != nil {
@@ -100,6 +105,8 @@ Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
 		Use:   "revoke NAME",
 		Short: "Revoke a token; a running gateway refuses it from the next request on",
 		Args:  cobra.ExactArgs(1),
+		Example: `  claude-secure token revoke alice
+  claude-secure token revoke alice && claude-secure token list   # and see who is left`,
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
 				return nil, cobra.ShellCompDirectiveNoFileComp

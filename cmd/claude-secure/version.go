@@ -43,9 +43,10 @@ func versionInfo() (v, c, d string) {
 
 func newCmdVersion(f *factory) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version",
+		Args:    cobra.NoArgs,
+		Example: `  claude-secure version`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, c, d := versionInfo()
 			fmt.Fprintf(f.Out, "claude-secure %s", v)

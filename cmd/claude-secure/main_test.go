@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +67,15 @@ func TestScripts(t *testing.T) {
 				}
 			},
 		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "chmodblocks":
+				// whether a file with mode 000 cannot be read here (as root,
+				// it can)
+				return chmodBlocks()
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CLAUDE_SECURE_HOME", env.WorkDir+"/state")
 			// a fixed key keeps the scripts away from the user's keyring
@@ -80,3 +91,21 @@ func TestScripts(t *testing.T) {
 type fakeKey struct{}
 
 type fakeHolder struct{ api *fakeapi.Server }
+
+func chmodBlocks() (bool, error) {
+	dir, err := os.MkdirTemp("", "chmodblocks")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("x"), 0o000); err != nil {
+		return false, err
+	}
+	f, err := os.Open(p)
+	if err == nil {
+		f.Close()
+		return false, nil
+	}
+	return true, nil
+}

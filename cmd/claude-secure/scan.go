@@ -2,9 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -13,31 +18,59 @@ import (
 )
 
 type scanOptions struct {
-	f    *factory
-	args []string
-	json bool
+	f      *factory
+	paths  []string // files and directories; none or "-" is standard input
+	format string   // text or json
 }
+
+var scanFormats = []string{"text", "json"}
 
 func newCmdScan(f *factory, runF func(*scanOptions) error) *cobra.Command {
 	opts := &scanOptions{f: f}
+	var asJSON bool
+	var format string
 	cmd := &cobra.Command{
-		Use:   "scan [FILE]",
-		Short: "Report what would be masked, without the values",
-		Long: `Report what mask would replace in FILE (or standard input): the kind and the
-line:column of each identifier, and counts per kind. Values are never printed.
+		Use:   "scan [PATH...]",
+		Short: "Report what would be masked in files, directories or staged changes, without the values",
+		Long: `Report what mask would replace: the file, line:column, kind and rule of each
+identifier, and counts per kind. Values are never printed, in any format.
 
-Exits 0 when nothing is found, 1 when anything is found, so it can guard
-commits and CI jobs, and 2 when the input cannot be read (an error is never
-taken for a finding, nor for a clean result).`,
-		Example: `  claude-secure scan notes.md
-  git diff | claude-secure scan --json`,
-		Args: cobra.MaximumNArgs(1),
+PATH is a file, a directory or - (standard input, also the default). A
+directory is read recursively the way git sees it: inside a git work tree,
+the tracked files and the untracked ones .gitignore does not exclude
+(git ls-files); elsewhere, every file except what the .gitignore files under
+the directory exclude, and never .git. A directory that git itself ignores is
+read anyway when it is named, with the .gitignore files inside it. Files with
+a NUL byte in their first 8 KB (binary files), symbolic links (never
+followed) and special files found in a directory are skipped and counted on
+standard error; a file named on the command line is always read.
+
+--format text (the default) prints PATH:LINE:COLUMN: KIND (RULE), one per line
+(columns count bytes); --format json (or --json) one document with every
+finding, counts per kind, skipped files and read errors.
+
+Exit status: 0 when nothing is found, 1 when anything is found, 2 on an
+error (a usage error, a file that cannot be read).
+A read error is named on standard error and never taken for a finding nor
+for a clean result: the other files are still scanned and reported, then the
+exit status is 2.`,
+		Example: `  claude-secure scan notes.md deploy/               # files and directories
+  git diff | claude-secure scan --json              # standard input
+
+  # CI job: fail when the repository holds an identifier (1) or a file cannot be read (2)
+  claude-secure scan .`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.args = args
+			opts.paths = args
+			fm, err := scanFormat(format, cmd.Flags().Changed("format"), asJSON)
+			if err != nil {
+				return err
+			}
+			opts.format = fm
 			if runF != nil {
 				return runF(opts)
 			}
-			err := scanRun(opts)
+			err = scanRun(opts)
 			var se *silentExit
 			if err != nil && !errors.As(err, &se) {
 				return &codeError{code: exitUsage, err: err}
@@ -45,24 +78,75 @@ taken for a finding, nor for a clean result).`,
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON document for machines")
+	fl := cmd.Flags()
+	fl.StringVar(&format, "format", "text", "output format: text or json")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON document for machines (--format json)")
 	return cmd
 }
 
+// scanFormat resolves --format and --json, which must not disagree.
+func scanFormat(format string, formatSet, asJSON bool) (string, error) {
+	known := false
+	for _, k := range scanFormats {
+		known = known || format == k
+	}
+	if !known {
+		return "", usagef("invalid argument %q for --format: want one of %s", format, strings.Join(scanFormats, ", "))
+	}
+	if asJSON {
+		if formatSet && format != "json" {
+			return "", usagef("--json and --format %s disagree; give one of them", format)
+		}
+		return "json", nil
+	}
+	return format, nil
+}
+
+// scanFinding is one finding as the JSON document shows it.
 type scanFinding struct {
-	Line   int    `json:"line"`
-	Column int    `json:"column"`
-	Length int    `json:"length"`
-	Kind   string `json:"kind"`
+	Path        string `json:"path"`
+	Line        int    `json:"line"`
+	Column      int    `json:"column"` // 1-based, in bytes
+	Length      int    `json:"length"` // in bytes
+	Kind        string `json:"kind"`
+	Rule        string `json:"rule"`
+	Description string `json:"description"`
+}
+
+type scanError struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+type scanSkipped struct {
+	Binary   int `json:"binary"`
+	Symlinks int `json:"symlinks"`
+	Special  int `json:"special"`
+}
+
+// scanJob scans a set of inputs and keeps what the report needs.
+type scanJob struct {
+	f      *factory
+	e      *mask.Engine
+	format string
+	out    *bufio.Writer
+	desc   map[string]string // kind → description
+
+	buf      []byte
+	seen     map[string]bool // files (absolute paths) already scanned
+	seenDirs map[string]bool
+
+	findings []scanFinding // json and sarif
+	counts   map[string]int
+	total    int
+	files    int // files scanned
+	hits     int // files with findings
+	skipped  scanSkipped
+	errs     []scanError
 }
 
 func scanRun(opts *scanOptions) error {
 	f := opts.f
-	in, done, err := f.input(opts.args)
-	if err != nil {
-		return err
-	}
-	defer done()
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -72,58 +156,247 @@ func scanRun(opts *scanOptions) error {
 	if err != nil {
 		return err
 	}
-	name := "-"
-	if len(opts.args) == 1 {
-		name = opts.args[0]
+	j := &scanJob{
+		f: f, e: e, format: opts.format, out: bufio.NewWriter(f.Out),
+		desc: map[string]string{}, buf: make([]byte, 256<<10),
+		seen: map[string]bool{}, seenDirs: map[string]bool{}, counts: map[string]int{},
 	}
-	counts := map[string]int{}
-	var findings []scanFinding
-	w := bufio.NewWriter(f.Out)
-	s := e.NewScanner(func(fd mask.Finding) {
-		counts[fd.Kind]++
-		sf := scanFinding{Line: fd.Line, Column: fd.Column, Length: fd.Length, Kind: fd.Kind}
-		if opts.json {
-			findings = append(findings, sf)
-			return
-		}
-		fmt.Fprintf(w, "%s:%d:%d: %s\n", name, sf.Line, sf.Column, sf.Kind)
+	for _, r := range mask.Rules() {
+		j.desc[r.Kind.String()] = r.Description
+	}
+	paths := opts.paths
+	if len(paths) == 0 {
+		paths = []string{"-"}
+	}
+	for _, p := range paths {
+		j.scanPath(p)
+	}
+	return j.finish()
+}
+
+// fail records that name could not be read, and says so now.
+func (j *scanJob) fail(name string, err error) {
+	msg := readErrorText(err)
+	j.errs = append(j.errs, scanError{Path: name, Error: msg})
+	fmt.Fprintf(j.f.Err, "claude-secure: error: cannot read %s: %s\n", name, msg)
+}
+
+// readErrorText is the reason of err without the path it repeats.
+func readErrorText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return lowerFirst(err.Error())
+}
+
+// scanFile scans one input. skipBinary skips it when its first 8 KB hold a
+// NUL byte. A read error is recorded, and the findings before it are kept.
+func (j *scanJob) scanFile(name string, r io.Reader, skipBinary bool) {
+	const sniff = 8 << 10
+	n, err := io.ReadAtLeast(r, j.buf, sniff)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	if err != nil && n == 0 {
+		j.fail(name, err)
+		return
+	}
+	if skipBinary && bytes.IndexByte(j.buf[:min(n, sniff)], 0) >= 0 {
+		j.skipped.Binary++
+		return
+	}
+	var found []scanFinding
+	s := j.e.NewScanner(func(fd mask.Finding) {
+		found = append(found, scanFinding{Path: name, Line: fd.Line, Column: fd.Column, Length: fd.Length,
+			Kind: fd.Kind, Rule: fd.Rule, Description: j.describe(fd.Kind)})
 	})
-	if err := s.Copy(nil, in); err != nil {
+	feed := func(p []byte) error {
+		_, err := s.Write(p)
 		return err
 	}
-	total := 0
-	kinds := make([]string, 0, len(counts))
-	for k, n := range counts {
-		kinds = append(kinds, k)
-		total += n
+	var scanErr error
+	if n > 0 {
+		scanErr = feed(j.buf[:n])
 	}
-	sort.Strings(kinds)
-	if opts.json {
+	for scanErr == nil && err == nil {
+		var k int
+		k, err = r.Read(j.buf)
+		if k > 0 {
+			scanErr = feed(j.buf[:k])
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	if scanErr == nil {
+		_, scanErr = s.Flush()
+	}
+	j.files++
+	j.add(found)
+	switch {
+	case err != nil:
+		j.fail(name, err)
+	case scanErr != nil:
+		j.fail(name, scanErr)
+	}
+}
+
+func (j *scanJob) describe(kind string) string {
+	if d, ok := j.desc[kind]; ok {
+		return d
+	}
+	return "found by a rule of the configuration file"
+}
+
+// add reports one file's findings: text at once, the rest at the end.
+func (j *scanJob) add(found []scanFinding) {
+	if len(found) == 0 {
+		return
+	}
+	sort.SliceStable(found, func(a, b int) bool {
+		if found[a].Line != found[b].Line {
+			return found[a].Line < found[b].Line
+		}
+		return found[a].Column < found[b].Column
+	})
+	j.hits++
+	for _, sf := range found {
+		j.counts[sf.Kind]++
+		j.total++
+		if j.format == "text" {
+			fmt.Fprintf(j.out, "%s:%d:%d: %s (%s)\n", sf.Path, sf.Line, sf.Column, sf.Kind, sf.Rule)
+		}
+	}
+	if j.format != "text" {
+		j.findings = append(j.findings, found...)
+	}
+}
+
+// finish writes the document (json), the summary on standard error
+// and decides the exit status.
+func (j *scanJob) finish() error {
+	var err error
+	switch j.format {
+	case "json":
+		findings := j.findings
 		if findings == nil {
 			findings = []scanFinding{}
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"file": name, "total": total, "counts": counts, "findings": findings}); err != nil {
-			return err
+		errs := j.errs
+		if errs == nil {
+			errs = []scanError{}
 		}
+		enc := json.NewEncoder(j.out)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(struct {
+			Files    int            `json:"files"`
+			Total    int            `json:"total"`
+			Counts   map[string]int `json:"counts"`
+			Skipped  scanSkipped    `json:"skipped"`
+			Errors   []scanError    `json:"errors"`
+			Findings []scanFinding  `json:"findings"`
+		}{j.files, j.total, j.counts, j.skipped, errs, findings})
 	}
-	if err := w.Flush(); err != nil {
+	if ferr := j.out.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
 		return err
 	}
-	if !opts.json {
-		if total == 0 {
-			fmt.Fprintln(f.Err, "claude-secure: nothing to mask")
-		} else {
-			parts := make([]string, len(kinds))
-			for i, k := range kinds {
-				parts[i] = fmt.Sprintf("%d %s", counts[k], k)
-			}
-			fmt.Fprintf(f.Err, "claude-secure: %d to mask: %s\n", total, strings.Join(parts, ", "))
-		}
+	w := j.f.Err
+	var skipped []string
+	if n := j.skipped.Binary; n > 0 {
+		skipped = append(skipped, countOf(n, "binary file", "binary files"))
 	}
-	if total > 0 {
+	if n := j.skipped.Symlinks; n > 0 {
+		skipped = append(skipped, countOf(n, "symbolic link", "symbolic links")+" (not followed)")
+	}
+	if n := j.skipped.Special; n > 0 {
+		skipped = append(skipped, countOf(n, "special file", "special files"))
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(w, "claude-secure: skipped %s\n", strings.Join(skipped, ", "))
+	}
+	if j.total == 0 {
+		if j.files == 1 {
+			fmt.Fprintln(w, "claude-secure: nothing to mask")
+		} else {
+			fmt.Fprintf(w, "claude-secure: nothing to mask in %s\n", countOf(j.files, "file", "files"))
+		}
+	} else {
+		kinds := make([]string, 0, len(j.counts))
+		for k := range j.counts {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		parts := make([]string, len(kinds))
+		for i, k := range kinds {
+			parts[i] = fmt.Sprintf("%d %s", j.counts[k], k)
+		}
+		where := ""
+		if j.files != 1 {
+			where = fmt.Sprintf(" (in %d of %s)", j.hits, countOf(j.files, "file", "files"))
+		}
+		fmt.Fprintf(w, "claude-secure: %d to mask: %s%s\n", j.total, strings.Join(parts, ", "), where)
+	}
+	if len(j.errs) > 0 {
+		fmt.Fprintf(w, "claude-secure: error: %s could not be read; this report is incomplete\n", countOf(len(j.errs), "input", "inputs"))
+		return &silentExit{code: exitUsage} // 2: an error, never a finding nor a clean result
+	}
+	if j.total > 0 {
 		return &silentExit{code: exitError}
 	}
 	return nil
+}
+
+// countOf is "1 file", "2 files".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// scanPath scans a path named on the command line: standard input, a file
+// (whatever it is: a named pipe too, and symbolic links are followed) or a
+// directory.
+func (j *scanJob) scanPath(p string) {
+	if p == "-" {
+		if j.seen["-"] {
+			return
+		}
+		j.seen["-"] = true
+		j.scanFile("-", j.f.In, false)
+		return
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		j.fail(p, err)
+		return
+	}
+	if fi.IsDir() {
+		j.scanDir(p)
+		return
+	}
+	j.openAndScan(p, false)
+}
+
+// openAndScan scans the file at p unless it was scanned already.
+func (j *scanJob) openAndScan(p string, skipBinary bool) {
+	key := p
+	if abs, err := filepath.Abs(p); err == nil {
+		key = abs
+	}
+	if j.seen[key] {
+		return
+	}
+	j.seen[key] = true
+	fh, err := os.Open(p)
+	if err != nil {
+		j.fail(p, err)
+		return
+	}
+	defer fh.Close()
+	j.scanFile(p, fh, skipBinary)
 }

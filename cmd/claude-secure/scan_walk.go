@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// scanDir scans every file under dir. Inside a git work tree the files are
+// the ones git lists (tracked, and untracked but not ignored); elsewhere,
+// and for a directory git ignores, a walk that honours the .gitignore files
+// under dir.
+func (j *scanJob) scanDir(dir string) {
+	key := dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		key = abs
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			key = real
+		}
+	}
+	if j.seenDirs[key] {
+		return
+	}
+	j.seenDirs[key] = true
+
+	inTree, err := gitWorkTree(dir)
+	if err != nil {
+		fmt.Fprintf(j.f.Err, "claude-secure: warning: git cannot read %s (%s); reading its .gitignore files instead\n", dir, err)
+	}
+	if inTree && !gitIgnored(dir) {
+		j.scanGitDir(dir)
+		return
+	}
+	j.listDir(dir, "", nil, func(rel string) { j.openAndScan(filepath.Join(dir, filepath.FromSlash(rel)), true) })
+}
+
+// gitWorkTree reports whether dir is inside a git work tree. No git, or no
+// repository, is false; another failure of git is an error.
+func gitWorkTree(dir string) (bool, error) {
+	var stderr bytes.Buffer
+	cmd := exec.Command("git", "-C", dir, "rev-parse", "--is-inside-work-tree")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if errors.Is(err, exec.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		if strings.Contains(stderr.String(), "not a git repository") {
+			return false, nil
+		}
+		return false, errors.New(gitMessage(stderr.Bytes(), err))
+	}
+	return strings.TrimSpace(string(out)) == "true", nil
+}
+
+// gitIgnored reports whether git ignores dir itself (by its rules, even
+// when it tracks files under it).
+func gitIgnored(dir string) bool {
+	return exec.Command("git", "-C", dir, "check-ignore", "-q", "--no-index", ".").Run() == nil
+}
+
+// gitMessage is the first line git wrote on standard error, else err.
+func gitMessage(stderr []byte, err error) string {
+	if line, _, _ := bytes.Cut(bytes.TrimSpace(stderr), []byte("\n")); len(line) > 0 {
+		return strings.TrimPrefix(string(line), "fatal: ")
+	}
+	return err.Error()
+}
+
+// scanGitDir scans the files git lists under dir.
+func (j *scanJob) scanGitDir(dir string) {
+	var stderr bytes.Buffer
+	cmd := exec.Command("git", "-C", dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		// fail closed: say so, and read the directory without git
+		j.fail(dir, fmt.Errorf("git ls-files: %s", gitMessage(stderr.Bytes(), err)))
+		j.listDir(dir, "", nil, func(rel string) { j.openAndScan(filepath.Join(dir, filepath.FromSlash(rel)), true) })
+		return
+	}
+	if stderr.Len() > 0 {
+		// git lists what it could and warns about the rest (a directory it
+		// cannot open): that rest was not scanned
+		j.fail(dir, fmt.Errorf("git ls-files: %s", gitMessage(stderr.Bytes(), err)))
+	}
+	names := strings.Split(string(out), "\x00")
+	sort.Strings(names)
+	last := ""
+	for _, name := range names {
+		if name == "" || name == last {
+			continue // the index lists a conflicted path once per stage
+		}
+		last = name
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if strings.HasSuffix(name, "/") {
+			j.scanDir(p) // a repository of its own inside this one
+			continue
+		}
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// tracked, but not in the work tree (deleted, or not checked out)
+		case err != nil:
+			j.fail(p, err)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			j.skipped.Symlinks++
+		case fi.IsDir():
+			j.scanDir(p) // a submodule
+		case fi.Mode().IsRegular():
+			j.openAndScan(p, true)
+		default:
+			j.skipped.Special++
+		}
+	}
+}
+
+// listDir walks the directory rel (slash-separated, "" for root) under
+// root, with the .gitignore rules of the directories above it, and calls
+// file with each regular file it does not exclude. A repository inside is
+// scanned as git sees it.
+func (j *scanJob) listDir(root, rel string, levels []ignoreLevel, file func(rel string)) {
+	dir := filepath.Join(root, filepath.FromSlash(rel))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		j.fail(dir, err)
+		if len(entries) == 0 {
+			return
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, ".gitignore")); err == nil && fi.Mode().IsRegular() {
+		// an unreadable .gitignore excludes nothing: more is scanned, not less
+		if data, err := os.ReadFile(filepath.Join(dir, ".gitignore")); err == nil {
+			levels = append(levels[:len(levels):len(levels)], ignoreLevel{base: rel, rules: parseGitignore(data)})
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name == ".git" {
+			continue
+		}
+		p := path.Join(rel, name)
+		isDir := e.IsDir()
+		if ignoredPath(levels, p, isDir) {
+			continue
+		}
+		full := filepath.Join(root, filepath.FromSlash(p))
+		switch t := e.Type(); {
+		case t&fs.ModeSymlink != 0:
+			j.skipped.Symlinks++
+		case isDir:
+			if _, err := os.Lstat(filepath.Join(full, ".git")); err == nil {
+				if inTree, _ := gitWorkTree(full); inTree {
+					j.scanDir(full) // a repository: as git sees it
+					continue
+				}
+			}
+			j.listDir(root, p, levels, file)
+		case t.IsRegular():
+			file(p)
+		default:
+			j.skipped.Special++
+		}
+	}
+}
+
+// ignoreLevel is the rules of one .gitignore file, in the directory base
+// (slash-separated, relative to the walk's root).
+type ignoreLevel struct {
+	base  string
+	rules []ignoreRule
+}
+
+type ignoreRule struct {
+	re      *regexp.Regexp
+	negate  bool
+	dirOnly bool
+}
+
+// ignoredPath applies gitignore precedence: the deepest file first, and in
+// a file the last rule that matches.
+func ignoredPath(levels []ignoreLevel, p string, isDir bool) bool {
+	for i := len(levels) - 1; i >= 0; i-- {
+		l := levels[i]
+		rel := p
+		if l.base != "" {
+			var under bool
+			if rel, under = strings.CutPrefix(p, l.base+"/"); !under {
+				continue
+			}
+		}
+		for k := len(l.rules) - 1; k >= 0; k-- {
+			r := l.rules[k]
+			if r.dirOnly && !isDir {
+				continue
+			}
+			if r.re.MatchString(rel) {
+				return !r.negate
+			}
+		}
+	}
+	return false
+}
+
+// parseGitignore reads the patterns of a .gitignore file (gitignore(5)).
+// A pattern it cannot read is dropped: it would only exclude something.
+func parseGitignore(data []byte) []ignoreRule {
+	var rules []ignoreRule
+	for _, line := range strings.Split(string(data), "\n") {
+		if r, ok := compileIgnore(line); ok {
+			rules = append(rules, r)
+		}
+	}
+	return rules
+}
+
+func compileIgnore(line string) (ignoreRule, bool) {
+	var r ignoreRule
+	line = strings.TrimSuffix(line, "\r")
+	// trailing spaces are dropped unless a backslash quotes them
+	for strings.HasSuffix(line, " ") && !strings.HasSuffix(line, `\ `) {
+		line = line[:len(line)-1]
+	}
+	if line == "" || line[0] == '#' {
+		return r, false
+	}
+	if line[0] == '!' {
+		r.negate = true
+		line = line[1:]
+	}
+	if strings.HasSuffix(line, "/") {
+		r.dirOnly = true
+		line = line[:len(line)-1]
+	}
+	if line == "" {
+		return r, false
+	}
+	// a slash at the start or in the middle anchors the pattern to the
+	// .gitignore's directory; otherwise it matches at any depth
+	anchored := strings.Contains(line, "/")
+	line = strings.TrimPrefix(line, "/")
+	var b strings.Builder
+	b.WriteString("^")
+	if !anchored {
+		b.WriteString("(?:.*/)?")
+	}
+	globToRegexp(&b, line)
+	b.WriteString("$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return r, false
+	}
+	r.re = re
+	return r, true
+}
+
+// globToRegexp writes the wildmatch pattern g (with "/" special: * and ?
+// stay inside one name, ** crosses directories) as a regular expression.
+func globToRegexp(b *strings.Builder, g string) {
+	for i := 0; i < len(g); i++ {
+		c := g[i]
+		switch c {
+		case '*':
+			if i+1 < len(g) && g[i+1] == '*' {
+				startsName := i == 0 || g[i-1] == '/'
+				j := i
+				for j < len(g) && g[j] == '*' {
+					j++
+				}
+				switch {
+				case startsName && j == len(g): // "**" at the end: everything inside
+					b.WriteString(".*")
+					i = j - 1
+					continue
+				case startsName && g[j] == '/': // "**/": any number of directories
+					b.WriteString("(?:.*/)?")
+					i = j
+					continue
+				}
+				b.WriteString("[^/]*") // other runs of stars are one star
+				i = j - 1
+				continue
+			}
+			b.WriteString("[^/]*")
+		case '?':
+			b.WriteString("[^/]")
+		case '[':
+			if n := classToRegexp(b, g[i:]); n > 0 {
+				i += n - 1
+				continue
+			}
+			b.WriteString(`\[`)
+		case '\\':
+			if i+1 < len(g) {
+				i++
+				c = g[i]
+			}
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		default:
+			if c < 0x80 {
+				b.WriteString(regexp.QuoteMeta(string(c)))
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+}
+
+// classToRegexp writes the bracket expression at the start of g and returns
+// its length, or 0 when it is not closed (then "[" is an ordinary
+// character).
+func classToRegexp(b *strings.Builder, g string) int {
+	i := 1
+	var out strings.Builder
+	out.WriteByte('[')
+	if i < len(g) && (g[i] == '!' || g[i] == '^') {
+		out.WriteByte('^')
+		i++
+	}
+	negated := i > 1
+	first := true
+	for i < len(g) {
+		c := g[i]
+		switch {
+		case c == ']' && !first:
+			if negated {
+				out.WriteByte('/') // nothing in a pattern matches a slash but a slash
+			}
+			out.WriteByte(']')
+			b.WriteString(out.String())
+			return i + 1
+		case c == '[' && i+1 < len(g) && g[i+1] == ':':
+			end := strings.Index(g[i+2:], ":]")
+			if end < 0 {
+				return 0
+			}
+			out.WriteString(g[i : i+2+end+2])
+			i += 2 + end + 2
+			first = false
+			continue
+		case c == '\\' && i+1 < len(g):
+			i++
+			classChar(&out, g[i])
+		case c == '-':
+			out.WriteByte('-')
+		default:
+			classChar(&out, c)
+		}
+		first = false
+		i++
+	}
+	return 0
+}
+
+// classChar writes c as a literal inside a character class.
+func classChar(b *strings.Builder, c byte) {
+	if c < 0x80 && !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+		b.WriteByte('\\')
+	}
+	b.WriteByte(c)
+}

@@ -20,6 +20,7 @@ import (
 type scanOptions struct {
 	f      *factory
 	paths  []string // files and directories; none or "-" is standard input
+	staged bool     // the staged changes (git index) instead of paths
 	format string   // text or json
 }
 
@@ -45,12 +46,18 @@ a NUL byte in their first 8 KB (binary files), symbolic links (never
 followed) and special files found in a directory are skipped and counted on
 standard error; a file named on the command line is always read.
 
+--staged reads what the next commit would record: the staged (index) content
+of each added, copied, modified, renamed or retyped file, and reports only
+findings on the lines the staged diff adds, with their line numbers in the
+staged file. PATHs given with --staged are git pathspecs that limit it.
+Outside a git work tree, --staged is an error.
+
 --format text (the default) prints PATH:LINE:COLUMN: KIND (RULE), one per line
 (columns count bytes); --format json (or --json) one document with every
 finding, counts per kind, skipped files and read errors.
 
 Exit status: 0 when nothing is found, 1 when anything is found, 2 on an
-error (a usage error, a file that cannot be read).
+error (a usage error, a file that cannot be read, git failing for --staged).
 A read error is named on standard error and never taken for a finding nor
 for a clean result: the other files are still scanned and reported, then the
 exit status is 2.`,
@@ -58,7 +65,10 @@ exit status is 2.`,
   git diff | claude-secure scan --json              # standard input
 
   # CI job: fail when the repository holds an identifier (1) or a file cannot be read (2)
-  claude-secure scan .`,
+  claude-secure scan .
+
+  # pre-commit hook: refuse a commit whose staged changes add an identifier
+  printf '#!/bin/sh\nexec claude-secure scan --staged\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.paths = args
@@ -67,6 +77,13 @@ exit status is 2.`,
 				return err
 			}
 			opts.format = fm
+			if opts.staged {
+				for _, p := range args {
+					if p == "-" {
+						return usagef("--staged reads the git index, not standard input: give it no - argument")
+					}
+				}
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -79,6 +96,7 @@ exit status is 2.`,
 		},
 	}
 	fl := cmd.Flags()
+	fl.BoolVar(&opts.staged, "staged", false, "scan the lines the staged changes add (for a pre-commit hook)")
 	fl.StringVar(&format, "format", "text", "output format: text or json")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON document for machines (--format json)")
 	return cmd
@@ -111,6 +129,8 @@ type scanFinding struct {
 	Kind        string `json:"kind"`
 	Rule        string `json:"rule"`
 	Description string `json:"description"`
+
+	endLine int // where the value ends
 }
 
 type scanError struct {
@@ -164,12 +184,18 @@ func scanRun(opts *scanOptions) error {
 	for _, r := range mask.Rules() {
 		j.desc[r.Kind.String()] = r.Description
 	}
-	paths := opts.paths
-	if len(paths) == 0 {
-		paths = []string{"-"}
-	}
-	for _, p := range paths {
-		j.scanPath(p)
+	if opts.staged {
+		if err := j.scanStaged(opts.paths); err != nil {
+			return err
+		}
+	} else {
+		paths := opts.paths
+		if len(paths) == 0 {
+			paths = []string{"-"}
+		}
+		for _, p := range paths {
+			j.scanPath(p)
+		}
 	}
 	return j.finish()
 }
@@ -191,8 +217,10 @@ func readErrorText(err error) string {
 }
 
 // scanFile scans one input. skipBinary skips it when its first 8 KB hold a
-// NUL byte. A read error is recorded, and the findings before it are kept.
-func (j *scanJob) scanFile(name string, r io.Reader, skipBinary bool) {
+// NUL byte; added, when not nil, keeps only findings that touch those
+// lines (a staged diff's additions). A read error is recorded, and the
+// findings before it are kept.
+func (j *scanJob) scanFile(name string, r io.Reader, skipBinary bool, added []lineRange) {
 	const sniff = 8 << 10
 	n, err := io.ReadAtLeast(r, j.buf, sniff)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -206,14 +234,24 @@ func (j *scanJob) scanFile(name string, r io.Reader, skipBinary bool) {
 		j.skipped.Binary++
 		return
 	}
+	var pos posTracker
 	var found []scanFinding
 	s := j.e.NewScanner(func(fd mask.Finding) {
-		found = append(found, scanFinding{Path: name, Line: fd.Line, Column: fd.Column, Length: fd.Length,
-			Kind: fd.Kind, Rule: fd.Rule, Description: j.describe(fd.Kind)})
+		sf := scanFinding{Path: name, Line: fd.Line, Column: fd.Column, Length: fd.Length,
+			Kind: fd.Kind, Rule: fd.Rule, Description: j.describe(fd.Kind)}
+		end := fd.Offset + int64(fd.Length)
+		sf.endLine = fd.Line + pos.newlines(fd.Offset, end)
+		if added == nil || touches(added, sf.Line, sf.endLine) {
+			found = append(found, sf)
+		}
 	})
 	feed := func(p []byte) error {
-		_, err := s.Write(p)
-		return err
+		pos.feed(p)
+		if _, err := s.Write(p); err != nil {
+			return err
+		}
+		pos.prune(pos.n - int64(s.Pending()))
+		return nil
 	}
 	var scanErr error
 	if n > 0 {
@@ -367,7 +405,7 @@ func (j *scanJob) scanPath(p string) {
 			return
 		}
 		j.seen["-"] = true
-		j.scanFile("-", j.f.In, false)
+		j.scanFile("-", j.f.In, false, nil)
 		return
 	}
 	fi, err := os.Stat(p)
@@ -398,5 +436,60 @@ func (j *scanJob) openAndScan(p string, skipBinary bool) {
 		return
 	}
 	defer fh.Close()
-	j.scanFile(p, fh, skipBinary)
+	j.scanFile(p, fh, skipBinary, nil)
+}
+
+// posTracker follows the input of one scan to tell on which line a value
+// ends. It keeps the newlines only from the line where the scanner may
+// still report something.
+type posTracker struct {
+	n         int64   // bytes seen
+	nl        []int64 // offsets of newlines at or after lineStart
+	lineStart int64   // the first line kept starts here
+}
+
+func (p *posTracker) feed(b []byte) {
+	for i := 0; ; {
+		k := bytes.IndexByte(b[i:], '\n')
+		if k < 0 {
+			break
+		}
+		p.nl = append(p.nl, p.n+int64(i+k))
+		i += k + 1
+	}
+	p.n += int64(len(b))
+}
+
+// lineStartOf is the offset where the line holding off starts.
+func (p *posTracker) lineStartOf(off int64) int64 {
+	i := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= off })
+	if i == 0 {
+		return p.lineStart
+	}
+	return p.nl[i-1] + 1
+}
+
+// prune forgets what comes before the line holding off: nothing will be
+// reported there any more.
+func (p *posTracker) prune(off int64) {
+	ls := p.lineStartOf(off)
+	i := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= ls })
+	p.nl = append(p.nl[:0], p.nl[i:]...)
+	p.lineStart = ls
+}
+
+// newlines counts the newlines in [from, to).
+func (p *posTracker) newlines(from, to int64) int {
+	a := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= from })
+	b := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= to })
+	return b - a
+}
+
+// lineRange is a run of lines, first to last.
+type lineRange struct{ first, last int }
+
+// touches reports whether lines first..last meet one of the ranges.
+func touches(rs []lineRange, first, last int) bool {
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].last >= first })
+	return i < len(rs) && rs[i].first <= last
 }

@@ -18,6 +18,7 @@ func TestScanFlags(t *testing.T) {
 		name   string
 		argv   []string
 		paths  []string
+		staged bool
 		format string
 		code   exitCode // of the command when runF does not run
 	}{
@@ -27,11 +28,14 @@ func TestScanFlags(t *testing.T) {
 		{name: "json", argv: []string{"--json", "a.txt"}, paths: []string{"a.txt"}, format: "json"},
 		{name: "format json", argv: []string{"--format", "json"}, paths: []string{}, format: "json"},
 		{name: "json and format json", argv: []string{"--json", "--format=json"}, paths: []string{}, format: "json"},
+		{name: "staged", argv: []string{"--staged"}, paths: []string{}, staged: true, format: "text"},
+		{name: "staged pathspecs", argv: []string{"--staged", "--format", "json", "--", "src", "*.tf"}, paths: []string{"src", "*.tf"}, staged: true, format: "json"},
 		{name: "path after a flag", argv: []string{"a.txt", "--json"}, paths: []string{"a.txt"}, format: "json"},
 
 		{name: "json and text", argv: []string{"--format=text", "--json"}, code: exitUsage},
 		{name: "unknown format", argv: []string{"--format", "xml"}, code: exitUsage},
-		{name: "unknown flag", argv: []string{"--staged"}, code: exitUsage},
+		{name: "staged reads no stdin", argv: []string{"--staged", "-"}, code: exitUsage},
+		{name: "unknown flag", argv: []string{"--sarif"}, code: exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,8 +64,8 @@ func TestScanFlags(t *testing.T) {
 			if got.paths == nil {
 				got.paths = []string{}
 			}
-			if !reflect.DeepEqual(got.paths, tt.paths) || got.format != tt.format {
-				t.Errorf("got paths %q format %q, want %q %q", got.paths, got.format, tt.paths, tt.format)
+			if !reflect.DeepEqual(got.paths, tt.paths) || got.staged != tt.staged || got.format != tt.format {
+				t.Errorf("got paths %q staged %v format %q, want %q %v %q", got.paths, got.staged, got.format, tt.paths, tt.staged, tt.format)
 			}
 		})
 	}
@@ -134,6 +138,118 @@ func TestGitignore(t *testing.T) {
 	for _, tt := range tests {
 		if got := ignoredPath(levels, tt.path, tt.isDir); got != tt.want {
 			t.Errorf("ignored(%q, dir %v) = %v, want %v", tt.path, tt.isDir, got, tt.want)
+		}
+	}
+}
+
+func TestParsePatch(t *testing.T) {
+	patch := strings.Join([]string{
+		`diff --git a/app.conf b/app.conf`,
+		`index 1111111..2222222 100644`,
+		`--- a/app.conf`,
+		`+++ b/app.conf`,
+		`@@ -2,0 +3,2 @@ region = us-east-1`,
+		`+++ this content line looks like a header`,
+		`+diff --git a/x b/x`,
+		`@@ -10 +11 @@`,
+		`-old`,
+		`+new`,
+		`\ No newline at end of file`,
+		`diff --git a/dir/with space.txt b/dir/with space.txt`,
+		`new file mode 100644`,
+		`--- /dev/null`,
+		"+++ b/dir/with space.txt\t",
+		`@@ -0,0 +1 @@`,
+		`+one`,
+		`diff --git "a/\303\274.txt" "b/\303\274.txt"`,
+		`--- "a/\303\274.txt"`,
+		`+++ "b/\303\274.txt"`,
+		`@@ -1,2 +0,0 @@`,
+		`-a`,
+		`-b`,
+		`diff --git a/gone.txt b/gone.txt`,
+		`deleted file mode 100644`,
+		`--- a/gone.txt`,
+		`+++ /dev/null`,
+		`@@ -1 +0,0 @@`,
+		`-x`,
+		`diff --git a/empty.txt b/empty.txt`,
+		`new file mode 100644`,
+		`index 0000000..e69de29`,
+		``,
+	}, "\n")
+	got, err := parsePatch(strings.NewReader(patch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]lineRange{
+		"app.conf":           {{3, 4}, {11, 11}},
+		"dir/with space.txt": {{1, 1}},
+		"\u00fc.txt":         nil,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if _, err := parsePatch(strings.NewReader("diff --git a/x b/x\n+++ b/x\n@@ -0,0 +1,2 @@\n+one\n")); err == nil {
+		t.Error("a hunk cut short read without an error")
+	}
+	if _, err := parsePatch(strings.NewReader("diff --git a/x b/x\n+++ b/x\n@@ -0,0 +1,2 @@\n+one\n?two\n")); err == nil {
+		t.Error("a hunk with an unexpected line read without an error")
+	}
+}
+
+func TestParseRawDiff(t *testing.T) {
+	raw := ":000000 100644 " + strings.Repeat("0", 40) + " " + strings.Repeat("a", 40) + " A\x00new file.txt\x00" +
+		":100644 100644 " + strings.Repeat("b", 40) + " " + strings.Repeat("c", 40) + " R086\x00old.txt\x00moved.txt\x00" +
+		":000000 160000 " + strings.Repeat("0", 40) + " " + strings.Repeat("d", 40) + " A\x00sub\x00"
+	got, err := parseRawDiff([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []stagedFile{
+		{path: "new file.txt", mode: "100644", blob: strings.Repeat("a", 40)},
+		{path: "moved.txt", mode: "100644", blob: strings.Repeat("c", 40)},
+		{path: "sub", mode: "160000", blob: strings.Repeat("d", 40)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if _, err := parseRawDiff([]byte(":100644 100644 x y R100\x00only-one\x00")); err == nil {
+		t.Error("a rename with one path read without an error")
+	}
+}
+
+// TestPosTracker: where values end, whatever the chunks.
+func TestPosTracker(t *testing.T) {
+	text := "ascii line\nPrüfe 10.0.0.1 und ü 10.0.0.2\n-----BEGIN\nKEY\n-----END\n"
+	for _, chunk := range []int{1, 3, 7, len(text)} {
+		var p posTracker
+		for i := 0; i < len(text); i += chunk {
+			p.feed([]byte(text[i:min(i+chunk, len(text))]))
+		}
+		pem := int64(strings.Index(text, "-----BEGIN"))
+		end := int64(strings.Index(text, "-----END") + len("-----END"))
+		if n := p.newlines(pem, end); n != 2 {
+			t.Errorf("chunk %d: %d newlines in the key, want 2", chunk, n)
+		}
+		p.prune(end)
+		if n := p.newlines(end-3, end); n != 0 {
+			t.Errorf("chunk %d: after pruning, %d newlines, want 0", chunk, n)
+		}
+		if ls := p.lineStartOf(end); ls != end-int64(len("-----END")) {
+			t.Errorf("chunk %d: after pruning, the line starts at %d", chunk, ls)
+		}
+	}
+}
+
+func TestTouches(t *testing.T) {
+	rs := []lineRange{{3, 4}, {10, 10}}
+	for _, tt := range []struct {
+		first, last int
+		want        bool
+	}{{1, 2, false}, {2, 3, true}, {4, 4, true}, {5, 9, false}, {9, 12, true}, {11, 11, false}} {
+		if got := touches(rs, tt.first, tt.last); got != tt.want {
+			t.Errorf("touches(%d..%d) = %v, want %v", tt.first, tt.last, got, tt.want)
 		}
 	}
 }

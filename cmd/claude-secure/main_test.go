@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
+	"github.com/claude-secure/claude-secure/mask"
+
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -66,6 +70,10 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("fakeapi-saw: %v, want %v", saw, !neg)
 				}
 			},
+			// sarifcheck [-unsuccessful] FILE [URI:LINE:COL:ENDCOL:RULE...]
+			// checks FILE is a SARIF log as code scanning reads it, and that
+			// its results are exactly the ones given
+			"sarifcheck": sarifCheck,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -108,4 +116,111 @@ func chmodBlocks() (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+func sarifCheck(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: sarifcheck [-unsuccessful] FILE [URI:LINE:COL:ENDCOL:RULE...]")
+	}
+	wantOK := true
+	if len(args) > 0 && args[0] == "-unsuccessful" {
+		wantOK = false
+		args = args[1:]
+	}
+	if len(args) < 1 {
+		ts.Fatalf("usage: sarifcheck [-unsuccessful] FILE [URI:LINE:COL:ENDCOL:RULE...]")
+	}
+	type msg struct {
+		Text string `json:"text"`
+	}
+	var log struct {
+		Schema  string `json:"$schema"`
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct {
+					Name    string `json:"name"`
+					Version string `json:"version"`
+					Rules   []struct {
+						ID               string `json:"id"`
+						ShortDescription msg    `json:"shortDescription"`
+					} `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Invocations []struct {
+				ExecutionSuccessful bool `json:"executionSuccessful"`
+			} `json:"invocations"`
+			ColumnKind string `json:"columnKind"`
+			Results    []struct {
+				RuleID    string `json:"ruleId"`
+				RuleIndex int    `json:"ruleIndex"`
+				Level     string `json:"level"`
+				Message   msg    `json:"message"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI       string `json:"uri"`
+							URIBaseID string `json:"uriBaseId"`
+						} `json:"artifactLocation"`
+						Region struct {
+							StartLine   int `json:"startLine"`
+							StartColumn int `json:"startColumn"`
+							EndColumn   int `json:"endColumn"`
+						} `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &log))
+	if log.Version != "2.1.0" || log.Schema == "" || len(log.Runs) != 1 {
+		ts.Fatalf("not a SARIF 2.1.0 log with one run")
+	}
+	run := log.Runs[0]
+	d := run.Tool.Driver
+	if d.Name != "claude-secure" || d.Version == "" {
+		ts.Fatalf("tool.driver: name %q, version %q", d.Name, d.Version)
+	}
+	ids := map[string]bool{}
+	for _, r := range d.Rules {
+		if r.ID == "" || ids[r.ID] || r.ShortDescription.Text == "" {
+			ts.Fatalf("rule %q: empty, repeated or without a shortDescription", r.ID)
+		}
+		ids[r.ID] = true
+	}
+	for _, r := range mask.Rules() {
+		if !ids[r.Kind.String()] {
+			ts.Fatalf("no rule for kind %s", r.Kind)
+		}
+	}
+	if run.ColumnKind != "unicodeCodePoints" {
+		ts.Fatalf("columnKind %q", run.ColumnKind)
+	}
+	if len(run.Invocations) != 1 || run.Invocations[0].ExecutionSuccessful != wantOK {
+		ts.Fatalf("invocations: want one, executionSuccessful %v", wantOK)
+	}
+	var got []string
+	for i, r := range run.Results {
+		if !ids[r.RuleID] || r.RuleIndex < 0 || r.RuleIndex >= len(d.Rules) || d.Rules[r.RuleIndex].ID != r.RuleID {
+			ts.Fatalf("result %d: ruleId %q and ruleIndex %d do not name one rule", i, r.RuleID, r.RuleIndex)
+		}
+		if r.Level != "error" || !strings.Contains(r.Message.Text, r.RuleID) || len(r.Locations) != 1 {
+			ts.Fatalf("result %d: level %q, message %q, %d locations", i, r.Level, r.Message.Text, len(r.Locations))
+		}
+		pl := r.Locations[0].PhysicalLocation
+		if strings.Contains(pl.ArtifactLocation.URI, ":") || pl.ArtifactLocation.URIBaseID != "%SRCROOT%" {
+			ts.Fatalf("result %d: uri %q is not relative to %%SRCROOT%%", i, pl.ArtifactLocation.URI)
+		}
+		rg := pl.Region
+		if rg.StartLine < 1 || rg.StartColumn < 1 || rg.EndColumn <= rg.StartColumn {
+			ts.Fatalf("result %d: region %+v", i, rg)
+		}
+		got = append(got, fmt.Sprintf("%s:%d:%d:%d:%s", pl.ArtifactLocation.URI, rg.StartLine, rg.StartColumn, rg.EndColumn, r.RuleID))
+	}
+	want := append([]string(nil), args[1:]...)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		ts.Fatalf("results:\n  got  %s\n  want %s", strings.Join(got, " "), strings.Join(want, " "))
+	}
 }

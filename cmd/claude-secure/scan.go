@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,10 +22,10 @@ type scanOptions struct {
 	f      *factory
 	paths  []string // files and directories; none or "-" is standard input
 	staged bool     // the staged changes (git index) instead of paths
-	format string   // text or json
+	format string   // text, json or sarif
 }
 
-var scanFormats = []string{"text", "json"}
+var scanFormats = []string{"text", "json", "sarif"}
 
 func newCmdScan(f *factory, runF func(*scanOptions) error) *cobra.Command {
 	opts := &scanOptions{f: f}
@@ -54,7 +55,8 @@ Outside a git work tree, --staged is an error.
 
 --format text (the default) prints PATH:LINE:COLUMN: KIND (RULE), one per line
 (columns count bytes); --format json (or --json) one document with every
-finding, counts per kind, skipped files and read errors.
+finding, counts per kind, skipped files and read errors; --format sarif a
+SARIF 2.1.0 log for code scanning (columns count Unicode code points).
 
 Exit status: 0 when nothing is found, 1 when anything is found, 2 on an
 error (a usage error, a file that cannot be read, git failing for --staged).
@@ -68,7 +70,13 @@ exit status is 2.`,
   claude-secure scan .
 
   # pre-commit hook: refuse a commit whose staged changes add an identifier
-  printf '#!/bin/sh\nexec claude-secure scan --staged\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit`,
+  printf '#!/bin/sh\nexec claude-secure scan --staged\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit
+
+  # GitHub Actions, findings shown in code scanning (permissions: security-events: write)
+  #   - run: claude-secure scan --format sarif . > claude-secure.sarif
+  #   - uses: github/codeql-action/upload-sarif@v3
+  #     if: always()
+  #     with: { sarif_file: claude-secure.sarif }`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.paths = args
@@ -97,7 +105,7 @@ exit status is 2.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.staged, "staged", false, "scan the lines the staged changes add (for a pre-commit hook)")
-	fl.StringVar(&format, "format", "text", "output format: text or json")
+	fl.StringVar(&format, "format", "text", "output format: text, json or sarif")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON document for machines (--format json)")
 	return cmd
 }
@@ -130,7 +138,8 @@ type scanFinding struct {
 	Rule        string `json:"rule"`
 	Description string `json:"description"`
 
-	endLine int // where the value ends
+	// for SARIF: the region in Unicode code points
+	endLine, charColumn, charEndColumn int
 }
 
 type scanError struct {
@@ -163,6 +172,7 @@ type scanJob struct {
 	hits     int // files with findings
 	skipped  scanSkipped
 	errs     []scanError
+	srcRoot  string // the directory relative paths start from (SARIF)
 }
 
 func scanRun(opts *scanOptions) error {
@@ -184,6 +194,7 @@ func scanRun(opts *scanOptions) error {
 	for _, r := range mask.Rules() {
 		j.desc[r.Kind.String()] = r.Description
 	}
+	j.srcRoot, _ = os.Getwd()
 	if opts.staged {
 		if err := j.scanStaged(opts.paths); err != nil {
 			return err
@@ -241,6 +252,8 @@ func (j *scanJob) scanFile(name string, r io.Reader, skipBinary bool, added []li
 			Kind: fd.Kind, Rule: fd.Rule, Description: j.describe(fd.Kind)}
 		end := fd.Offset + int64(fd.Length)
 		sf.endLine = fd.Line + pos.newlines(fd.Offset, end)
+		sf.charColumn = pos.charColumn(fd.Offset)
+		sf.charEndColumn = pos.charColumn(end)
 		if added == nil || touches(added, sf.Line, sf.endLine) {
 			found = append(found, sf)
 		}
@@ -311,7 +324,7 @@ func (j *scanJob) add(found []scanFinding) {
 	}
 }
 
-// finish writes the document (json), the summary on standard error
+// finish writes the document (json, sarif), the summary on standard error
 // and decides the exit status.
 func (j *scanJob) finish() error {
 	var err error
@@ -335,6 +348,8 @@ func (j *scanJob) finish() error {
 			Errors   []scanError    `json:"errors"`
 			Findings []scanFinding  `json:"findings"`
 		}{j.files, j.total, j.counts, j.skipped, errs, findings})
+	case "sarif":
+		err = j.writeSARIF()
 	}
 	if ferr := j.out.Flush(); err == nil {
 		err = ferr
@@ -439,25 +454,69 @@ func (j *scanJob) openAndScan(p string, skipBinary bool) {
 	j.scanFile(p, fh, skipBinary, nil)
 }
 
-// posTracker follows the input of one scan to tell on which line a value
-// ends. It keeps the newlines only from the line where the scanner may
-// still report something.
+// posTracker follows the input of one scan to turn offsets into line ends
+// and code-point columns. It keeps the newlines and the non-ASCII runs only
+// from the line where the scanner may still report something.
 type posTracker struct {
-	n         int64   // bytes seen
-	nl        []int64 // offsets of newlines at or after lineStart
-	lineStart int64   // the first line kept starts here
+	n         int64     // bytes seen
+	nl        []int64   // offsets of newlines at or after lineStart
+	runs      []byteRun // runs of non-ASCII bytes at or after lineStart
+	lineStart int64     // the first line kept starts here
+	cont      int64     // UTF-8 continuation bytes seen
+	baseCont  int64     // continuation bytes before the first run kept
+}
+
+type byteRun struct {
+	start, end    int64
+	before, after int64 // continuation bytes seen before start, and before end
 }
 
 func (p *posTracker) feed(b []byte) {
-	for i := 0; ; {
-		k := bytes.IndexByte(b[i:], '\n')
-		if k < 0 {
-			break
+	if ascii(b) {
+		for i := 0; ; {
+			k := bytes.IndexByte(b[i:], '\n')
+			if k < 0 {
+				break
+			}
+			p.nl = append(p.nl, p.n+int64(i+k))
+			i += k + 1
 		}
-		p.nl = append(p.nl, p.n+int64(i+k))
-		i += k + 1
+		p.n += int64(len(b))
+		return
+	}
+	for i, c := range b {
+		switch {
+		case c == '\n':
+			p.nl = append(p.nl, p.n+int64(i))
+		case c >= 0x80:
+			off := p.n + int64(i)
+			if k := len(p.runs); k == 0 || p.runs[k-1].end != off {
+				p.runs = append(p.runs, byteRun{start: off, end: off, before: p.cont, after: p.cont})
+			}
+			if c&0xC0 == 0x80 {
+				p.cont++
+			}
+			r := &p.runs[len(p.runs)-1]
+			r.end, r.after = off+1, p.cont
+		}
 	}
 	p.n += int64(len(b))
+}
+
+// ascii reports whether b holds no byte above 0x7f.
+func ascii(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // lineStartOf is the offset where the line holding off starts.
@@ -475,6 +534,13 @@ func (p *posTracker) prune(off int64) {
 	ls := p.lineStartOf(off)
 	i := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= ls })
 	p.nl = append(p.nl[:0], p.nl[i:]...)
+	k := sort.Search(len(p.runs), func(k int) bool { return p.runs[k].end > ls })
+	if k == len(p.runs) {
+		p.baseCont = p.cont
+	} else {
+		p.baseCont = p.runs[k].before
+	}
+	p.runs = append(p.runs[:0], p.runs[k:]...)
 	p.lineStart = ls
 }
 
@@ -483,6 +549,26 @@ func (p *posTracker) newlines(from, to int64) int {
 	a := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= from })
 	b := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= to })
 	return b - a
+}
+
+// contBefore counts the continuation bytes before off.
+func (p *posTracker) contBefore(off int64) int64 {
+	k := sort.Search(len(p.runs), func(k int) bool { return p.runs[k].start >= off })
+	if k == 0 {
+		return p.baseCont
+	}
+	r := p.runs[k-1]
+	if off >= r.end {
+		return r.after
+	}
+	// inside a run: only a configuration's rule can start or end there
+	return r.before + (r.after-r.before)*(off-r.start)/(r.end-r.start)
+}
+
+// charColumn is the 1-based column of off in Unicode code points.
+func (p *posTracker) charColumn(off int64) int {
+	ls := p.lineStartOf(off)
+	return int(off-ls-(p.contBefore(off)-p.contBefore(ls))) + 1
 }
 
 // lineRange is a run of lines, first to last.

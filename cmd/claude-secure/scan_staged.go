@@ -27,13 +27,16 @@ type stagedFile struct {
 // scanStaged scans the staged content of the files the next commit
 // changes, reporting only what is on the lines it adds.
 func (j *scanJob) scanStaged(pathspecs []string) error {
-	if _, err := runGit("rev-parse", "--show-toplevel"); err != nil {
+	top, err := runGit("rev-parse", "--show-toplevel")
+	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return withHint(errors.New("scan --staged needs git, and git is not on PATH"), "install git, or scan files and directories instead")
 		}
 		return withHint(fmt.Errorf("scan --staged reads the git index, and this is not a git work tree: %w", err),
 			"run it inside a git repository, or scan files and directories instead")
 	}
+	j.srcRoot = strings.TrimSuffix(string(top), "\n")
+
 	spec := append([]string{"--"}, pathspecs...)
 	raw, err := runGit(append(append(append([]string{}, stagedDiffArgs...), "--raw", "-z", "--no-abbrev"), spec...)...)
 	if err != nil {

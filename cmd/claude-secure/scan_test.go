@@ -28,10 +28,12 @@ func TestScanFlags(t *testing.T) {
 		{name: "json", argv: []string{"--json", "a.txt"}, paths: []string{"a.txt"}, format: "json"},
 		{name: "format json", argv: []string{"--format", "json"}, paths: []string{}, format: "json"},
 		{name: "json and format json", argv: []string{"--json", "--format=json"}, paths: []string{}, format: "json"},
+		{name: "sarif", argv: []string{"--format=sarif", "."}, paths: []string{"."}, format: "sarif"},
 		{name: "staged", argv: []string{"--staged"}, paths: []string{}, staged: true, format: "text"},
-		{name: "staged pathspecs", argv: []string{"--staged", "--format", "json", "--", "src", "*.tf"}, paths: []string{"src", "*.tf"}, staged: true, format: "json"},
+		{name: "staged pathspecs", argv: []string{"--staged", "--format", "sarif", "--", "src", "*.tf"}, paths: []string{"src", "*.tf"}, staged: true, format: "sarif"},
 		{name: "path after a flag", argv: []string{"a.txt", "--json"}, paths: []string{"a.txt"}, format: "json"},
 
+		{name: "json and sarif", argv: []string{"--json", "--format", "sarif"}, code: exitUsage},
 		{name: "json and text", argv: []string{"--format=text", "--json"}, code: exitUsage},
 		{name: "unknown format", argv: []string{"--format", "xml"}, code: exitUsage},
 		{name: "staged reads no stdin", argv: []string{"--staged", "-"}, code: exitUsage},
@@ -219,7 +221,7 @@ func TestParseRawDiff(t *testing.T) {
 	}
 }
 
-// TestPosTracker: where values end, whatever the chunks.
+// TestPosTracker: code-point columns and line ends, whatever the chunks.
 func TestPosTracker(t *testing.T) {
 	text := "ascii line\nPrüfe 10.0.0.1 und ü 10.0.0.2\n-----BEGIN\nKEY\n-----END\n"
 	for _, chunk := range []int{1, 3, 7, len(text)} {
@@ -227,17 +229,25 @@ func TestPosTracker(t *testing.T) {
 		for i := 0; i < len(text); i += chunk {
 			p.feed([]byte(text[i:min(i+chunk, len(text))]))
 		}
+		first := int64(strings.Index(text, "10.0.0.1"))
+		second := int64(strings.Index(text, "10.0.0.2"))
+		if c := p.charColumn(first); c != 7 {
+			t.Errorf("chunk %d: column of the first address %d, want 7", chunk, c)
+		}
+		if c := p.charColumn(second); c != 22 {
+			t.Errorf("chunk %d: column of the second address %d, want 22", chunk, c)
+		}
 		pem := int64(strings.Index(text, "-----BEGIN"))
 		end := int64(strings.Index(text, "-----END") + len("-----END"))
 		if n := p.newlines(pem, end); n != 2 {
 			t.Errorf("chunk %d: %d newlines in the key, want 2", chunk, n)
 		}
-		p.prune(end)
-		if n := p.newlines(end-3, end); n != 0 {
-			t.Errorf("chunk %d: after pruning, %d newlines, want 0", chunk, n)
+		if c := p.charColumn(end); c != 9 {
+			t.Errorf("chunk %d: column after the key %d, want 9", chunk, c)
 		}
-		if ls := p.lineStartOf(end); ls != end-int64(len("-----END")) {
-			t.Errorf("chunk %d: after pruning, the line starts at %d", chunk, ls)
+		p.prune(second)
+		if c := p.charColumn(second); c != 22 {
+			t.Errorf("chunk %d: after pruning, column %d, want 22", chunk, c)
 		}
 	}
 }

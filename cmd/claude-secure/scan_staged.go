@@ -12,10 +12,12 @@ import (
 	"strings"
 )
 
-// stagedFilter is the changes --staged reads: added, copied, modified,
-// renamed (what the rename changes) and retyped files. Renames are found
-// whatever diff.renames says, so the listing and the diff agree.
-var stagedDiffArgs = []string{"diff", "--cached", "-M", "--diff-filter=ACMRT", "--no-relative", "--no-ext-diff", "--no-textconv"}
+// stagedDiffArgs select the changes --staged reads: added, copied,
+// modified, renamed (what the rename changes) and retyped files. Renames
+// are found whatever diff.renames says, so the listing and the diff agree,
+// and no configuration (external diff, textconv, color, relative paths)
+// changes what git prints.
+var stagedDiffArgs = []string{"diff", "--cached", "-M", "--diff-filter=ACMRT", "--no-relative", "--no-ext-diff", "--no-textconv", "--no-color"}
 
 // stagedFile is one file of the staged changes.
 type stagedFile struct {
@@ -50,7 +52,7 @@ func (j *scanJob) scanStaged(pathspecs []string) error {
 		return nil
 	}
 	added, err := stagedAdditions(append(append(append([]string{}, stagedDiffArgs...),
-		"-U0", "--text", "--no-color", "--src-prefix=a/", "--dst-prefix=b/"), spec...))
+		"-U0", "--text", "--src-prefix=a/", "--dst-prefix=b/"), spec...))
 	if err != nil {
 		return fmt.Errorf("cannot read the staged changes: %w", err)
 	}
@@ -162,10 +164,11 @@ func parsePatch(r io.Reader) (map[string][]lineRange, error) {
 			return nil, err
 		}
 		if oldLeft > 0 || newLeft > 0 {
-			if len(line) == 0 {
-				return nil, errors.New("git diff: a hunk ends early")
+			c := byte(' ') // diff.suppressBlankEmpty writes an empty context line as ""
+			if len(line) > 0 {
+				c = line[0]
 			}
-			switch line[0] {
+			switch c {
 			case ' ':
 				oldLeft--
 				newLeft--

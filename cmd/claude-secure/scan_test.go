@@ -153,9 +153,11 @@ func TestParsePatch(t *testing.T) {
 		`@@ -2,0 +3,2 @@ region = us-east-1`,
 		`+++ this content line looks like a header`,
 		`+diff --git a/x b/x`,
-		`@@ -10 +11 @@`,
+		`@@ -10,2 +11,3 @@`,
 		`-old`,
 		`+new`,
+		``,
+		`+newer`,
 		`\ No newline at end of file`,
 		`diff --git a/dir/with space.txt b/dir/with space.txt`,
 		`new file mode 100644`,
@@ -185,7 +187,7 @@ func TestParsePatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]lineRange{
-		"app.conf":           {{3, 4}, {11, 11}},
+		"app.conf":           {{3, 4}, {11, 11}, {13, 13}},
 		"dir/with space.txt": {{1, 1}},
 		"\u00fc.txt":         nil,
 	}

@@ -44,7 +44,7 @@ func TestScanFlags(t *testing.T) {
 			var got *scanOptions
 			f := &factory{env: &env{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard, Getenv: func(string) string { return "" }}}
 			cmd := newCmdScan(f, func(o *scanOptions) error { got = o; return nil })
-			cmd.SetArgs(tt.argv)
+			cmd.SetArgs(append([]string{}, tt.argv...)) // never nil: cobra would read os.Args
 			cmd.SetOut(io.Discard)
 			cmd.SetErr(io.Discard)
 			cmd.SilenceErrors, cmd.SilenceUsage = true, true

@@ -14,7 +14,6 @@ import (
 
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 	"github.com/claude-secure/claude-secure/mask"
-
 	"github.com/rogpeppe/go-internal/testscript"
 )
 

@@ -316,7 +316,9 @@ func (j *scanJob) add(found []scanFinding) {
 		j.counts[sf.Kind]++
 		j.total++
 		if j.format == "text" {
-			fmt.Fprintf(j.out, "%s:%d:%d: %s (%s)\n", sf.Path, sf.Line, sf.Column, sf.Kind, sf.Rule)
+			// "ec2-instance (shape)": the kind, and how it was found
+			// (a built-in rule is named kind/how) or the configuration's rule
+			fmt.Fprintf(j.out, "%s:%d:%d: %s (%s)\n", sf.Path, sf.Line, sf.Column, sf.Kind, strings.TrimPrefix(sf.Rule, sf.Kind+"/"))
 		}
 	}
 	if j.format != "text" {

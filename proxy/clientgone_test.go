@@ -6,50 +6,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
+	"github.com/claude-secure/claude-secure/internal/goroutines"
 	"github.com/claude-secure/claude-secure/internal/syncbuf"
 	"github.com/claude-secure/claude-secure/mask"
 	"github.com/claude-secure/claude-secure/mask/store"
 	bolt "go.etcd.io/bbolt"
 )
-
-// goroutinesIn returns the stacks of the goroutines that are inside a
-// function whose name holds fn.
-func goroutinesIn(fn string) []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, fn) {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-// eventually waits, up to a generous bound, for cond.
-func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return true
-}
 
 // A request whose new pseudonyms wait for the store (another process
 // holds it) ends when its client goes away: the handler does not sit out
@@ -102,7 +69,7 @@ func TestClientGoingAwayEndsTheStoreWait(t *testing.T) {
 		}
 		sent <- err
 	}()
-	if !eventually(func() bool { return len(goroutinesIn("store.(*Store).IssueContext")) > 0 }) {
+	if !goroutines.Eventually(func() bool { return len(goroutines.In("store.(*Store).IssueContext")) > 0 }) {
 		t.Fatal("the request does not wait for the store to record its pseudonyms")
 	}
 	cancel()
@@ -121,8 +88,8 @@ func TestClientGoingAwayEndsTheStoreWait(t *testing.T) {
 	if n := api.Hits.Load(); n != 0 {
 		t.Errorf("%d requests reached the upstream", n)
 	}
-	if !eventually(func() bool { return len(goroutinesIn("mask/store.")) == 0 }) {
-		t.Fatalf("goroutines still wait for the store:\n%s", strings.Join(goroutinesIn("mask/store."), "\n\n"))
+	if !goroutines.Eventually(func() bool { return len(goroutines.In("mask/store.")) == 0 }) {
+		t.Fatalf("goroutines still wait for the store:\n%s", strings.Join(goroutines.In("mask/store."), "\n\n"))
 	}
 	for i, o := range originals {
 		if strings.Contains(log.String(), o) {

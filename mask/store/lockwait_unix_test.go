@@ -6,12 +6,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/claude-secure/claude-secure/internal/goroutines"
 	"github.com/claude-secure/claude-secure/mask"
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,34 +19,7 @@ import (
 // storeStacks returns the stacks of the goroutines that are inside a
 // method of Store.
 func storeStacks() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "mask/store.(*Store).") || strings.Contains(g, "mask/store.pollTurnstile") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-// eventually waits, up to a generous bound, for cond.
-func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return true
+	return goroutines.In("mask/store.(*Store).", "mask/store.pollTurnstile")
 }
 
 // A call whose context can end does not wait for the store past it:
@@ -100,7 +73,7 @@ func TestIssueWaitEndsWithItsContext(t *testing.T) {
 				_, err := s.IssueContext(ctx, batch, nil)
 				done <- err
 			}()
-			waiting := eventually(func() bool {
+			waiting := goroutines.Eventually(func() bool {
 				for _, g := range storeStacks() {
 					if strings.Contains(g, c.waitsIn) {
 						return true
@@ -121,7 +94,7 @@ func TestIssueWaitEndsWithItsContext(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the wait did not end with the context")
 			}
-			if !eventually(func() bool { return len(storeStacks()) == 0 }) {
+			if !goroutines.Eventually(func() bool { return len(storeStacks()) == 0 }) {
 				t.Fatalf("goroutines still wait for the store:\n%s", strings.Join(storeStacks(), "\n\n"))
 			}
 			// the store is as good as before

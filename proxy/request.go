@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,11 +66,23 @@ func (p *Handler) endpointBody(method, path string) (mask.Body, bool) {
 // response that refuses it. Nothing is forwarded on any failure.
 func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *http.Response) {
 	dropHopHeaders(r.Header)
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	kind, masked := p.endpointBody(r.Method, info.path)
+	// a body that will be masked is read before the store is: the server
+	// notices a client going away only once its body was read to the end,
+	// and a wait for the store must end when the client goes
+	var body []byte
+	var bodyRefusal *http.Response
+	if hasBody && masked && jsonContent(r) {
+		var release func()
+		body, release, bodyRefusal = p.takeBody(r, info)
+		defer release()
+	}
 	// values other processes learned since the last request are masked
 	// too; a wait for the store (another process holds it) ends when the
 	// client goes away
 	if err := p.opts.Engine.RefreshContext(r.Context()); err != nil {
-		if r.Context().Err() != nil {
+		if isGone(r, err) {
 			info.refusal = "client_gone"
 			return r, errorResponse(r, 499, "api_error", "client went away")
 		}
@@ -87,8 +100,6 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 		return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error",
 			fmt.Sprintf("the request's %s holds a value that masking would replace, and it cannot be masked without changing what the request asks for; nothing was sent", where))
 	}
-	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	kind, masked := p.endpointBody(r.Method, info.path)
 	if !hasBody {
 		return p.bodyless(r, info)
 	}
@@ -102,36 +113,12 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error",
 			"request body must be JSON, sent with Content-Type: application/json")
 	}
-	release, err := p.bodySlot(r, info.owner)
-	if err != nil {
-		info.refusal = "client_gone"
-		return r, errorResponse(r, 499, "api_error", "client went away")
-	}
-	defer release()
-	limit := p.bodyLimit(info.path)
-	raw, err := readBody(r, limit, info)
-	r.Body.Close()
-	if err != nil {
-		info.refusal = "bad_body"
-		return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "failed to read the request body")
-	}
-	if int64(len(raw)) > limit {
-		info.refusal = "too_large"
-		return r, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large",
-			fmt.Sprintf("request body larger than %d MiB", limit>>20))
-	}
-	body, err := decodeBody(raw, r.Header.Get("Content-Encoding"), limit, info)
-	if errors.Is(err, errTooLarge) {
-		info.refusal = "too_large"
-		return r, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large", err.Error())
-	}
-	if err != nil {
-		info.refusal = "encoding"
-		return r, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
+	if bodyRefusal != nil {
+		return r, bodyRefusal
 	}
 	info.bytesIn = int64(len(body))
 	out, restore, err := p.opts.Engine.AppendMaskRequestContext(r.Context(), info.buffer(len(body)+len(body)/16), body, kind, info.masked)
-	if err != nil && r.Context().Err() != nil {
+	if err != nil && isGone(r, err) {
 		// the client went away while new pseudonyms waited for the store
 		info.refusal = "client_gone"
 		return r, errorResponse(r, 499, "api_error", "client went away")
@@ -163,6 +150,45 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 	r.Header.Del("Content-Length")
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
 	return r, nil
+}
+
+// takeBody waits for one of the caller's body slots, reads the body (up
+// to the path's limit) and undoes its Content-Encoding. release gives the
+// slot back; a refusal says why the body cannot be masked.
+func (p *Handler) takeBody(r *http.Request, info *reqInfo) (body []byte, release func(), refusal *http.Response) {
+	release, err := p.bodySlot(r, info.owner)
+	if err != nil {
+		info.refusal = "client_gone"
+		return nil, func() {}, errorResponse(r, 499, "api_error", "client went away")
+	}
+	limit := p.bodyLimit(info.path)
+	raw, err := readBody(r, limit, info)
+	r.Body.Close()
+	if err != nil {
+		info.refusal = "bad_body"
+		return nil, release, errorResponse(r, http.StatusBadRequest, "invalid_request_error", "failed to read the request body")
+	}
+	if int64(len(raw)) > limit {
+		info.refusal = "too_large"
+		return nil, release, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large",
+			fmt.Sprintf("request body larger than %d MiB", limit>>20))
+	}
+	body, err = decodeBody(raw, r.Header.Get("Content-Encoding"), limit, info)
+	if errors.Is(err, errTooLarge) {
+		info.refusal = "too_large"
+		return nil, release, errorResponse(r, http.StatusRequestEntityTooLarge, "request_too_large", err.Error())
+	}
+	if err != nil {
+		info.refusal = "encoding"
+		return nil, release, errorResponse(r, http.StatusUnsupportedMediaType, "invalid_request_error", err.Error())
+	}
+	return body, release, nil
+}
+
+// isGone reports whether err ended a wait because the client went away
+// (its request's context is done), as opposed to a failure of the store.
+func isGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // bufPool recycles request body buffers: a Claude Code request is often

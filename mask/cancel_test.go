@@ -63,7 +63,7 @@ func TestMaskRequestWaitEndsWithItsContext(t *testing.T) {
 		out, _, err = e.AppendMaskRequestContext(ctx, nil, body, BodyMessages, nil)
 		done <- err
 	}()
-	<-m.entered // waiting for the store
+	awaitEntered(t, m) // waiting for the store
 	cancel()
 	if err := within(t, done, "masking"); !errors.Is(err, context.Canceled) {
 		t.Errorf("masking ended with %v, want the context's error", err)
@@ -86,7 +86,7 @@ func TestRefreshWaitEndsWithItsContext(t *testing.T) {
 	defer stopFirst()
 	firstDone := make(chan error, 1)
 	go func() { firstDone <- e.RefreshContext(first) }()
-	<-m.entered // the first refresh reads the store, which waits
+	awaitEntered(t, m) // the first refresh reads the store, which waits
 
 	second, stopSecond := context.WithCancel(context.Background())
 	secondDone := make(chan error, 1)
@@ -98,5 +98,17 @@ func TestRefreshWaitEndsWithItsContext(t *testing.T) {
 	stopFirst()
 	if err := within(t, firstDone, "the first refresh"); !errors.Is(err, context.Canceled) {
 		t.Errorf("the first refresh ended with %v, want the context's error", err)
+	}
+}
+
+// awaitEntered waits, up to a generous bound, for a call to reach m's
+// store: an engine that stops handing its context to the store fails here
+// instead of hanging.
+func awaitEntered(t *testing.T, m *waitingMappings) {
+	t.Helper()
+	select {
+	case <-m.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the engine does not wait in the store's context-aware calls")
 	}
 }

@@ -3,6 +3,7 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -35,14 +36,14 @@ func TestIssueWaitEndsWithItsContext(t *testing.T) {
 		waitsIn string // the function the wait is in
 		hold    func(t *testing.T, dir string) (release func())
 	}{
-		{"file lock held for writing", "(*Store).openLocked", func(t *testing.T, dir string) func() {
+		{"file lock held for writing: the read waits", "(*Store).openLocked", func(t *testing.T, dir string) func() {
 			db, err := bolt.Open(Path(dir), 0o600, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return func() { db.Close() }
 		}},
-		{"file lock held for reading", "(*Store).writeQueued", func(t *testing.T, dir string) func() {
+		{"file lock held for reading: the write waits", "(*Store).writeQueued", func(t *testing.T, dir string) func() {
 			// the read passes; the write waits
 			db, err := bolt.Open(Path(dir), 0o600, &bolt.Options{ReadOnly: true})
 			if err != nil {
@@ -104,5 +105,103 @@ func TestIssueWaitEndsWithItsContext(t *testing.T) {
 				t.Fatalf("the store does not issue after an abandoned wait: %v", err)
 			}
 		})
+	}
+}
+
+// A request (its wait can end) takes its turn behind two busy processes
+// that wait for the store in the kernel, as a command does: polling alone
+// would lose every release to them until the lock timeout.
+func TestRequestTakesItsTurnBehindBusyProcesses(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	for range 2 {
+		hog := helper(t, "hog", dir)
+		hog.Env = append(hog.Env, "STORE_HOG_FOR=20s")
+		out, _ := hog.StdoutPipe()
+		if err := hog.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { hog.Process.Kill(); hog.Wait() }()
+		if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+			t.Fatal("the busy process did not start")
+		}
+	}
+	old := lockTimeout
+	lockTimeout = 3 * time.Second
+	defer func() { lockTimeout = old }()
+	request, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range 3 {
+		if err := s.updateContext(request, func(*bolt.Tx) error { return nil }); err != nil {
+			t.Fatalf("write %d of a request beside two busy processes: %v", i, err)
+		}
+	}
+}
+
+// A caller leaves a shared write while another, whose wait cannot end,
+// keeps the writer waiting: the one that leaves gets its context's error
+// at once, the other's write goes through, and nothing is left waiting.
+func TestCallerLeavesAWriteAnotherWaitsFor(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	held, err := bolt.Open(Path(dir), 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// both calls read the store, then meet at the write together
+	s.mu.Lock()
+	stay := make(chan error, 1)
+	go func() {
+		_, err := s.Issue([]mask.Mapping{{Family: "hex", Kind: "ec2-instance", Original: "i-0f3a9c2b7d1e4a605", Pseudonym: "i-0b1c2d3e4f5a6b7c8"}}, nil)
+		stay <- err
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	leave := make(chan error, 1)
+	go func() {
+		_, err := s.IssueContext(ctx, []mask.Mapping{{Family: "hex", Kind: "ec2-instance", Original: "i-0f3a9c2b7d1e4a606", Pseudonym: "i-0b1c2d3e4f5a6b7c9"}}, nil)
+		leave <- err
+	}()
+	inWrite := func() int {
+		n := 0
+		for _, g := range storeStacks() {
+			if strings.Contains(g, "(*Store).write(") {
+				n++
+			}
+		}
+		return n
+	}
+	if !goroutines.Eventually(func() bool { return inWrite() == 2 }) {
+		s.mu.Unlock()
+		held.Close()
+		t.Fatal("the calls do not meet at the write")
+	}
+	s.mu.Unlock()
+	if !goroutines.Eventually(func() bool {
+		for _, g := range storeStacks() {
+			if strings.Contains(g, "writeQueued") && strings.Contains(g, "openLocked") {
+				return true
+			}
+		}
+		return false
+	}) {
+		held.Close()
+		t.Fatal("the write does not wait for the store")
+	}
+	cancel()
+	select {
+	case err := <-leave:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the caller that left got %v, want its context's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the caller did not leave the shared write")
+	}
+	held.Close()
+	if err := <-stay; err != nil {
+		t.Fatal(err)
+	}
+	if !goroutines.Eventually(func() bool { return len(storeStacks()) == 0 }) {
+		t.Fatal("goroutines are left in the store")
 	}
 }

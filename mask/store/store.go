@@ -292,13 +292,14 @@ func (s *Store) FilePath() string { return s.path }
 
 // db opens the database once it holds the file lock, waiting (first at
 // the turnstile, then at the lock) until ctx is done or lockTimeout has
-// passed.
+// passed, for both waits together.
 func (s *Store) db(ctx context.Context, readOnly bool) (*bolt.DB, error) {
-	release, err := s.turnstile(ctx)
+	deadline := time.Now().Add(lockTimeout)
+	release, err := s.turnstile(ctx, deadline)
 	if err != nil {
 		return nil, err
 	}
-	db, err := s.openLocked(ctx, readOnly)
+	db, err := s.openLocked(ctx, readOnly, deadline)
 	release()
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -320,8 +321,8 @@ func (s *Store) db(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 // openLocked opens the database, waiting for its file lock. bbolt's own
 // wait cannot be given up, so bbolt is asked to try the lock once (a
 // timeout shorter than its poll interval), and asked again every lockPoll.
-func (s *Store) openLocked(ctx context.Context, readOnly bool) (*bolt.DB, error) {
-	deadline := time.NewTimer(lockTimeout)
+func (s *Store) openLocked(ctx context.Context, readOnly bool, until time.Time) (*bolt.DB, error) {
+	deadline := time.NewTimer(time.Until(until))
 	defer deadline.Stop()
 	var poll *time.Ticker
 	for {

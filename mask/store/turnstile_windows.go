@@ -2,8 +2,11 @@
 
 package store
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // turnstile: on Windows the store's own lock is waited for in the system,
 // in turn.
-func (s *Store) turnstile(context.Context) (func(), error) { return func() {}, nil }
+func (s *Store) turnstile(context.Context, time.Time) (func(), error) { return func() {}, nil }

@@ -29,20 +29,20 @@ type stagedFile struct {
 // scanStaged scans the staged content of the files the next commit
 // changes, reporting only what is on the lines it adds.
 func (j *scanJob) scanStaged(pathspecs []string) error {
-	top, err := runGit("rev-parse", "--show-toplevel")
+	top, err := gitOutput("", "rev-parse", "--show-toplevel")
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return withHint(errors.New("scan --staged needs git, and git is not on PATH"), "install git, or scan files and directories instead")
 		}
-		return withHint(fmt.Errorf("scan --staged reads the git index, and this is not a git work tree: %w", err),
+		return withHint(fmt.Errorf("scan --staged reads the git index, and this is not a git work tree: %s", j.gitReason(err)),
 			"run it inside a git repository, or scan files and directories instead")
 	}
 	j.srcRoot = strings.TrimSuffix(string(top), "\n")
 
 	spec := append([]string{"--"}, pathspecs...)
-	raw, err := runGit(append(append(append([]string{}, stagedDiffArgs...), "--raw", "-z", "--no-abbrev"), spec...)...)
+	raw, err := gitOutput("", append(append(append([]string{}, stagedDiffArgs...), "--raw", "-z", "--no-abbrev"), spec...)...)
 	if err != nil {
-		return fmt.Errorf("cannot list the staged changes: %w", err)
+		return fmt.Errorf("cannot list the staged changes: %s", j.gitReason(err))
 	}
 	files, err := parseRawDiff(raw)
 	if err != nil {
@@ -54,7 +54,7 @@ func (j *scanJob) scanStaged(pathspecs []string) error {
 	added, err := stagedAdditions(append(append(append([]string{}, stagedDiffArgs...),
 		"-U0", "--text", "--src-prefix=a/", "--dst-prefix=b/"), spec...))
 	if err != nil {
-		return fmt.Errorf("cannot read the staged changes: %w", err)
+		return fmt.Errorf("cannot read the staged changes: %s", j.gitReason(err))
 	}
 	var todo []stagedFile
 	listed := map[string]bool{}
@@ -78,21 +78,6 @@ func (j *scanJob) scanStaged(pathspecs []string) error {
 		j.fail(p, errors.New("its staged diff names no staged file"))
 	}
 	return j.scanBlobs(todo, added)
-}
-
-// runGit runs git in the current directory and returns its output.
-func runGit(args ...string) ([]byte, error) {
-	var stderr bytes.Buffer
-	cmd := exec.Command("git", args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return nil, err
-		}
-		return nil, errors.New(gitMessage(stderr.Bytes(), err))
-	}
-	return out, nil
 }
 
 // parseRawDiff reads `git diff --raw -z --no-abbrev`.
@@ -126,7 +111,7 @@ func parseRawDiff(raw []byte) ([]stagedFile, error) {
 // lines each file gains, by the file's path in the index. A file the patch
 // names with no added line maps to nil.
 func stagedAdditions(args []string) (map[string][]lineRange, error) {
-	cmd := exec.Command("git", args...)
+	cmd := gitCommand("", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -134,12 +119,12 @@ func stagedAdditions(args []string) (map[string][]lineRange, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, newGitError(args, err, nil)
 	}
 	added, perr := parsePatch(stdout)
 	io.Copy(io.Discard, stdout)
 	if err := cmd.Wait(); err != nil {
-		return nil, errors.New(gitMessage(stderr.Bytes(), err))
+		return nil, newGitError(args, err, stderr.Bytes())
 	}
 	return added, perr
 }
@@ -292,7 +277,7 @@ func (j *scanJob) scanBlobs(files []stagedFile, added map[string][]lineRange) er
 	if len(files) == 0 {
 		return nil
 	}
-	cmd := exec.Command("git", "cat-file", "--batch")
+	cmd := gitCommand("", "cat-file", "--batch")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	in, err := cmd.StdinPipe()
@@ -304,7 +289,7 @@ func (j *scanJob) scanBlobs(files []stagedFile, added map[string][]lineRange) er
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("cannot read the staged content: %w", err)
+		return fmt.Errorf("cannot read the staged content: %s", j.gitReason(newGitError([]string{"cat-file"}, err, nil)))
 	}
 	go func() {
 		w := bufio.NewWriter(in)
@@ -349,7 +334,7 @@ func (j *scanJob) scanBlobs(files []stagedFile, added map[string][]lineRange) er
 	}
 	io.Copy(io.Discard, br)
 	if err := cmd.Wait(); err != nil && readErr == nil {
-		readErr = errors.New(gitMessage(stderr.Bytes(), err))
+		readErr = errors.New(j.gitReason(newGitError([]string{"cat-file"}, err, stderr.Bytes())))
 	}
 	if readErr != nil {
 		return fmt.Errorf("cannot read the staged content: %w", readErr)

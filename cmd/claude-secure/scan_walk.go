@@ -33,7 +33,7 @@ func (j *scanJob) scanDir(dir string) {
 
 	inTree, err := gitWorkTree(dir)
 	if err != nil {
-		fmt.Fprintf(j.f.Err, "claude-secure: warning: git cannot read %s (%s); reading its .gitignore files instead\n", dir, err)
+		fmt.Fprintf(j.f.Err, "claude-secure: warning: git cannot read %s (%s); reading its .gitignore files instead\n", dir, j.gitReason(err))
 	}
 	if inTree && !gitIgnored(dir) {
 		j.scanGitDir(dir)
@@ -45,18 +45,15 @@ func (j *scanJob) scanDir(dir string) {
 // gitWorkTree reports whether dir is inside a git work tree. No git, or no
 // repository, is false; another failure of git is an error.
 func gitWorkTree(dir string) (bool, error) {
-	var stderr bytes.Buffer
-	cmd := exec.Command("git", "-C", dir, "rev-parse", "--is-inside-work-tree")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := gitOutput(dir, "rev-parse", "--is-inside-work-tree")
 	if errors.Is(err, exec.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		if strings.Contains(stderr.String(), "not a git repository") {
+		if strings.Contains(string(err.(*gitError).stderr), "not a git repository") {
 			return false, nil
 		}
-		return false, errors.New(gitMessage(stderr.Bytes(), err))
+		return false, err
 	}
 	return strings.TrimSpace(string(out)) == "true", nil
 }
@@ -64,33 +61,26 @@ func gitWorkTree(dir string) (bool, error) {
 // gitIgnored reports whether git ignores dir itself (by its rules, even
 // when it tracks files under it).
 func gitIgnored(dir string) bool {
-	return exec.Command("git", "-C", dir, "check-ignore", "-q", "--no-index", ".").Run() == nil
-}
-
-// gitMessage is the first line git wrote on standard error, else err.
-func gitMessage(stderr []byte, err error) string {
-	if line, _, _ := bytes.Cut(bytes.TrimSpace(stderr), []byte("\n")); len(line) > 0 {
-		return strings.TrimPrefix(string(line), "fatal: ")
-	}
-	return err.Error()
+	return gitCommand(dir, "check-ignore", "-q", "--no-index", ".").Run() == nil
 }
 
 // scanGitDir scans the files git lists under dir.
 func (j *scanJob) scanGitDir(dir string) {
+	args := []string{"ls-files", "-z", "--cached", "--others", "--exclude-standard"}
 	var stderr bytes.Buffer
-	cmd := exec.Command("git", "-C", dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	cmd := gitCommand(dir, args...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		// fail closed: say so, and read the directory without git
-		j.fail(dir, fmt.Errorf("git ls-files: %s", gitMessage(stderr.Bytes(), err)))
+		j.fail(dir, errors.New(j.gitReason(newGitError(args, err, stderr.Bytes()))))
 		j.listDir(dir, "", nil, func(rel string) { j.openAndScan(filepath.Join(dir, filepath.FromSlash(rel)), true) })
 		return
 	}
 	if stderr.Len() > 0 {
 		// git lists what it could and warns about the rest (a directory it
 		// cannot open): that rest was not scanned
-		j.fail(dir, fmt.Errorf("git ls-files: %s", gitMessage(stderr.Bytes(), err)))
+		j.fail(dir, errors.New(j.gitReason(&gitError{op: "git ls-files", stderr: stderr.Bytes()})))
 	}
 	names := strings.Split(string(out), "\x00")
 	sort.Strings(names)

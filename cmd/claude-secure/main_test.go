@@ -80,6 +80,8 @@ func TestScripts(t *testing.T) {
 				// whether a file with mode 000 cannot be read here (as root,
 				// it can)
 				return chmodBlocks()
+			case "root":
+				return os.Geteuid() == 0, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

@@ -40,8 +40,10 @@ identifier, and counts per kind. Values are never printed, in any format.
 PATH is a file, a directory or - (standard input, also the default). A
 directory is read recursively the way git sees it: inside a git work tree,
 the tracked files and the untracked ones .gitignore does not exclude
-(git ls-files); elsewhere, every file except what the .gitignore files under
-the directory exclude, and never .git. A directory that git itself ignores is
+(git ls-files), and git failing there (or missing) is an error for that
+directory, never a reason to read it another way; outside any work tree,
+every file except what the .gitignore files under the directory exclude,
+and never .git. A directory that git itself ignores is
 read anyway when it is named, with the .gitignore files inside it. Files with
 a NUL byte in their first 8 KB (binary files), symbolic links (never
 followed) and special files found in a directory are skipped and counted on
@@ -59,7 +61,8 @@ finding, counts per kind, skipped files and read errors; --format sarif a
 SARIF 2.1.0 log for code scanning (columns count Unicode code points).
 
 Exit status: 0 when nothing is found, 1 when anything is found, 2 on an
-error (a usage error, a file that cannot be read, git failing for --staged).
+error (a usage error, a file that cannot be read, git failing in a work tree
+or for --staged).
 A read error is named on standard error and never taken for a finding nor
 for a clean result: the other files are still scanned and reported, then the
 exit status is 2.`,

@@ -34,8 +34,11 @@ func (j *scanJob) scanStaged(pathspecs []string) error {
 		if errors.Is(err, exec.ErrNotFound) {
 			return withHint(errors.New("scan --staged needs git, and git is not on PATH"), "install git, or scan files and directories instead")
 		}
-		return withHint(fmt.Errorf("scan --staged reads the git index, and this is not a git work tree: %s", j.gitReason(err)),
-			"run it inside a git repository, or scan files and directories instead")
+		if notARepository(err) {
+			return withHint(errors.New("scan --staged reads the git index, and this is not a git work tree"),
+				"run it inside a git repository, or scan files and directories instead")
+		}
+		return withHint(fmt.Errorf("scan --staged cannot read the git repository: %s", j.gitReason(err)), j.gitHint(".", err))
 	}
 	j.srcRoot = strings.TrimSuffix(string(top), "\n")
 

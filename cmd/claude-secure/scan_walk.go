@@ -15,10 +15,20 @@ import (
 )
 
 // scanDir scans every file under dir. Inside a git work tree the files are
-// the ones git lists (tracked, and untracked but not ignored); elsewhere,
-// and for a directory git ignores, a walk that honours the .gitignore files
-// under dir.
+// the ones git lists (tracked, and untracked but not ignored), and git
+// failing is an error; outside any work tree, a walk that honours the
+// .gitignore files under dir.
 func (j *scanJob) scanDir(dir string) {
+	if !j.firstVisit(dir) {
+		return
+	}
+	inTree, err := gitWorkTree(dir)
+	j.scanDirIn(dir, inTree, err)
+}
+
+// firstVisit reports whether the directory dir was not scanned yet, and
+// marks it scanned.
+func (j *scanJob) firstVisit(dir string) bool {
 	key := dir
 	if abs, err := filepath.Abs(dir); err == nil {
 		key = abs
@@ -27,35 +37,128 @@ func (j *scanJob) scanDir(dir string) {
 		}
 	}
 	if j.seenDirs[key] {
-		return
+		return false
 	}
 	j.seenDirs[key] = true
-
-	inTree, err := gitWorkTree(dir)
-	if err != nil {
-		fmt.Fprintf(j.f.Err, "claude-secure: warning: git cannot read %s (%s); reading its .gitignore files instead\n", dir, j.gitReason(err))
-	}
-	if inTree && !gitIgnored(dir) {
-		j.scanGitDir(dir)
-		return
-	}
-	j.listDir(dir, "", nil, func(rel string) { j.openAndScan(filepath.Join(dir, filepath.FromSlash(rel)), true) })
+	return true
 }
 
-// gitWorkTree reports whether dir is inside a git work tree. No git, or no
-// repository, is false; another failure of git is an error.
+// scanDirIn scans dir once gitWorkTree said where it is.
+func (j *scanJob) scanDirIn(dir string, inTree bool, err error) {
+	switch {
+	case err != nil:
+		j.gitFail(dir, err)
+	case inTree && !gitIgnored(dir):
+		j.scanGitDir(dir)
+	default:
+		j.listDir(dir, "", nil, func(rel string) { j.openAndScan(filepath.Join(dir, filepath.FromSlash(rel)), true) })
+	}
+}
+
+// gitWorkTree reports whether dir is inside a git work tree. Outside any
+// repository it is false; git failing, or git missing when a repository
+// holds dir, is an error.
 func gitWorkTree(dir string) (bool, error) {
 	out, err := gitOutput(dir, "rev-parse", "--is-inside-work-tree")
-	if errors.Is(err, exec.ErrNotFound) {
-		return false, nil
-	}
 	if err != nil {
-		if strings.Contains(string(err.(*gitError).stderr), "not a git repository") {
+		switch {
+		case errors.Is(err, exec.ErrNotFound):
+			if gitDir := gitMarker(dir); gitDir != "" {
+				return false, &gitMissing{gitDir: gitDir}
+			}
 			return false, nil
+		case notARepository(err):
+			return false, nil // no repository here nor above
 		}
 		return false, err
 	}
+	// "false" inside a .git directory or a bare repository
 	return strings.TrimSpace(string(out)) == "true", nil
+}
+
+// gitMissing is git missing when dir is in a repository.
+type gitMissing struct{ gitDir string }
+
+func (e *gitMissing) Error() string {
+	return fmt.Sprintf("git is not on PATH, and this is in a git repository (%s): git says which of its files to scan", e.gitDir)
+}
+
+// gitMarker finds what makes dir part of a git repository the way git
+// looks for it, when git itself is missing: $GIT_DIR, or a .git directory
+// (holding HEAD) or .git file (gitdir: ...) in dir or above it, up to
+// $GIT_CEILING_DIRECTORIES. It is "" when there is none.
+func gitMarker(dir string) string {
+	if d := os.Getenv("GIT_DIR"); d != "" {
+		return d
+	}
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	ceilings := map[string]bool{}
+	for _, c := range filepath.SplitList(os.Getenv("GIT_CEILING_DIRECTORIES")) {
+		if c != "" {
+			ceilings[filepath.Clean(c)] = true
+		}
+	}
+	for {
+		g := filepath.Join(d, ".git")
+		if fi, err := os.Stat(g); err == nil {
+			if fi.IsDir() {
+				if _, err := os.Stat(filepath.Join(g, "HEAD")); err == nil {
+					return g
+				}
+			} else if data, err := os.ReadFile(g); err == nil && bytes.HasPrefix(data, []byte("gitdir:")) {
+				return g
+			}
+		}
+		parent := filepath.Dir(d)
+		if parent == d || ceilings[parent] {
+			return ""
+		}
+		d = parent
+	}
+}
+
+// gitFail records that git could not list the files of dir, with a hint.
+func (j *scanJob) gitFail(dir string, err error) {
+	j.fail(dir, errors.New(j.gitReason(err)))
+	fmt.Fprintf(j.f.Err, "claude-secure: hint: %s\n", j.gitHint(dir, err))
+}
+
+// gitHint says what to do when git failed in dir.
+func (j *scanJob) gitHint(dir string, err error) string {
+	var gm *gitMissing
+	var ge *gitError
+	switch {
+	case errors.As(err, &gm) || errors.Is(err, exec.ErrNotFound):
+		return "install git, or scan where git is installed"
+	case errors.As(err, &ge) && bytes.Contains(ge.stderr, []byte("dubious ownership")):
+		return "if you trust this repository, run: git config --global --add safe.directory " + j.safeDirectory(ge.stderr, dir)
+	default:
+		return "run git status in " + dir + " to see what git says"
+	}
+}
+
+// notARepository reports whether git failed for finding no repository in
+// the directory nor above it.
+func notARepository(err error) bool {
+	var ge *gitError
+	return errors.As(err, &ge) && ge.err == nil && strings.Contains(string(ge.stderr), "not a git repository (or any")
+}
+
+// safeDirectory is the directory git names for safe.directory, when it
+// holds nothing to mask; else dir, made absolute.
+func (j *scanJob) safeDirectory(stderr []byte, dir string) string {
+	for _, line := range strings.Split(string(stderr), "\n") {
+		if _, d, ok := strings.Cut(line, "safe.directory "); ok && strings.TrimSpace(d) != "" && j.showable(strings.TrimSpace(d)) {
+			return strings.TrimSpace(d)
+		}
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 // gitIgnored reports whether git ignores dir itself (by its rules, even
@@ -72,9 +175,9 @@ func (j *scanJob) scanGitDir(dir string) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		// fail closed: say so, and read the directory without git
-		j.fail(dir, errors.New(j.gitReason(newGitError(args, err, stderr.Bytes()))))
-		j.listDir(dir, "", nil, func(rel string) { j.openAndScan(filepath.Join(dir, filepath.FromSlash(rel)), true) })
+		// no fallback to reading .gitignore files: inside a work tree git
+		// decides, and a partial list read as a clean result is a hole
+		j.gitFail(dir, newGitError(args, err, stderr.Bytes()))
 		return
 	}
 	if stderr.Len() > 0 {
@@ -148,8 +251,10 @@ func (j *scanJob) listDir(root, rel string, levels []ignoreLevel, file func(rel 
 			j.skipped.Symlinks++
 		case isDir:
 			if _, err := os.Lstat(filepath.Join(full, ".git")); err == nil {
-				if inTree, _ := gitWorkTree(full); inTree {
-					j.scanDir(full) // a repository: as git sees it
+				if inTree, err := gitWorkTree(full); inTree || err != nil {
+					if j.firstVisit(full) {
+						j.scanDirIn(full, inTree, err) // a repository: as git sees it
+					}
 					continue
 				}
 			}

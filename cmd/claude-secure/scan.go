@@ -39,15 +39,16 @@ identifier, and counts per kind. Values are never printed, in any format.
 
 PATH is a file, a directory or - (standard input, also the default). A
 directory is read recursively the way git sees it: inside a git work tree,
-the tracked files and the untracked ones .gitignore does not exclude
-(git ls-files), and git failing there (or missing) is an error for that
+the tracked files and the untracked ones .gitignore does not exclude (git
+ls-files), and git failing there (or missing) is an error for that
 directory, never a reason to read it another way; outside any work tree,
-every file except what the .gitignore files under the directory exclude,
-and never .git. A directory that git itself ignores is
-read anyway when it is named, with the .gitignore files inside it. Files with
-a NUL byte in their first 8 KB (binary files), symbolic links (never
-followed) and special files found in a directory are skipped and counted on
-standard error; a file named on the command line is always read.
+every file except what the .gitignore files under the directory exclude, and
+never .git. A directory in a work tree that git ignores is read anyway when
+it is named: its tracked files and every untracked one, whatever the
+.gitignore files say. Files with a NUL byte in their first 8 KB (binary
+files), symbolic links (never followed) and special files found in a
+directory are skipped and counted on standard error; a file named on the
+command line is always read.
 
 --staged reads what the next commit would record: the staged (index) content
 of each added, copied, modified, renamed or retyped file, and reports only

@@ -15,15 +15,16 @@ import (
 )
 
 // scanDir scans every file under dir. Inside a git work tree the files are
-// the ones git lists (tracked, and untracked but not ignored), and git
-// failing is an error; outside any work tree, a walk that honours the
+// the ones git lists: the tracked ones, the untracked ones git does not
+// ignore and, when git ignores dir itself, every untracked one; git failing
+// there is an error. Outside any work tree, a walk that honours the
 // .gitignore files under dir.
 func (j *scanJob) scanDir(dir string) {
 	if !j.firstVisit(dir) {
 		return
 	}
-	inTree, err := gitWorkTree(dir)
-	j.scanDirIn(dir, inTree, err)
+	tree, err := gitWorkTree(dir)
+	j.scanDirIn(dir, tree, err)
 }
 
 // firstVisit reports whether the directory dir was not scanned yet, and
@@ -44,36 +45,43 @@ func (j *scanJob) firstVisit(dir string) bool {
 }
 
 // scanDirIn scans dir once gitWorkTree said where it is.
-func (j *scanJob) scanDirIn(dir string, inTree bool, err error) {
+func (j *scanJob) scanDirIn(dir string, tree gitPlace, err error) {
 	switch {
 	case err != nil:
 		j.gitFail(dir, err)
-	case inTree && !gitIgnored(dir):
-		j.scanGitDir(dir)
+	case tree.inTree:
+		j.scanGitDir(dir, tree.prefix == "")
 	default:
 		j.listDir(dir, "", nil, func(rel string) { j.openAndScan(filepath.Join(dir, filepath.FromSlash(rel)), true) })
 	}
 }
 
-// gitWorkTree reports whether dir is inside a git work tree. Outside any
-// repository it is false; git failing, or git missing when a repository
+// gitPlace is where a directory is for git.
+type gitPlace struct {
+	inTree bool   // in a work tree
+	prefix string // its path under the work tree's top: "" for the top
+}
+
+// gitWorkTree finds whether dir is inside a git work tree. Outside any
+// repository it is not; git failing, or git missing when a repository
 // holds dir, is an error.
-func gitWorkTree(dir string) (bool, error) {
-	out, err := gitOutput(dir, "rev-parse", "--is-inside-work-tree")
+func gitWorkTree(dir string) (gitPlace, error) {
+	out, err := gitOutput(dir, "rev-parse", "--is-inside-work-tree", "--show-prefix")
 	if err != nil {
 		switch {
 		case errors.Is(err, exec.ErrNotFound):
 			if gitDir := gitMarker(dir); gitDir != "" {
-				return false, &gitMissing{gitDir: gitDir}
+				return gitPlace{}, &gitMissing{gitDir: gitDir}
 			}
-			return false, nil
+			return gitPlace{}, nil
 		case notARepository(err):
-			return false, nil // no repository here nor above
+			return gitPlace{}, nil // no repository here nor above
 		}
-		return false, err
+		return gitPlace{}, err
 	}
 	// "false" inside a .git directory or a bare repository
-	return strings.TrimSpace(string(out)) == "true", nil
+	answer, prefix, _ := strings.Cut(string(out), "\n")
+	return gitPlace{inTree: answer == "true", prefix: strings.TrimSuffix(prefix, "\n")}, nil
 }
 
 // gitMissing is git missing when dir is in a repository.
@@ -161,31 +169,60 @@ func (j *scanJob) safeDirectory(stderr []byte, dir string) string {
 	return dir
 }
 
-// gitIgnored reports whether git ignores dir itself (by its rules, even
-// when it tracks files under it).
-func gitIgnored(dir string) bool {
-	return gitCommand(dir, "check-ignore", "-q", "--no-index", ".").Run() == nil
+// gitIgnored reports whether git ignores the directory dir itself, by its
+// rules (even when it tracks files under it). Never ask it of the top of a
+// work tree: a pattern such as "*" matches "." there.
+func gitIgnored(dir string) (bool, error) {
+	args := []string{"check-ignore", "-q", "--no-index", "."}
+	cmd := gitCommand(dir, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ee) && ee.ExitCode() == 1 && stderr.Len() == 0:
+		return false, nil
+	}
+	return false, newGitError(args, err, stderr.Bytes())
 }
 
-// scanGitDir scans the files git lists under dir.
-func (j *scanJob) scanGitDir(dir string) {
-	args := []string{"ls-files", "-z", "--cached", "--others", "--exclude-standard"}
-	var stderr bytes.Buffer
-	cmd := gitCommand(dir, args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		// no fallback to reading .gitignore files: inside a work tree git
-		// decides, and a partial list read as a clean result is a hole
-		j.gitFail(dir, newGitError(args, err, stderr.Bytes()))
-		return
+// scanGitDir scans the files git lists under dir: the tracked ones, the
+// untracked ones it does not ignore, and, when dir is not the work tree's
+// top and git ignores it, the untracked ones it ignores: dir was named.
+func (j *scanJob) scanGitDir(dir string, top bool) {
+	lists := [][]string{{"ls-files", "-z", "--cached", "--others", "--exclude-standard"}}
+	if !top {
+		ignored, err := gitIgnored(dir)
+		if err != nil {
+			j.gitFail(dir, err)
+			return
+		}
+		if ignored {
+			lists = append(lists, []string{"ls-files", "-z", "--others", "--ignored", "--exclude-standard"})
+		}
 	}
-	if stderr.Len() > 0 {
-		// git lists what it could and warns about the rest (a directory it
-		// cannot open): that rest was not scanned
-		j.fail(dir, errors.New(j.gitReason(&gitError{op: "git ls-files", stderr: stderr.Bytes()})))
+	var names []string
+	for _, args := range lists {
+		var stderr bytes.Buffer
+		cmd := gitCommand(dir, args...)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			// no fallback to reading .gitignore files: inside a work tree
+			// git decides, and a partial list read as a clean result is a
+			// hole
+			j.gitFail(dir, newGitError(args, err, stderr.Bytes()))
+			return
+		}
+		if stderr.Len() > 0 {
+			// git lists what it could and warns about the rest (a directory
+			// it cannot open): that rest was not scanned
+			j.fail(dir, errors.New(j.gitReason(&gitError{op: "git ls-files", stderr: stderr.Bytes()})))
+		}
+		names = append(names, strings.Split(string(out), "\x00")...)
 	}
-	names := strings.Split(string(out), "\x00")
 	sort.Strings(names)
 	last := ""
 	for _, name := range names {
@@ -251,9 +288,9 @@ func (j *scanJob) listDir(root, rel string, levels []ignoreLevel, file func(rel 
 			j.skipped.Symlinks++
 		case isDir:
 			if _, err := os.Lstat(filepath.Join(full, ".git")); err == nil {
-				if inTree, err := gitWorkTree(full); inTree || err != nil {
+				if tree, err := gitWorkTree(full); tree.inTree || err != nil {
 					if j.firstVisit(full) {
-						j.scanDirIn(full, inTree, err) // a repository: as git sees it
+						j.scanDirIn(full, tree, err) // a repository: as git sees it
 					}
 					continue
 				}

@@ -93,6 +93,11 @@ func TestGitignore(t *testing.T) {
 			"not[!a-c].txt",
 			"q?.md",
 			"[unclosed",
+			`foo\`,
+			"?.go",
+			"[!a]b.md",
+			"[[:digit:]x].md",
+			"[[:nope]x.md",
 		}, "\n")))},
 		{base: "sub", rules: parseGitignore([]byte("!important.log\n/anchored.txt\n"))},
 	}
@@ -117,6 +122,7 @@ func TestGitignore(t *testing.T) {
 		{"a/b/cache", false, true},
 		{"logs", true, false}, // logs/** is what is inside
 		{"logs/x/y.txt", false, true},
+		{"logs/new\nline/y.txt", false, true},
 		{"a/z.txt", false, true},
 		{"a/b/c/z.txt", false, true},
 		{"b/a/z.txt", false, false},
@@ -129,7 +135,19 @@ func TestGitignore(t *testing.T) {
 		{"nota.txt", false, false},
 		{"q1.md", false, true},
 		{"q12.md", false, false},
-		{"[unclosed", false, true},
+		{"[unclosed", false, false}, // an unclosed [ never matches
+		{"[unclosed]", false, false},
+		{`foo\`, false, false}, // nor a pattern that ends in a lone backslash
+		{"foo", false, false},
+		{"a.go", false, true},
+		{"\u00fc.go", false, false}, // ? is one byte, and ü two
+		{"cb.md", false, true},
+		{"\u00fcb.md", false, false}, // so is a bracket expression
+		{"7.md", false, true},
+		{"x.md", false, true},
+		{"[x.md", false, true}, // "[:" with no ":]" before the "]": a "[" in the set
+		{":x.md", false, true},
+		{"[:x.md", false, false},
 		{"sub/important.log", false, false}, // the deeper file decides
 		{"sub/other.log", false, true},
 		{"sub/anchored.txt", false, true},
@@ -275,7 +293,8 @@ func TestGitignoreAgreesWithGit(t *testing.T) {
 	root := t.TempDir()
 	files := map[string]string{
 		".gitignore": "*.log\n!keep.log\nbuild/\n/root-only.txt\ndoc/*.tmp\n**/cache\nlogs/**\n!logs/back.txt\n" +
-			"a/**/z.txt\ntrailing   \n\\#hash\nfile[0-9].txt\nnot[!a-c].txt\nq?.md\n*.bak/\nnested/deeper/\n",
+			"a/**/z.txt\ntrailing   \n\\#hash\nfile[0-9].txt\nnot[!a-c].txt\nq?.md\n*.bak/\nnested/deeper/\n" +
+			"[unclosed\nfoo\\\n?.txt\n??.rst\n[!a]b.md\n[[:nope]x.md\n",
 		"sub/.gitignore":   "!important.log\n/anchored.txt\n*.txt\n!keep-*.txt\n",
 		"sub/x/.gitignore": "!x.txt\n",
 	}
@@ -287,6 +306,7 @@ func TestGitignoreAgreesWithGit(t *testing.T) {
 		"old.bak/f", "old.bak2", "nested/deeper/f", "x/nested/deeper/f",
 		"sub/important.log", "sub/other.log", "sub/anchored.txt", "anchored.txt", "sub/x/anchored.txt",
 		"sub/keep-1.txt", "sub/x/x.txt", "sub/x/y.txt", "sub/plain.md", "plain.txt",
+		"[unclosed", "foo\\", "foo", "\u00fc.txt", "a.txt", "\u00e9.rst", "ab.md", "cb.md", "\u00fcb.md", "[x.md", ":x.md", "nx.md", "[:x.md",
 	}
 	for name, data := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))

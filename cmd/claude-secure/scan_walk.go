@@ -320,12 +320,13 @@ type ignoreRule struct {
 // ignoredPath applies gitignore precedence: the deepest file first, and in
 // a file the last rule that matches.
 func ignoredPath(levels []ignoreLevel, p string, isDir bool) bool {
+	p = bytesAsRunes(p)
 	for i := len(levels) - 1; i >= 0; i-- {
 		l := levels[i]
 		rel := p
 		if l.base != "" {
 			var under bool
-			if rel, under = strings.CutPrefix(p, l.base+"/"); !under {
+			if rel, under = strings.CutPrefix(p, bytesAsRunes(l.base)+"/"); !under {
 				continue
 			}
 		}
@@ -342,8 +343,26 @@ func ignoredPath(levels []ignoreLevel, p string, isDir bool) bool {
 	return false
 }
 
+// bytesAsRunes spells each byte of s above 0x7f as the code point of the
+// same number: git matches patterns byte by byte (a "?" is one byte, and
+// "ü" two), and Go's regexp matches code points. Patterns are compiled
+// the same way (globToRegexp).
+func bytesAsRunes(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			r := make([]rune, len(s))
+			for k := 0; k < len(s); k++ {
+				r[k] = rune(s[k])
+			}
+			return string(r)
+		}
+	}
+	return s
+}
+
 // parseGitignore reads the patterns of a .gitignore file (gitignore(5)).
-// A pattern it cannot read is dropped: it would only exclude something.
+// A pattern it cannot read is dropped: it would only exclude something;
+// so is one git never matches (an unclosed "[", a lone "\" at the end).
 func parseGitignore(data []byte) []ignoreRule {
 	var rules []ignoreRule
 	for _, line := range strings.Split(string(data), "\n") {
@@ -380,11 +399,13 @@ func compileIgnore(line string) (ignoreRule, bool) {
 	anchored := strings.Contains(line, "/")
 	line = strings.TrimPrefix(line, "/")
 	var b strings.Builder
-	b.WriteString("^")
+	b.WriteString("(?s)^") // "." matches a newline in a name too
 	if !anchored {
 		b.WriteString("(?:.*/)?")
 	}
-	globToRegexp(&b, line)
+	if !globToRegexp(&b, line) {
+		return r, false
+	}
 	b.WriteString("$")
 	re, err := regexp.Compile(b.String())
 	if err != nil {
@@ -395,8 +416,11 @@ func compileIgnore(line string) (ignoreRule, bool) {
 }
 
 // globToRegexp writes the wildmatch pattern g (with "/" special: * and ?
-// stay inside one name, ** crosses directories) as a regular expression.
-func globToRegexp(b *strings.Builder, g string) {
+// stay inside one name, ** crosses directories) as a regular expression
+// over bytesAsRunes of a path. It reports false for a pattern git never
+// matches: one with an unclosed bracket expression, or that ends in an
+// unescaped backslash.
+func globToRegexp(b *strings.Builder, g string) bool {
 	for i := 0; i < len(g); i++ {
 		c := g[i]
 		switch c {
@@ -425,30 +449,27 @@ func globToRegexp(b *strings.Builder, g string) {
 		case '?':
 			b.WriteString("[^/]")
 		case '[':
-			if n := classToRegexp(b, g[i:]); n > 0 {
-				i += n - 1
-				continue
+			n := classToRegexp(b, g[i:])
+			if n == 0 {
+				return false
 			}
-			b.WriteString(`\[`)
+			i += n - 1
 		case '\\':
-			if i+1 < len(g) {
-				i++
-				c = g[i]
+			if i+1 == len(g) {
+				return false
 			}
-			b.WriteString(regexp.QuoteMeta(string(c)))
+			i++
+			b.WriteString(regexp.QuoteMeta(string(rune(g[i]))))
 		default:
-			if c < 0x80 {
-				b.WriteString(regexp.QuoteMeta(string(c)))
-			} else {
-				b.WriteByte(c)
-			}
+			b.WriteString(regexp.QuoteMeta(string(rune(c))))
 		}
 	}
+	return true
 }
 
 // classToRegexp writes the bracket expression at the start of g and returns
-// its length, or 0 when it is not closed (then "[" is an ordinary
-// character).
+// its length, or 0 when it is not closed (then git's wildmatch never
+// matches the pattern).
 func classToRegexp(b *strings.Builder, g string) int {
 	i := 1
 	var out strings.Builder
@@ -470,14 +491,19 @@ func classToRegexp(b *strings.Builder, g string) int {
 			b.WriteString(out.String())
 			return i + 1
 		case c == '[' && i+1 < len(g) && g[i+1] == ':':
-			end := strings.Index(g[i+2:], ":]")
+			// "[:name:]" up to the next "]"; without ":" before that "]",
+			// the "[" is one more character of the set, as in wildmatch
+			end := strings.IndexByte(g[i+2:], ']')
 			if end < 0 {
 				return 0
 			}
-			out.WriteString(g[i : i+2+end+2])
-			i += 2 + end + 2
-			first = false
-			continue
+			if end > 0 && g[i+2+end-1] == ':' {
+				out.WriteString(g[i : i+2+end+1])
+				i += 2 + end + 1
+				first = false
+				continue
+			}
+			classChar(&out, c)
 		case c == '\\' && i+1 < len(g):
 			i++
 			classChar(&out, g[i])
@@ -492,10 +518,11 @@ func classToRegexp(b *strings.Builder, g string) int {
 	return 0
 }
 
-// classChar writes c as a literal inside a character class.
+// classChar writes the byte c (as bytesAsRunes spells it) as a literal
+// inside a character class.
 func classChar(b *strings.Builder, c byte) {
 	if c < 0x80 && !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
 		b.WriteByte('\\')
 	}
-	b.WriteByte(c)
+	b.WriteRune(rune(c))
 }

@@ -53,8 +53,10 @@ command line is always read.
 --staged reads what the next commit would record: the staged (index) content
 of each added, copied, modified, renamed or retyped file, and reports only
 findings on the lines the staged diff adds, with their line numbers in the
-staged file. PATHs given with --staged are git pathspecs that limit it.
-Outside a git work tree, --staged is an error.
+staged file. A staged binary file (a NUL byte in its first 8 KB) is read
+whole, every finding in it reported: git cannot say which of its lines are
+new. PATHs given with --staged are git pathspecs that limit it. Outside a
+git work tree, --staged is an error.
 
 --format text (the default) prints PATH:LINE:COLUMN: KIND (RULE), one per line
 (columns count bytes); --format json (or --json) one document with every
@@ -232,9 +234,10 @@ func readErrorText(err error) string {
 }
 
 // scanFile scans one input. skipBinary skips it when its first 8 KB hold a
-// NUL byte; added, when not nil, keeps only findings that touch those
-// lines (a staged diff's additions). A read error is recorded, and the
-// findings before it are kept.
+// NUL byte (a binary file); added, when not nil, keeps only findings that
+// touch those lines (a staged diff's additions), unless the file is binary:
+// git cannot say which lines of a binary file are new, so all of it counts.
+// A read error is recorded, and the findings before it are kept.
 func (j *scanJob) scanFile(name string, r io.Reader, skipBinary bool, added []lineRange) {
 	const sniff = 8 << 10
 	n, err := io.ReadAtLeast(r, j.buf, sniff)
@@ -245,9 +248,12 @@ func (j *scanJob) scanFile(name string, r io.Reader, skipBinary bool, added []li
 		j.fail(name, err)
 		return
 	}
-	if skipBinary && bytes.IndexByte(j.buf[:min(n, sniff)], 0) >= 0 {
-		j.skipped.Binary++
-		return
+	if bytes.IndexByte(j.buf[:min(n, sniff)], 0) >= 0 {
+		if skipBinary {
+			j.skipped.Binary++
+			return
+		}
+		added = nil
 	}
 	var pos posTracker
 	var found []scanFinding

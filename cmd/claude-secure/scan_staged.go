@@ -325,7 +325,7 @@ func (j *scanJob) scanBlobs(files []stagedFile, added map[string][]lineRange) er
 			break
 		}
 		content := io.LimitReader(br, size)
-		j.scanFile(sf.path, content, true, added[sf.path])
+		j.scanFile(sf.path, content, false, added[sf.path])
 		if _, err := io.Copy(io.Discard, content); err != nil {
 			readErr = err
 			break

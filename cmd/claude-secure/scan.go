@@ -467,49 +467,59 @@ func (j *scanJob) openAndScan(p string, skipBinary bool) {
 }
 
 // posTracker follows the input of one scan to turn offsets into line ends
-// and code-point columns. It keeps the newlines and the non-ASCII runs only
-// from the line where the scanner may still report something.
+// and code-point columns. It keeps a window of the input, from the first
+// byte the scanner may still report (pruned to what it holds back) to the
+// end of what it was given, with the newlines in it and the count of UTF-8
+// continuation bytes every posStep bytes; before the window, only where
+// the line holding it starts. Its memory follows what the scanner holds,
+// whatever the length of a line.
 type posTracker struct {
-	n         int64     // bytes seen
-	nl        []int64   // offsets of newlines at or after lineStart
-	runs      []byteRun // runs of non-ASCII bytes at or after lineStart
-	lineStart int64     // the first line kept starts here
-	cont      int64     // UTF-8 continuation bytes seen
-	baseCont  int64     // continuation bytes before the first run kept
+	n         int64        // bytes seen
+	base      int64        // the window starts here
+	win       []byte       // the input from base to n
+	baseCont  int64        // continuation bytes before base
+	cont      int64        // continuation bytes before n
+	firstMark int64        // the first multiple of posStep at or after base
+	marks     []int64      // continuation bytes before firstMark, firstMark+posStep, ...
+	nl        []posNewline // the newlines in the window
+	lineStart int64        // where the line holding base starts
+	lineCont  int64        // continuation bytes before lineStart
 }
 
-type byteRun struct {
-	start, end    int64
-	before, after int64 // continuation bytes seen before start, and before end
+type posNewline struct {
+	off  int64
+	cont int64 // continuation bytes before off
 }
+
+const posStep = 1024
 
 func (p *posTracker) feed(b []byte) {
+	p.win = append(p.win, b...)
 	if ascii(b) {
+		for m := (p.n + posStep - 1) / posStep * posStep; m < p.n+int64(len(b)); m += posStep {
+			p.marks = append(p.marks, p.cont)
+		}
 		for i := 0; ; {
 			k := bytes.IndexByte(b[i:], '\n')
 			if k < 0 {
 				break
 			}
-			p.nl = append(p.nl, p.n+int64(i+k))
+			p.nl = append(p.nl, posNewline{p.n + int64(i+k), p.cont})
 			i += k + 1
 		}
 		p.n += int64(len(b))
 		return
 	}
 	for i, c := range b {
+		off := p.n + int64(i)
+		if off%posStep == 0 {
+			p.marks = append(p.marks, p.cont)
+		}
 		switch {
 		case c == '\n':
-			p.nl = append(p.nl, p.n+int64(i))
-		case c >= 0x80:
-			off := p.n + int64(i)
-			if k := len(p.runs); k == 0 || p.runs[k-1].end != off {
-				p.runs = append(p.runs, byteRun{start: off, end: off, before: p.cont, after: p.cont})
-			}
-			if c&0xC0 == 0x80 {
-				p.cont++
-			}
-			r := &p.runs[len(p.runs)-1]
-			r.end, r.after = off+1, p.cont
+			p.nl = append(p.nl, posNewline{off, p.cont})
+		case c&0xC0 == 0x80:
+			p.cont++
 		}
 	}
 	p.n += int64(len(b))
@@ -531,56 +541,82 @@ func ascii(b []byte) bool {
 	return true
 }
 
-// lineStartOf is the offset where the line holding off starts.
-func (p *posTracker) lineStartOf(off int64) int64 {
-	i := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= off })
+// clamp keeps off in the window.
+func (p *posTracker) clamp(off int64) int64 { return min(max(off, p.base), p.n) }
+
+// lineStartOf is the offset where the line holding off starts, and the
+// continuation bytes before it.
+func (p *posTracker) lineStartOf(off int64) (int64, int64) {
+	i := sort.Search(len(p.nl), func(i int) bool { return p.nl[i].off >= off })
 	if i == 0 {
-		return p.lineStart
+		return p.lineStart, p.lineCont
 	}
-	return p.nl[i-1] + 1
+	return p.nl[i-1].off + 1, p.nl[i-1].cont
 }
 
-// prune forgets what comes before the line holding off: nothing will be
-// reported there any more.
+// prune forgets the input before off: nothing will be reported there any
+// more.
 func (p *posTracker) prune(off int64) {
-	ls := p.lineStartOf(off)
-	i := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= ls })
-	p.nl = append(p.nl[:0], p.nl[i:]...)
-	k := sort.Search(len(p.runs), func(k int) bool { return p.runs[k].end > ls })
-	if k == len(p.runs) {
-		p.baseCont = p.cont
-	} else {
-		p.baseCont = p.runs[k].before
+	off = p.clamp(off)
+	if off == p.base {
+		return
 	}
-	p.runs = append(p.runs[:0], p.runs[k:]...)
-	p.lineStart = ls
+	p.lineStart, p.lineCont = p.lineStartOf(off)
+	p.baseCont = p.contBefore(off)
+	i := sort.Search(len(p.nl), func(i int) bool { return p.nl[i].off >= off })
+	p.nl = append(p.nl[:0], p.nl[i:]...)
+	first := (off + posStep - 1) / posStep * posStep
+	drop := min(int((first-p.firstMark)/posStep), len(p.marks))
+	p.marks = append(p.marks[:0], p.marks[drop:]...)
+	p.firstMark = first
+	p.win = append(p.win[:0], p.win[off-p.base:]...)
+	p.base = off
 }
 
 // newlines counts the newlines in [from, to).
 func (p *posTracker) newlines(from, to int64) int {
-	a := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= from })
-	b := sort.Search(len(p.nl), func(i int) bool { return p.nl[i] >= to })
+	a := sort.Search(len(p.nl), func(i int) bool { return p.nl[i].off >= from })
+	b := sort.Search(len(p.nl), func(i int) bool { return p.nl[i].off >= to })
 	return b - a
 }
 
 // contBefore counts the continuation bytes before off.
 func (p *posTracker) contBefore(off int64) int64 {
-	k := sort.Search(len(p.runs), func(k int) bool { return p.runs[k].start >= off })
-	if k == 0 {
-		return p.baseCont
+	return p.contFrom(p.base, p.baseCont, off)
+}
+
+// contFrom counts the continuation bytes before off, knowing c of them
+// before from (in the window, at or before off): from there or from the
+// last mark before off, whichever is nearer, so at most posStep bytes to
+// count.
+func (p *posTracker) contFrom(from, c, off int64) int64 {
+	off = p.clamp(off)
+	if from < p.base || from > off {
+		from, c = p.base, p.baseCont
 	}
-	r := p.runs[k-1]
-	if off >= r.end {
-		return r.after
+	if off >= p.firstMark && len(p.marks) > 0 {
+		k := min((off-p.firstMark)/posStep, int64(len(p.marks)-1))
+		if m := p.firstMark + k*posStep; m > from {
+			from, c = m, p.marks[k]
+		}
 	}
-	// inside a run: only a configuration's rule can start or end there
-	return r.before + (r.after-r.before)*(off-r.start)/(r.end-r.start)
+	for _, x := range p.win[from-p.base : off-p.base] {
+		if x&0xC0 == 0x80 {
+			c++
+		}
+	}
+	return c
 }
 
 // charColumn is the 1-based column of off in Unicode code points.
 func (p *posTracker) charColumn(off int64) int {
-	ls := p.lineStartOf(off)
-	return int(off-ls-(p.contBefore(off)-p.contBefore(ls))) + 1
+	ls, lc := p.lineStartOf(off)
+	return int(off-ls-(p.contFrom(ls, lc, off)-lc)) + 1
+}
+
+// footprint is the memory the tracker holds, in bytes.
+func (p *posTracker) footprint() int {
+	return cap(p.win) + cap(p.marks)*8 + cap(p.nl)*16
 }
 
 // lineRange is a run of lines, first to last.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -9,6 +10,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/claude-secure/claude-secure/mask"
 )
 
 // TestScanFlags drives the scan command through runF: what argv parses to,
@@ -358,5 +362,76 @@ func TestGitignoreAgreesWithGit(t *testing.T) {
 		if got[name] != want[name] {
 			t.Errorf("%s: listed %v, git lists it: %v", name, got[name], want[name])
 		}
+	}
+}
+
+// chunkReader hands out at most n bytes a read.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// TestScanColumnsLongLines: SARIF's code-point columns on long lines full
+// of non-ASCII text, read in odd chunks, agree with counting runes.
+func TestScanColumnsLongLines(t *testing.T) {
+	e, err := mask.New(make([]byte, 32), mask.NewMemoryMappings(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"i-0f3a9c2b7d1e4a605", "i-0a1b2c3d4e5f60718"}
+	var text strings.Builder
+	for line := 0; line < 3; line++ {
+		for k := 0; k < 40000; k++ {
+			switch {
+			case k%997 == 0:
+				fmt.Fprintf(&text, " %s ", ids[k%2])
+			case k%3 == 0:
+				text.WriteString("ü ab ")
+			case k%3 == 1:
+				text.WriteString("日本 ")
+			default:
+				text.WriteString("plain ")
+			}
+		}
+		text.WriteString("\n")
+	}
+	lines := strings.Split(text.String(), "\n")
+	for _, chunk := range []int{4093, 1 << 20} {
+		j := &scanJob{e: e, format: "sarif", buf: make([]byte, 256<<10), counts: map[string]int{},
+			f: &factory{env: &env{Err: io.Discard}}}
+		j.scanFile("long.txt", chunkReader{strings.NewReader(text.String()), chunk}, false, nil)
+		if len(j.findings) != 3*41 || len(j.errs) != 0 {
+			t.Fatalf("chunk %d: %d findings, %d errors", chunk, len(j.findings), len(j.errs))
+		}
+		for _, f := range j.findings {
+			line := lines[f.Line-1]
+			start := utf8.RuneCountInString(line[:f.Column-1]) + 1
+			end := utf8.RuneCountInString(line[:f.Column-1+f.Length]) + 1
+			if f.charColumn != start || f.charEndColumn != end || f.endLine != f.Line {
+				t.Fatalf("chunk %d: line %d byte column %d: code points %d-%d (end line %d), want %d-%d",
+					chunk, f.Line, f.Column, f.charColumn, f.charEndColumn, f.endLine, start, end)
+			}
+		}
+	}
+}
+
+// TestPosTrackerBounded: what the tracker keeps stays bounded by what the
+// scanner holds back, whatever the length of the line.
+func TestPosTrackerBounded(t *testing.T) {
+	chunk := []byte(strings.Repeat("ü ab ", 256<<10/6))
+	var p posTracker
+	for i := 0; i < 48; i++ { // a 12 MB line
+		p.feed(chunk)
+		p.prune(p.n - 40) // the scanner holds back a little
+	}
+	if f := p.footprint(); f > 2*len(chunk)+64<<10 {
+		t.Errorf("the tracker keeps %d bytes for a line of %d", f, 48*len(chunk))
+	}
+	// the last 40 bytes: 6 whole "ü ab " (one continuation byte each) after
+	// the " ab " of another, so 34 code points
+	if c, want := p.charColumn(p.n-40), 48*(len(chunk)/6*5)-34+1; c != want {
+		t.Errorf("column %d, want %d", c, want)
 	}
 }

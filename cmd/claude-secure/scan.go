@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/claude-secure/claude-secure/mask"
 	"github.com/spf13/cobra"
@@ -58,10 +60,12 @@ whole, every finding in it reported: git cannot say which of its lines are
 new. PATHs given with --staged are git pathspecs that limit it. Outside a
 git work tree, --staged is an error.
 
---format text (the default) prints PATH:LINE:COLUMN: KIND (RULE), one per line
-(columns count bytes); --format json (or --json) one document with every
-finding, counts per kind, skipped files and read errors; --format sarif a
-SARIF 2.1.0 log for code scanning (columns count Unicode code points).
+--format text (the default) prints PATH:LINE:COLUMN: KIND (RULE), one per
+line (columns count bytes; a PATH holding a control character, a double
+quote or a backslash is quoted, "a\nb.txt", so no name can forge a line);
+--format json (or --json) one document with every finding, counts per kind,
+skipped files and read errors; --format sarif a SARIF 2.1.0 log for code
+scanning (columns count Unicode code points).
 
 Exit status: 0 when nothing is found, 1 when anything is found, 2 on an
 error (a usage error, a file that cannot be read, git failing in a work tree
@@ -221,7 +225,20 @@ func scanRun(opts *scanOptions) error {
 func (j *scanJob) fail(name string, err error) {
 	msg := readErrorText(err)
 	j.errs = append(j.errs, scanError{Path: name, Error: msg})
-	fmt.Fprintf(j.f.Err, "claude-secure: error: cannot read %s: %s\n", name, msg)
+	fmt.Fprintf(j.f.Err, "claude-secure: error: cannot read %s: %s\n", quotePath(name), msg)
+}
+
+// quotePath is a path as a line of text shows it: quoted (Go's quoting,
+// close to git's core.quotePath) when it holds a control or other
+// unprintable character, a double quote, a backslash or bytes that are not
+// UTF-8, so that no name can forge a line of output.
+func quotePath(p string) string {
+	for _, r := range p {
+		if r == '"' || r == '\\' || r == utf8.RuneError || !strconv.IsPrint(r) {
+			return strconv.Quote(p)
+		}
+	}
+	return p
 }
 
 // readErrorText is the reason of err without the path it repeats.
@@ -328,7 +345,7 @@ func (j *scanJob) add(found []scanFinding) {
 		if j.format == "text" {
 			// "ec2-instance (shape)": the kind, and how it was found
 			// (a built-in rule is named kind/how) or the configuration's rule
-			fmt.Fprintf(j.out, "%s:%d:%d: %s (%s)\n", sf.Path, sf.Line, sf.Column, sf.Kind, strings.TrimPrefix(sf.Rule, sf.Kind+"/"))
+			fmt.Fprintf(j.out, "%s:%d:%d: %s (%s)\n", quotePath(sf.Path), sf.Line, sf.Column, sf.Kind, strings.TrimPrefix(sf.Rule, sf.Kind+"/"))
 		}
 	}
 	if j.format != "text" {

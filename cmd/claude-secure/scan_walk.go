@@ -144,7 +144,7 @@ func (j *scanJob) gitHint(dir string, err error) string {
 	case errors.As(err, &ge) && bytes.Contains(ge.stderr, []byte("dubious ownership")):
 		return "if you trust this repository, run: git config --global --add safe.directory " + j.safeDirectory(ge.stderr, dir)
 	default:
-		return "run git status in " + dir + " to see what git says"
+		return "run git status in " + quotePath(dir) + " to see what git says"
 	}
 }
 
@@ -164,9 +164,9 @@ func (j *scanJob) safeDirectory(stderr []byte, dir string) string {
 		}
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
-		return abs
+		dir = abs
 	}
-	return dir
+	return quotePath(dir)
 }
 
 // gitIgnored reports whether git ignores the directory dir itself, by its

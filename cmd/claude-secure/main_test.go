@@ -71,7 +71,8 @@ func TestScripts(t *testing.T) {
 			},
 			// sarifcheck [-unsuccessful] FILE [URI:LINE:COL:ENDCOL:RULE...]
 			// checks FILE is a SARIF log as code scanning reads it, and that
-			// its results are exactly the ones given
+			// its results are exactly the ones given (URI relative to
+			// %SRCROOT%, or a file:/// URI for a file outside it)
 			"sarifcheck": sarifCheck,
 		},
 		Condition: func(cond string) (bool, error) {
@@ -209,8 +210,15 @@ func sarifCheck(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("result %d: level %q, message %q, %d locations", i, r.Level, r.Message.Text, len(r.Locations))
 		}
 		pl := r.Locations[0].PhysicalLocation
-		if strings.Contains(pl.ArtifactLocation.URI, ":") || pl.ArtifactLocation.URIBaseID != "%SRCROOT%" {
-			ts.Fatalf("result %d: uri %q is not relative to %%SRCROOT%%", i, pl.ArtifactLocation.URI)
+		switch uri := pl.ArtifactLocation.URI; {
+		case strings.HasPrefix(uri, "file:///"):
+			// a file outside the source root: an absolute URI, on no base
+			if pl.ArtifactLocation.URIBaseID != "" {
+				ts.Fatalf("result %d: absolute uri %q with a uriBaseId", i, uri)
+			}
+		case strings.Contains(uri, ":") || strings.HasPrefix(uri, "/") || uri == ".." || strings.HasPrefix(uri, "../") ||
+			strings.Contains(uri, "/../") || pl.ArtifactLocation.URIBaseID != "%SRCROOT%":
+			ts.Fatalf("result %d: uri %q is not inside %%SRCROOT%%", i, uri)
 		}
 		rg := pl.Region
 		if rg.StartLine < 1 || rg.StartColumn < 1 || rg.EndColumn <= rg.StartColumn {

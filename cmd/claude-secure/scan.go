@@ -65,7 +65,9 @@ line (columns count bytes; a PATH holding a control character, a double
 quote or a backslash is quoted, "a\nb.txt", so no name can forge a line);
 --format json (or --json) one document with every finding, counts per kind,
 skipped files and read errors; --format sarif a SARIF 2.1.0 log for code
-scanning (columns count Unicode code points).
+scanning (columns count Unicode code points; file URIs are relative to the
+top of the git work tree the scan runs in, else to the current directory,
+and a file outside it is an absolute file:// URI).
 
 Exit status: 0 when nothing is found, 1 when anything is found, 2 on an
 error (a usage error, a file that cannot be read, git failing in a work tree
@@ -182,7 +184,10 @@ type scanJob struct {
 	hits     int // files with findings
 	skipped  scanSkipped
 	errs     []scanError
-	srcRoot  string // the directory relative paths start from (SARIF)
+
+	cwd       string // the current directory
+	srcRoot   string // where SARIF's relative URIs start: the work tree's top, else cwd
+	srcPrefix string // the current directory under srcRoot, slash-separated ("" for srcRoot)
 }
 
 func scanRun(opts *scanOptions) error {
@@ -204,7 +209,11 @@ func scanRun(opts *scanOptions) error {
 	for _, r := range mask.Rules() {
 		j.desc[r.Kind.String()] = r.Description
 	}
-	j.srcRoot, _ = os.Getwd()
+	j.cwd, _ = os.Getwd()
+	j.srcRoot = j.cwd
+	if opts.format == "sarif" && !opts.staged {
+		j.srcRoot, j.srcPrefix = sarifRoot(j.cwd)
+	}
 	if opts.staged {
 		if err := j.scanStaged(opts.paths); err != nil {
 			return err

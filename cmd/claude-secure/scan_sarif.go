@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -142,7 +143,7 @@ func (j *scanJob) writeSARIF() error {
 		inv.Notifications = append(inv.Notifications, sarifNotification{
 			Level:     "error",
 			Message:   sarifMessage{fmt.Sprintf("cannot read %s: %s", e.Path, e.Error)},
-			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: artifactLoc(e.Path)}}},
+			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: j.artifactLoc(e.Path)}}},
 		})
 	}
 	run.Invocations = []sarifInvocation{inv}
@@ -156,7 +157,7 @@ func (j *scanJob) writeSARIF() error {
 		if f.endLine != f.Line {
 			reg.EndLine = f.endLine
 		}
-		res.Locations = []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: artifactLoc(f.Path), Region: reg}}}
+		res.Locations = []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: j.artifactLoc(f.Path), Region: reg}}}
 		run.Results = append(run.Results, res)
 	}
 	enc := json.NewEncoder(j.out)
@@ -168,16 +169,46 @@ func (j *scanJob) writeSARIF() error {
 	})
 }
 
-// artifactLoc is a path as SARIF wants it: a relative URI reference from
-// the source root, or a file URI for an absolute path.
-func artifactLoc(p string) sarifArtifactLoc {
+// sarifRoot is where SARIF's URIs start when the scan runs in cwd: the top
+// of the git work tree cwd is in (code scanning resolves URIs against the
+// repository's root), and cwd's path under it; outside git, or when git
+// cannot say, cwd itself.
+func sarifRoot(cwd string) (root, prefix string) {
+	out, err := gitOutput("", "rev-parse", "--show-toplevel", "--show-prefix")
+	if err != nil {
+		return cwd, ""
+	}
+	f := strings.Split(string(out), "\n")
+	if len(f) != 3 || f[0] == "" || f[2] != "" {
+		return cwd, "" // a name with a newline: not worth guessing
+	}
+	return filepath.FromSlash(f[0]), strings.TrimSuffix(f[1], "/")
+}
+
+// artifactLoc is a path as SARIF wants it: a URI reference relative to the
+// source root, or, for a file outside it, an absolute file URI.
+func (j *scanJob) artifactLoc(p string) sarifArtifactLoc {
 	if p == "-" {
 		return sarifArtifactLoc{URI: "-"} // standard input
 	}
+	var rel string
 	if filepath.IsAbs(p) {
-		return sarifArtifactLoc{URI: fileURI(p, false)}
+		r, err := filepath.Rel(j.srcRoot, p)
+		if err != nil {
+			return sarifArtifactLoc{URI: fileURI(p, false)}
+		}
+		rel = filepath.ToSlash(r)
+	} else {
+		rel = path.Join(j.srcPrefix, filepath.ToSlash(p))
 	}
-	u := &url.URL{Path: filepath.ToSlash(p)}
+	if rel == ".." || strings.HasPrefix(rel, "../") {
+		abs := p
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(j.cwd, p)
+		}
+		return sarifArtifactLoc{URI: fileURI(abs, false)}
+	}
+	u := &url.URL{Path: rel}
 	return sarifArtifactLoc{URI: u.String(), URIBaseID: srcRootID}
 }
 

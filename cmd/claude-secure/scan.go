@@ -71,10 +71,9 @@ and a file outside it is an absolute file:// URI).
 
 Exit status: 0 when nothing is found, 1 when anything is found, 2 on an
 error (a usage error, a file that cannot be read, git failing in a work tree
-or for --staged).
-A read error is named on standard error and never taken for a finding nor
-for a clean result: the other files are still scanned and reported, then the
-exit status is 2.`,
+or for --staged). A read error is named on standard error and never taken
+for a finding nor for a clean result: the other files are still scanned and
+reported, then the exit status is 2.`,
 		Example: `  claude-secure scan notes.md deploy/               # files and directories
   git diff | claude-secure scan --json              # standard input
 

@@ -3,7 +3,6 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -114,18 +113,8 @@ func TestIssueWaitEndsWithItsContext(t *testing.T) {
 func TestRequestTakesItsTurnBehindBusyProcesses(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir)
-	for range 2 {
-		hog := helper(t, "hog", dir)
-		hog.Env = append(hog.Env, "STORE_HOG_FOR=20s")
-		out, _ := hog.StdoutPipe()
-		if err := hog.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { hog.Process.Kill(); hog.Wait() }()
-		if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
-			t.Fatal("the busy process did not start")
-		}
-	}
+	startHog(t, dir, "20s")
+	startHog(t, dir, "20s")
 	old := lockTimeout
 	lockTimeout = 3 * time.Second
 	defer func() { lockTimeout = old }()

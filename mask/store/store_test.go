@@ -527,6 +527,22 @@ func (noKeyring) Get(string, string) (string, error) { return "", ErrKeyringUnav
 func (noKeyring) Set(string, string, string) error   { return ErrKeyringUnavailable }
 func (noKeyring) Delete(string, string) error        { return ErrKeyringUnavailable }
 
+// startHog starts a process that writes to the store in dir without a
+// pause for the given time (it is killed when the test ends).
+func startHog(t *testing.T, dir, busyFor string) {
+	t.Helper()
+	hog := helper(t, "hog", dir)
+	hog.Env = append(hog.Env, "STORE_HOG_FOR="+busyFor)
+	out, _ := hog.StdoutPipe()
+	if err := hog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hog.Process.Kill(); hog.Wait() })
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatal("the busy process did not start")
+	}
+}
+
 // A process that writes to the store without a pause does not keep
 // another out: the one waiting gets its turn after the transaction in
 // progress, not whenever it happens to ask in a free moment. So does one
@@ -534,16 +550,7 @@ func (noKeyring) Delete(string, string) error        { return ErrKeyringUnavaila
 func TestBusyStoreTakesWaitersInTurn(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir)
-	hog := helper(t, "hog", dir)
-	hog.Env = append(hog.Env, "STORE_HOG_FOR=8s")
-	out, _ := hog.StdoutPipe()
-	if err := hog.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { hog.Process.Kill(); hog.Wait() }()
-	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
-		t.Fatal("the busy process did not start")
-	}
+	startHog(t, dir, "8s")
 	old := lockTimeout
 	lockTimeout = 3 * time.Second
 	defer func() { lockTimeout = old }()

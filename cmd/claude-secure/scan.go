@@ -60,9 +60,11 @@ whole, every finding in it reported: git cannot say which of its lines are
 new. PATHs given with --staged are git pathspecs that limit it. Outside a
 git work tree, --staged is an error.
 
---format text (the default) prints PATH:LINE:COLUMN: KIND (RULE), one per
-line (columns count bytes; a PATH holding a control character, a double
-quote or a backslash is quoted, "a\nb.txt", so no name can forge a line);
+--format text (the default) prints PATH:LINE:COLUMN: KIND (HOW), one per
+line, HOW being how it was found (shape, context, prose, arn, host, url,
+pair) or the configuration's rule; columns count bytes, and a PATH holding
+a control character, a double quote or a backslash is quoted ("a\nb.txt"),
+so no name can forge a line;
 --format json (or --json) one document with every finding, counts per kind,
 skipped files and read errors; --format sarif a SARIF 2.1.0 log for code
 scanning (columns count Unicode code points; file URIs are relative to the

@@ -68,6 +68,8 @@ type Options struct {
 	// forwarded by path only, and a message batch's calls only for the
 	// caller that created it.
 	PerCaller bool
+	// Provider is the model provider behind Upstream; Anthropic() when nil.
+	Provider Provider
 	// Batches keeps the restore set of each message batch, so its results
 	// are restored even when fetched by another process; nil keeps them
 	// in memory only.
@@ -103,12 +105,13 @@ type Record struct {
 // It has no front door of its own: a session Proxy puts it behind a
 // secret, a gateway behind tokens.
 type Handler struct {
-	opts    Options
-	gp      *goproxy.ProxyHttpServer
-	stats   *Stats
-	batches batchSets
-	slotsMu sync.Mutex
-	slots   map[string]*callerSlots
+	opts     Options
+	provider Provider
+	gp       *goproxy.ProxyHttpServer
+	stats    *Stats
+	batches  batchSets
+	slotsMu  sync.Mutex
+	slots    map[string]*callerSlots
 }
 
 // NewHandler returns the masking pipeline for opts.
@@ -125,7 +128,10 @@ func NewHandler(opts Options) (*Handler, error) {
 	if opts.Audit == nil {
 		opts.Audit = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
-	h := &Handler{opts: opts, stats: newStats()}
+	h := &Handler{opts: opts, provider: opts.Provider, stats: newStats()}
+	if h.provider == nil {
+		h.provider = Anthropic()
+	}
 	h.gp = h.newGoproxy()
 	return h, nil
 }
@@ -352,8 +358,13 @@ func (p *Handler) ForwardFor(w http.ResponseWriter, r *http.Request, path, calle
 		return
 	}
 	up := *p.opts.Upstream
+	base := strings.TrimSuffix(up.EscapedPath(), "/")
 	up.Path = strings.TrimSuffix(up.Path, "/") + path
 	up.RawPath = ""
+	if raw, ok := rawRest(r.URL, path); ok {
+		// as the client escaped it: a model's ID may hold an escaped '/'
+		up.RawPath = base + raw
+	}
 	up.RawQuery = r.URL.RawQuery
 	r2 := r.Clone(r.Context())
 	r2.URL = &up
@@ -367,6 +378,23 @@ func (p *Handler) ForwardFor(w http.ResponseWriter, r *http.Request, path, calle
 	p.gp.ServeHTTP(aw, r2)
 	aw.done()
 	info.release()
+}
+
+// rawRest returns the escaped form of path, the end of u's path after a
+// prefix a front door took off (the session's secret).
+func rawRest(u *url.URL, path string) (string, bool) {
+	if len(path) > len(u.Path) || !strings.HasSuffix(u.Path, path) {
+		return "", false
+	}
+	prefix := u.Path[:len(u.Path)-len(path)]
+	raw, ok := strings.CutPrefix(u.EscapedPath(), prefix)
+	if !ok {
+		return "", false
+	}
+	if dec, err := url.PathUnescape(raw); err != nil || dec != path {
+		return "", false
+	}
+	return raw, true
 }
 
 // checkSecret strips "/<secret>" from the path, comparing in constant time.

@@ -48,13 +48,8 @@ func dropHopHeaders(h http.Header) {
 // endpointBody names the request schema of the endpoints whose bodies are
 // masked; everything else with a body is refused.
 func (p *Handler) endpointBody(method, path string) (mask.Body, bool) {
-	if method == http.MethodPost {
-		switch path {
-		case "/v1/messages", "/v1/messages/count_tokens":
-			return mask.BodyMessages, true
-		case "/v1/messages/batches":
-			return mask.BodyBatch, true
-		}
+	if k, ok := p.provider.body(method, path); ok {
+		return k, true
 	}
 	if slices.Contains(p.opts.AllowPaths, path) {
 		return mask.BodyAny, true
@@ -90,7 +85,7 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 		info.refusal = "mask_failed"
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not read the store, nothing was sent: "+err.Error())
 	}
-	if where, err := p.exposed(r, info.path); err != nil {
+	if where, err := p.exposed(r, p.provider.address(info.path)); err != nil {
 		p.stats.addError()
 		info.refusal = "mask_failed"
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not check the request, nothing was sent: "+err.Error())
@@ -149,7 +144,25 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 	r.Header.Del("Content-Encoding")
 	r.Header.Del("Content-Length")
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
+	if resp := p.authorize(r, info, out); resp != nil {
+		return r, resp
+	}
 	return r, nil
+}
+
+// authorize adds the provider's credentials to a request that is ready to
+// leave; a failure refuses it.
+func (p *Handler) authorize(r *http.Request, info *reqInfo, body []byte) *http.Response {
+	if err := p.provider.authorize(r.Context(), r, body); err != nil {
+		if isGone(r, err) {
+			info.refusal = "client_gone"
+			return errorResponse(r, 499, "api_error", "client went away")
+		}
+		p.stats.addError()
+		info.refusal = "auth_failed"
+		return errorResponse(r, http.StatusBadGateway, "api_error", "could not authenticate the request to "+p.provider.Name()+", nothing was sent: "+err.Error())
+	}
+	return nil
 }
 
 // takeBody waits for one of the caller's body slots, reads the body (up
@@ -381,6 +394,9 @@ func (p *Handler) bodyless(r *http.Request, info *reqInfo) (*http.Request, *http
 	}
 	if id, ok := batchResultsID(r.Method, info.path); ok {
 		info.restore = p.batches.load(p.opts, p.opts.Engine, batchKey(info.owner, id))
+	}
+	if resp := p.authorize(r, info, nil); resp != nil {
+		return r, resp
 	}
 	return r, nil
 }

@@ -70,21 +70,30 @@ func truthy(v string) bool {
 	return true
 }
 
-// childEnv is the parent's environment with the proxy in it.
-func childEnv(parent []string, baseURL string, disableNonessential bool) []string {
-	env := make([]string, 0, len(parent)+3)
+// childEnv is the parent's environment with the proxy in it: the
+// target's base URL variable (and ANTHROPIC_BASE_URL, for tools that read
+// only that) pointing at it, and the target's authentication left to it.
+func childEnv(parent []string, t *target, baseURL string, disableNonessential bool) []string {
+	set := []string{"ANTHROPIC_BASE_URL=" + baseURL, "CLAUDE_SECURE=1"}
+	if t.baseVar != "ANTHROPIC_BASE_URL" {
+		set = append(set, t.baseVar+"="+baseURL)
+	}
+	if t.skipAuth != "" {
+		set = append(set, t.skipAuth+"=1")
+	}
+	env := make([]string, 0, len(parent)+len(set)+1)
 	hasNonessential := false
 	for _, kv := range parent {
 		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "ANTHROPIC_BASE_URL", "CLAUDE_SECURE":
+		if slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, k+"=") }) {
 			continue
-		case "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC":
+		}
+		if k == "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC" {
 			hasNonessential = true
 		}
 		env = append(env, kv)
 	}
-	env = append(env, "ANTHROPIC_BASE_URL="+baseURL, "CLAUDE_SECURE=1")
+	env = append(env, set...)
 	if disableNonessential && !hasNonessential {
 		env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
 	}
@@ -99,8 +108,12 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	// inside a claude-secure session: a second proxy would mask pseudonyms.
 	// The marker counts only if the session's proxy proves it is there.
 	upstreamFlag := opts.upstream
+	baseVar := "ANTHROPIC_BASE_URL"
+	if truthy(f.Getenv("CLAUDE_CODE_USE_BEDROCK")) {
+		baseVar = "ANTHROPIC_BEDROCK_BASE_URL"
+	}
 	if f.Getenv("CLAUDE_SECURE") == "1" {
-		base := f.Getenv("ANTHROPIC_BASE_URL")
+		base := f.Getenv(baseVar)
 		err := proxy.VerifySession(ctx, base)
 		if err == nil {
 			child.Env = os.Environ()
@@ -109,25 +122,20 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		if !opts.quiet {
 			ui.note("CLAUDE_SECURE=1 is set, but " + err.Error() + "; starting a masking proxy")
 		}
-		if _, _, ok := proxy.SessionSecret(base); ok && upstreamFlag == "" {
+		if _, _, ok := proxy.SessionSecret(base); ok && upstreamFlag == "" && baseVar == "ANTHROPIC_BASE_URL" {
 			// the address of a session that is gone is no upstream
 			upstreamFlag = "https://api.anthropic.com"
-		}
-	}
-	for _, v := range []string{"CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX"} {
-		if truthy(f.Getenv(v)) {
-			return withHint(fmt.Errorf("%s is set: Claude Code would send requests to the cloud provider directly, around the masking proxy", v),
-				"unset "+v+" to use the Anthropic API through claude-secure")
 		}
 	}
 	// a command that cannot run is said before anything else is
 	if _, serr := shellwrap.Find(opts.argv[0]); serr != nil {
 		return childExit(serr.Code, serr)
 	}
-	up, err := f.upstream(upstreamFlag)
+	t, err := f.runTarget(ctx, upstreamFlag)
 	if err != nil {
 		return err
 	}
+	up := t.upstream
 	sess, err := f.session()
 	if err != nil {
 		return err
@@ -143,6 +151,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	defer audit.Close()
 	p, err := proxy.New(proxy.Options{
 		Upstream:   up,
+		Provider:   t.provider,
 		Engine:     sess.engine,
 		Audit:      slog.New(slog.NewJSONHandler(audit, nil)),
 		AllowPaths: sess.allowPaths,
@@ -155,7 +164,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	if !opts.quiet {
 		ui.banner(p.Addr(), up.Host, dir, keySourceText(sess.key.Source))
 	}
-	child.Env = childEnv(os.Environ(), p.BaseURL(), !opts.allowNonessential)
+	child.Env = childEnv(os.Environ(), t, p.BaseURL(), !opts.allowNonessential)
 	code, runErr := shellwrap.Run(child)
 	// what the child left running knows the proxy's address: once the
 	// port is free, anyone could take it and read what they send. So they

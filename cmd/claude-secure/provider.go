@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/claude-secure/claude-secure/proxy"
+)
+
+// target is where a session's proxy forwards and how it authenticates
+// there, and what the child is told so that it sends to the proxy.
+type target struct {
+	provider proxy.Provider
+	upstream *url.URL
+	// baseVar names the variable that points the child at the proxy;
+	// skipAuth the one that tells it to leave authentication to it
+	baseVar, skipAuth string
+}
+
+// runTarget picks the provider run works with: Amazon Bedrock when
+// CLAUDE_CODE_USE_BEDROCK is set (as Claude Code decides), else the
+// Anthropic API.
+func (f *factory) runTarget(ctx context.Context, upstreamFlag string) (*target, error) {
+	if truthy(f.Getenv("CLAUDE_CODE_USE_VERTEX")) {
+		return nil, withHint(errors.New("CLAUDE_CODE_USE_VERTEX is set: Claude Code would send requests to Google Vertex AI directly, around the masking proxy"),
+			"unset CLAUDE_CODE_USE_VERTEX to use the Anthropic API or Amazon Bedrock through claude-secure")
+	}
+	if truthy(f.Getenv("CLAUDE_CODE_USE_BEDROCK")) {
+		return f.bedrockTarget(ctx, upstreamFlag)
+	}
+	up, err := f.upstream(upstreamFlag)
+	if err != nil {
+		return nil, err
+	}
+	return &target{provider: proxy.Anthropic(), upstream: up, baseVar: "ANTHROPIC_BASE_URL"}, nil
+}
+
+// bedrockTarget signs with the user's own AWS credentials, found as the
+// AWS SDK finds them (environment, shared config and credentials files
+// with AWS_PROFILE, SSO, credential_process, web identity, container and
+// instance roles), or sends AWS_BEARER_TOKEN_BEDROCK (a Bedrock API key).
+// The region is AWS_REGION, else the profile's, as Claude Code reads it.
+func (f *factory) bedrockTarget(ctx context.Context, upstreamFlag string) (*target, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("cannot read the AWS configuration for Bedrock: %w", err), "check AWS_PROFILE and the AWS config files")
+	}
+	region := f.Getenv("AWS_REGION")
+	if region == "" {
+		region = cfg.Region
+	}
+	if region == "" {
+		return nil, withHint(errors.New("no AWS region for Bedrock"), "set AWS_REGION (Claude Code needs it too) or a region in the profile")
+	}
+	o := proxy.BedrockOptions{Region: region, BearerToken: f.Getenv("AWS_BEARER_TOKEN_BEDROCK")}
+	if o.BearerToken == "" {
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			return nil, withHint(fmt.Errorf("no AWS credentials to sign Bedrock requests: %w", err),
+				"check AWS_PROFILE (for SSO: aws sso login), or set AWS_BEARER_TOKEN_BEDROCK")
+		}
+		o.Credentials = cfg.Credentials
+	}
+	p, err := proxy.Bedrock(o)
+	if err != nil {
+		return nil, err
+	}
+	raw := upstreamFlag
+	from := "--upstream"
+	if raw == "" {
+		raw, from = f.Getenv("ANTHROPIC_BEDROCK_BASE_URL"), "ANTHROPIC_BEDROCK_BASE_URL"
+	}
+	if raw == "" {
+		raw = "https://bedrock-runtime." + region + ".amazonaws.com"
+	}
+	up, err := url.Parse(raw)
+	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
+		return nil, usagef("%s must be an http or https URL", from)
+	}
+	return &target{provider: p, upstream: up, baseVar: "ANTHROPIC_BEDROCK_BASE_URL", skipAuth: "CLAUDE_CODE_SKIP_BEDROCK_AUTH"}, nil
+}

@@ -1,0 +1,157 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/claude-secure/claude-secure/mask"
+)
+
+// Provider is what differs between the model providers one pipeline
+// serves: which paths carry a Messages body, which part of a path only
+// addresses the model, and how a masked request is authenticated. How a
+// streamed answer is framed follows from its content type (server-sent
+// events, or an AWS event stream).
+type Provider interface {
+	// Name is "anthropic", "bedrock" or "vertex".
+	Name() string
+	// body names the schema of the request body a path takes; false
+	// refuses a body there.
+	body(method, path string) (mask.Body, bool)
+	// address returns the path with the parts that only address the model
+	// left out: what is checked for values to mask. A model's ID (an
+	// inference profile's ARN holds the account) must reach the provider as
+	// it is.
+	address(path string) string
+	// authorize adds the provider's credentials to a masked request whose
+	// body is final.
+	authorize(ctx context.Context, r *http.Request, body []byte) error
+}
+
+// Anthropic is the Anthropic API: the client's own API key passes
+// through.
+func Anthropic() Provider { return anthropicProvider{} }
+
+type anthropicProvider struct{}
+
+func (anthropicProvider) Name() string { return "anthropic" }
+
+func (anthropicProvider) body(method, path string) (mask.Body, bool) {
+	if method == http.MethodPost {
+		switch path {
+		case "/v1/messages", "/v1/messages/count_tokens":
+			return mask.BodyMessages, true
+		case "/v1/messages/batches":
+			return mask.BodyBatch, true
+		}
+	}
+	return 0, false
+}
+
+func (anthropicProvider) address(path string) string { return path }
+
+func (anthropicProvider) authorize(context.Context, *http.Request, []byte) error { return nil }
+
+// BedrockOptions configure Amazon Bedrock: requests are signed with
+// Credentials (SigV4, service "bedrock", Region), or carry BearerToken (a
+// Bedrock API key) when it is set.
+type BedrockOptions struct {
+	Region      string
+	Credentials aws.CredentialsProvider
+	BearerToken string
+}
+
+// Bedrock is Amazon Bedrock's runtime API. The client (Claude Code with
+// its own authentication skipped) sends unsigned requests; each is signed
+// once masked.
+func Bedrock(o BedrockOptions) (Provider, error) {
+	if o.Region == "" {
+		return nil, errors.New("bedrock needs a region")
+	}
+	if o.BearerToken == "" && o.Credentials == nil {
+		return nil, errors.New("bedrock needs credentials or an API key")
+	}
+	return &bedrockProvider{o: o, signer: v4.NewSigner()}, nil
+}
+
+type bedrockProvider struct {
+	o      BedrockOptions
+	signer *v4.Signer
+}
+
+func (*bedrockProvider) Name() string { return "bedrock" }
+
+// bedrockModelPath splits /model/{id}/{action} into its model and action.
+func bedrockModelPath(path string) (model, action string, ok bool) {
+	rest, ok := strings.CutPrefix(path, "/model/")
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return "", "", false
+	}
+	model, action = rest[:i], rest[i+1:]
+	if model == "." || model == ".." || strings.Contains(model, "/") && !strings.HasPrefix(model, "arn:") {
+		return "", "", false
+	}
+	return model, action, true
+}
+
+func (*bedrockProvider) body(method, path string) (mask.Body, bool) {
+	if method != http.MethodPost {
+		return 0, false
+	}
+	if _, action, ok := bedrockModelPath(path); ok {
+		switch action {
+		case "invoke", "invoke-with-response-stream":
+			return mask.BodyMessages, true
+		}
+	}
+	return 0, false
+}
+
+func (*bedrockProvider) address(path string) string {
+	if _, action, ok := bedrockModelPath(path); ok {
+		return "/model/-/" + action
+	}
+	return path
+}
+
+// emptySHA256 is the hash of an empty payload.
+var emptySHA256 = hex.EncodeToString(sha256.New().Sum(nil))
+
+func (b *bedrockProvider) authorize(ctx context.Context, r *http.Request, body []byte) error {
+	// whatever the client sent to authenticate is not the provider's
+	r.Header.Del("Authorization")
+	r.Header.Del("X-Api-Key")
+	r.Header.Del("X-Amz-Security-Token")
+	r.Header.Del("X-Amz-Date")
+	r.Header.Del("X-Amz-Content-Sha256")
+	if b.o.BearerToken != "" {
+		r.Header.Set("Authorization", "Bearer "+b.o.BearerToken)
+		return nil
+	}
+	creds, err := b.o.Credentials.Retrieve(ctx)
+	if err != nil {
+		return fmt.Errorf("no AWS credentials to sign the request: %w", err)
+	}
+	hash := emptySHA256
+	if len(body) > 0 {
+		sum := sha256.Sum256(body)
+		hash = hex.EncodeToString(sum[:])
+	}
+	r.Header.Set("X-Amz-Content-Sha256", hash)
+	if err := b.signer.SignHTTP(ctx, creds, r, hash, "bedrock", b.o.Region, time.Now()); err != nil {
+		return fmt.Errorf("failed to sign the request: %w", err)
+	}
+	return nil
+}

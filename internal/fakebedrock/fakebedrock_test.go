@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 )
@@ -326,4 +327,24 @@ func jsonText(s string) string {
 func sameJSON(a, b string) bool {
 	var x, y any
 	return json.Unmarshal([]byte(a), &x) == nil && json.Unmarshal([]byte(b), &y) == nil && reflect.DeepEqual(x, y)
+}
+
+// Without credentials or a key in Options the default credentials are
+// accepted; without Keep requests are only counted.
+func TestDefaults(t *testing.T) {
+	s := New(Options{})
+	defer s.Close()
+	if s.Region() != DefaultRegion {
+		t.Errorf("region %q", s.Region())
+	}
+	creds := aws.Credentials{AccessKeyID: DefaultAccessKeyID, SecretAccessKey: DefaultSecretAccessKey}
+	if resp, out := do(t, signedRequest(t, s, http.MethodPost, "/model/"+model+"/invoke", []byte(streamBody), creds, time.Now())); resp.StatusCode != 200 {
+		t.Errorf("default credentials: %d %q", resp.StatusCode, out)
+	}
+	if resp, _ := do(t, signedRequest(t, s, http.MethodPost, "/model/"+model+"/invoke", []byte(streamBody), testCreds, time.Now())); resp.StatusCode != 403 {
+		t.Errorf("other credentials: %d", resp.StatusCode)
+	}
+	if s.Hits.Load() != 2 || s.Refused.Load() != 1 || len(s.Requests()) != 0 {
+		t.Errorf("%d hits, %d refused, %d kept", s.Hits.Load(), s.Refused.Load(), len(s.Requests()))
+	}
 }

@@ -1,0 +1,158 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/claude-secure/claude-secure/internal/fakebedrock"
+)
+
+// newFakeBedrock starts a fake Bedrock that checks every request's
+// signature; at the end no original may have reached it, and every
+// request must have been signed (or carried the API key).
+func newFakeBedrock(t *testing.T, o fakebedrock.Options) *fakebedrock.Server {
+	o.Keep = true
+	fb := fakebedrock.New(o)
+	t.Cleanup(func() {
+		for _, o := range originals {
+			if fb.Saw(o) {
+				t.Errorf("an original (%d bytes) reached Bedrock", len(o))
+			}
+		}
+		for i, r := range fb.Requests() {
+			if !r.Signed && !r.Bearer {
+				t.Errorf("request %d reached Bedrock unauthenticated: %s", i, r.AuthError)
+			}
+		}
+		fb.Close()
+	})
+	return fb
+}
+
+func bedrockProxy(t *testing.T, fb *fakebedrock.Server, o BedrockOptions) *Proxy {
+	t.Helper()
+	o.Region = fb.Region()
+	prov, err := Bedrock(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := startProxy(t, fb.URL, func(opts *Options) { opts.Provider = prov })
+	return p
+}
+
+func bedrockBody(text string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"anthropic_version": fakebedrock.AnthropicVersion, "max_tokens": 100,
+		"messages": []any{map[string]any{"role": "user", "content": text}},
+	})
+	return b
+}
+
+// Claude Code in Bedrock mode (its own authentication skipped) sends
+// unsigned requests; each leaves masked and signed, the model's ID as the
+// client wrote it, and the answer comes back restored.
+func TestBedrockRequestsAreMaskedAndSigned(t *testing.T) {
+	static := credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")
+	fb := newFakeBedrock(t, fakebedrock.Options{})
+	p := bedrockProxy(t, fb, BedrockOptions{Credentials: static})
+
+	// a versioned model ID with its ':' raw, as Claude Code sends it
+	resp := post(t, p.BaseURL()+"/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke", bedrockBody(clientText))
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("invoke: status %d", resp.StatusCode)
+	}
+	if !strings.Contains(string(body), "i-0f3a9c2b7d1e4a605") || !strings.Contains(string(body), "210987654321") {
+		t.Error("the answer does not carry the originals back")
+	}
+	// the inference profiles, which Claude Code lists first
+	req, _ := http.NewRequest(http.MethodGet, p.BaseURL()+"/inference-profiles?type=SYSTEM_DEFINED", nil)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusOK {
+		t.Errorf("inference profiles: status %d", r2.StatusCode)
+	}
+	// an application inference profile's ARN, escaped, reaches Bedrock as
+	// it is: the account in it is Bedrock's own customer's
+	arn := "arn:aws:bedrock:us-east-1:310987654321:application-inference-profile/a1b2c3d4e5f6"
+	resp = post(t, p.BaseURL()+"/model/"+strings.NewReplacer(":", "%3A", "/", "%2F").Replace(arn)+"/invoke", bedrockBody("hello"))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("invoke with a profile ARN: status %d", resp.StatusCode)
+	}
+	reqs := fb.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("Bedrock got %d requests, want 3", len(reqs))
+	}
+	if reqs[0].Model != "us.anthropic.claude-sonnet-4-5-20250929-v1:0" || reqs[2].Model != arn {
+		t.Errorf("Bedrock was asked for models %q and %q", reqs[0].Model, reqs[2].Model)
+	}
+	for i, r := range reqs {
+		if r.Header.Get("X-Api-Key") != "" {
+			t.Errorf("request %d carried the client's API key to Bedrock", i)
+		}
+	}
+}
+
+// A body changed after signing would be refused by Bedrock: the signature
+// covers the masked body, the one that leaves.
+func TestBedrockSignsTheMaskedBody(t *testing.T) {
+	static := credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")
+	fb := newFakeBedrock(t, fakebedrock.Options{})
+	p := bedrockProxy(t, fb, BedrockOptions{Credentials: static})
+	var gzipped bytes.Buffer
+	zw := gzip.NewWriter(&gzipped)
+	zw.Write(bedrockBody(clientText))
+	zw.Close()
+	resp := post(t, p.BaseURL()+"/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke", gzipped.Bytes(), "Content-Encoding", "gzip")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if n := fb.Refused.Load(); n != 0 {
+		t.Errorf("Bedrock refused %d requests", n)
+	}
+}
+
+// A Bedrock API key goes out as the bearer token; a wrong one is
+// Bedrock's refusal, passed back.
+func TestBedrockAPIKey(t *testing.T) {
+	fb := newFakeBedrock(t, fakebedrock.Options{APIKey: "ABSKQmVkcm9ja0FQSUtleS1mb3ItdGVzdHM="})
+	p := bedrockProxy(t, fb, BedrockOptions{BearerToken: "ABSKQmVkcm9ja0FQSUtleS1mb3ItdGVzdHM="})
+	resp := post(t, p.BaseURL()+"/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke", bedrockBody(clientText))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if r := fb.Requests(); len(r) != 1 || !r[0].Bearer {
+		t.Error("the API key did not reach Bedrock as the bearer token")
+	}
+}
+
+// Only the Messages calls take a body; anything else with one is refused
+// before it leaves, as on the Anthropic API.
+func TestBedrockRefusesOtherBodies(t *testing.T) {
+	static := credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")
+	fb := newFakeBedrock(t, fakebedrock.Options{})
+	p := bedrockProxy(t, fb, BedrockOptions{Credentials: static})
+	for _, path := range []string{"/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/converse", "/guardrail/g1/version/1/apply", "/model//invoke"} {
+		resp := post(t, p.BaseURL()+path, bedrockBody(clientText))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 403", path, resp.StatusCode)
+		}
+	}
+	if n := fb.Hits.Load(); n != 0 {
+		t.Errorf("%d requests reached Bedrock", n)
+	}
+}

@@ -56,7 +56,6 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.requests++
 	for _, vs := range r.Header {
 		for _, v := range vs {
 			if strings.Contains(v, "cst_") {
@@ -68,14 +67,30 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.gatewayKey = true
 	}
 	for i, o := range originals {
-		if bytes.Contains(body, []byte(o)) || strings.Contains(r.URL.String(), o) {
-			f.t.Errorf("request %d: original %d reached the upstream", f.requests, i)
+		if strings.Contains(r.URL.String(), o) {
+			f.t.Errorf("request %d: original %d reached the upstream in its URL", f.requests+1, i)
 		}
 	}
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/v1/messages") {
+		f.requests++
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("{}"))
 		return
+	}
+	if events := f.answer(body); events != nil {
+		sse(w, events...)
+	}
+}
+
+// answer plays one turn of the conversation for a Messages request body:
+// the events of the streamed answer (nil for a body that is not one). The
+// caller holds f.mu.
+func (f *fakeAPI) answer(body []byte) []any {
+	f.requests++
+	for i, o := range originals {
+		if bytes.Contains(body, []byte(o)) {
+			f.t.Errorf("request %d: original %d reached the upstream", f.requests, i)
+		}
 	}
 	var req struct {
 		Messages []struct {
@@ -85,7 +100,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		f.t.Errorf("request %d is not JSON", f.requests)
-		return
+		return nil
 	}
 	all := string(body)
 	if !strings.Contains(all, `"tool_result"`) {
@@ -95,8 +110,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if m := accountRE.FindStringSubmatch(all); m != nil && f.pAccount == "" {
 			f.pAccount = m[1]
 		}
-		f.turn1(w)
-		return
+		return f.turn1()
 	}
 	f.turn2 = true
 	// the signed thinking block comes back byte-identical
@@ -113,7 +127,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// the tool's output, full of identifiers, came back masked
 	f.resultOK = strings.Contains(all, "inventory:") && strings.Contains(all, f.pInstance)
-	f.text(w, fmt.Sprintf("Recorded %s in account %s.", f.pInstance, f.pAccount))
+	return f.text(fmt.Sprintf("Recorded %s in account %s.", f.pInstance, f.pAccount))
 }
 
 func sse(w http.ResponseWriter, events ...any) {
@@ -133,7 +147,7 @@ func start(id string) map[string]any {
 		"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 100, "output_tokens": 1}}}
 }
 
-func (f *fakeAPI) turn1(w http.ResponseWriter) {
+func (f *fakeAPI) turn1() []any {
 	input, _ := json.Marshal(map[string]string{
 		"command":     fmt.Sprintf("echo 'instance %s account %s' > result.txt && cat inventory.txt", f.pInstance, f.pAccount),
 		"description": "Record the instance and read the inventory",
@@ -156,19 +170,19 @@ func (f *fakeAPI) turn1(w http.ResponseWriter) {
 		map[string]any{"type": "content_block_stop", "index": 1},
 		map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 40}},
 		map[string]any{"type": "message_stop"})
-	sse(w, events...)
+	return events
 }
 
-func (f *fakeAPI) text(w http.ResponseWriter, text string) {
+func (f *fakeAPI) text(text string) []any {
 	half := len(text) / 2
-	sse(w,
+	return []any{
 		start("msg_turn2"),
 		map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}},
 		map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": text[:half]}},
 		map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": text[half:]}},
 		map[string]any{"type": "content_block_stop", "index": 0},
 		map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 12}},
-		map[string]any{"type": "message_stop"})
+		map[string]any{"type": "message_stop"}}
 }
 
 const claudePrompt = "Record instance i-0f3a9c2b7d1e4a605 of account 210987654321 in result.txt, then show inventory.txt."

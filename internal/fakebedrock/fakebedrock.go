@@ -58,6 +58,10 @@ type Options struct {
 	Keep bool
 	// Fault breaks the streamed answers (see SetFault).
 	Fault Fault
+	// Script, when set, gives the events of a streamed answer to a request
+	// body (the Anthropic events, each a JSON object), in place of the
+	// answer quoting an instance and an account.
+	Script func(body []byte) []any
 }
 
 // Fault is a way for a streamed answer to go wrong.
@@ -208,7 +212,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		inst := instanceRe.FindString(string(body))
 		acct := accountRe.FindString(string(body))
 		if op == opStream {
-			s.stream(w, model, inst, acct)
+			s.stream(w, model, inst, acct, body)
 			return
 		}
 		w.Header().Set("X-Amzn-Bedrock-Input-Token-Count", "10")

@@ -56,7 +56,7 @@ func chunks(s string, n int) []string {
 const ThrottleMessage = "Too many requests, please wait before trying again."
 
 // stream answers with an AWS event stream: one chunk frame an event.
-func (s *Server) stream(w http.ResponseWriter, model, inst, acct string) {
+func (s *Server) stream(w http.ResponseWriter, model, inst, acct string, body []byte) {
 	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 	w.Header().Set("X-Amzn-Bedrock-Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -82,7 +82,17 @@ func (s *Server) stream(w http.ResponseWriter, model, inst, acct string) {
 	}
 	fault := Fault(s.fault.Load())
 	textDeltas := 0
-	for _, e := range events(model, inst, acct, s.Deltas) {
+	evs := events(model, inst, acct, s.Deltas)
+	if s.opts.Script != nil {
+		evs = evs[:0]
+		for _, e := range s.opts.Script(body) {
+			d, _ := json.Marshal(e)
+			var m map[string]any
+			_ = json.Unmarshal(d, &m)
+			evs = append(evs, m)
+		}
+	}
+	for _, e := range evs {
 		d, _ := e["delta"].(map[string]any)
 		text := d != nil && d["type"] == "text_delta"
 		if text {

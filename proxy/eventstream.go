@@ -1,0 +1,298 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"hash/crc32"
+	"io"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	"github.com/claude-secure/claude-secure/mask"
+)
+
+// An event stream frame (application/vnd.amazon.eventstream) starts with a
+// prelude: its total length, its headers' length and a CRC32 of those
+// eight bytes; a CRC32 of everything before it ends the frame.
+const (
+	preludeSize = 12
+	frameMin    = preludeSize + 4
+)
+
+// The headers of the frames Bedrock streams an answer in: a chunk carries
+// one Messages API event, base64-encoded, in a JSON payload.
+var (
+	chunkHeaders = eventstream.Headers{
+		{Name: ":event-type", Value: eventstream.StringValue("chunk")},
+		{Name: ":content-type", Value: eventstream.StringValue("application/json")},
+		{Name: ":message-type", Value: eventstream.StringValue("event")},
+	}
+	exceptionHeaders = eventstream.Headers{
+		{Name: ":exception-type", Value: eventstream.StringValue("internalServerException")},
+		{Name: ":content-type", Value: eventstream.StringValue("application/json")},
+		{Name: ":message-type", Value: eventstream.StringValue("exception")},
+	}
+)
+
+// eventStreamUnmasker is sseUnmasker for Bedrock's streamed answers: it
+// reads the binary frames as they arrive, runs the Messages API event each
+// chunk carries through a mask.EventUnmasker, and writes every event that
+// comes out (those the unmasker adds too) as a chunk frame of its own.
+// Other frames, exceptions among them, pass byte for byte. A frame that
+// cannot be read ends the stream with an exception frame of ours.
+type eventStreamUnmasker struct {
+	src io.ReadCloser
+	eu  *mask.EventUnmasker
+	dec *eventstream.Decoder
+	enc *eventstream.Encoder
+	// in[start:] is input not yet parsed into frames
+	in       []byte
+	start    int
+	readSize int
+	// out[outPos:] is output ready for the reader
+	out    frameBuf
+	outPos int
+	done   bool
+	before mask.Emit
+	// upstreamError: an exception frame came from the upstream, which
+	// already told the client the answer is cut short
+	upstreamError bool
+
+	hdr     eventstream.Headers // the headers of the chunk frames written
+	frame   bytes.Reader        // scratch: the frame being decoded
+	payload []byte              // scratch: the decoded frame's payload
+	chunk   []byte              // scratch: a chunk payload being written
+}
+
+// frameBuf collects encoded frames.
+type frameBuf []byte
+
+func (b *frameBuf) Write(p []byte) (int, error) {
+	*b = append(*b, p...)
+	return len(p), nil
+}
+
+func newEventStreamUnmasker(src io.ReadCloser, e *mask.Engine, info *reqInfo) *eventStreamUnmasker {
+	u := &eventStreamUnmasker{
+		src:      src,
+		eu:       e.NewEventUnmasker(info.restoreSet(e), info.unmasked),
+		dec:      eventstream.NewDecoder(),
+		enc:      eventstream.NewEncoder(),
+		readSize: minRead,
+		hdr:      chunkHeaders,
+	}
+	u.before = func(_ string, data []byte) { u.writeChunk(data) }
+	return u
+}
+
+// fill makes output ready: it handles the frames already in the input and,
+// if none is complete, reads more. It returns false at the end.
+func (u *eventStreamUnmasker) fill() bool {
+	if u.outPos == len(u.out) {
+		u.out, u.outPos = u.out[:0], 0
+	}
+	for u.outPos == len(u.out) {
+		if u.done {
+			return false
+		}
+		if u.next() {
+			// one write (and one flush) per upstream read, as for SSE
+			for len(u.out) < 64<<10 && u.next() {
+			}
+			continue
+		}
+		if u.start > 0 {
+			n := copy(u.in, u.in[u.start:])
+			u.in, u.start = u.in[:n], 0
+		}
+		u.in = slices.Grow(u.in, u.readSize)
+		n, err := u.src.Read(u.in[len(u.in) : len(u.in)+u.readSize])
+		u.in = u.in[:len(u.in)+n]
+		if n == u.readSize {
+			u.readSize = min(2*u.readSize, maxRead)
+		}
+		if errors.Is(err, io.EOF) {
+			u.finish()
+		} else if err != nil {
+			u.fail("upstream stream failed")
+		}
+	}
+	return true
+}
+
+func (u *eventStreamUnmasker) Read(b []byte) (int, error) {
+	if !u.fill() {
+		return 0, io.EOF
+	}
+	n := copy(b, u.out[u.outPos:])
+	u.outPos += n
+	return n, nil
+}
+
+// WriteTo hands each batch of frames to w as it is ready, without a copy;
+// the proxy's copy loop flushes after each write.
+func (u *eventStreamUnmasker) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for u.fill() {
+		n, err := w.Write(u.out[u.outPos:])
+		total += int64(n)
+		u.outPos += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (u *eventStreamUnmasker) Close() error { return u.src.Close() }
+
+// next handles one complete frame from the input, if there is one. It
+// checks the prelude as soon as it has arrived, so a damaged or oversized
+// frame ends the stream without waiting for the bytes it claims.
+func (u *eventStreamUnmasker) next() bool {
+	if u.done {
+		return false
+	}
+	in := u.in[u.start:]
+	if len(in) < preludeSize {
+		return false
+	}
+	total := binary.BigEndian.Uint32(in)
+	headers := binary.BigEndian.Uint32(in[4:])
+	switch {
+	case crc32.ChecksumIEEE(in[:8]) != binary.BigEndian.Uint32(in[8:]):
+		u.end("upstream sent a damaged event stream frame (prelude checksum mismatch)")
+		return true
+	case total < frameMin || headers > total-frameMin:
+		u.end("upstream sent an event stream frame with impossible lengths")
+		return true
+	case total > maxEvent:
+		u.end("an event stream frame is larger than 16 MiB")
+		return true
+	case len(in) < int(total):
+		return false
+	}
+	u.start += int(total)
+	u.handle(in[:total])
+	return true
+}
+
+// handle rewrites one whole frame and appends the result to the output.
+func (u *eventStreamUnmasker) handle(frame []byte) {
+	u.frame.Reset(frame)
+	msg, err := u.dec.Decode(&u.frame, u.payload[:0])
+	if err != nil {
+		if errors.As(err, new(eventstream.ChecksumError)) {
+			u.end("upstream sent a damaged event stream frame (checksum mismatch)")
+		} else {
+			u.end("upstream sent an event stream frame that cannot be read")
+		}
+		return
+	}
+	u.payload = msg.Payload
+	switch headerString(msg.Headers, ":message-type") {
+	case "event":
+		if headerString(msg.Headers, ":event-type") == "chunk" {
+			u.handleChunk(msg)
+			return
+		}
+	case "exception", "error":
+		// the upstream ends the answer: what the unmasker holds goes
+		// first, then its own words on why
+		if err := u.eu.Finish(u.before); err != nil {
+			u.exception("could not unmask the end of the answer")
+			return
+		}
+		u.upstreamError = true
+	}
+	u.out = append(u.out, frame...)
+}
+
+// handleChunk unmasks the event a chunk frame carries.
+func (u *eventStreamUnmasker) handleChunk(msg eventstream.Message) {
+	var c struct {
+		Bytes []byte `json:"bytes"`
+	}
+	if err := json.Unmarshal(msg.Payload, &c); err != nil || c.Bytes == nil {
+		u.end("upstream sent a chunk that is not base64-encoded JSON")
+		return
+	}
+	u.hdr = msg.Headers
+	out, err := u.eu.Event(c.Bytes, u.before)
+	if err != nil {
+		u.exception("could not unmask an event")
+		return
+	}
+	if len(out) > 0 {
+		u.writeChunk(out)
+	}
+}
+
+// writeChunk appends a chunk frame carrying one event.
+func (u *eventStreamUnmasker) writeChunk(event []byte) {
+	u.chunk = append(u.chunk[:0], `{"bytes":"`...)
+	u.chunk = base64.StdEncoding.AppendEncode(u.chunk, event)
+	u.chunk = append(u.chunk, `"}`...)
+	if err := u.enc.Encode(&u.out, eventstream.Message{Headers: u.hdr, Payload: u.chunk}); err != nil {
+		// the headers were read from a frame, so they encode again
+		u.exception("could not write an event stream frame")
+	}
+}
+
+// headerString is the value of a string header, or "".
+func headerString(hs eventstream.Headers, name string) string {
+	s, _ := hs.Get(name).(eventstream.StringValue)
+	return string(s)
+}
+
+// finish ends the stream at the upstream's EOF.
+func (u *eventStreamUnmasker) finish() {
+	for u.next() {
+		// a last read may carry several frames along with EOF
+	}
+	if u.done {
+		return
+	}
+	// a frame the upstream cut short is not a frame: none of it is
+	// released
+	cut := len(u.in) > u.start
+	u.in, u.start = nil, 0
+	if err := u.eu.Finish(u.before); err != nil {
+		u.exception("could not unmask the end of the answer")
+	} else if cut {
+		u.exception("upstream ended the stream in the middle of a frame")
+	} else if u.eu.Incomplete() && !u.upstreamError {
+		u.exception("upstream ended the stream before message_stop")
+	}
+	u.done = true
+}
+
+// fail ends the stream after the frames that did arrive whole.
+func (u *eventStreamUnmasker) fail(why string) {
+	for u.next() {
+	}
+	u.end(why)
+}
+
+// end releases what the unmasker holds and ends the stream with an
+// exception; nothing more is read.
+func (u *eventStreamUnmasker) end(why string) {
+	if !u.done {
+		u.eu.Finish(u.before)
+		u.exception(why)
+	}
+	u.in, u.start = nil, 0
+}
+
+// exception appends an exception frame of our own and ends the stream.
+func (u *eventStreamUnmasker) exception(why string) {
+	if u.done {
+		return
+	}
+	u.done = true
+	payload, _ := json.Marshal(map[string]string{"message": "claude-secure: " + why})
+	u.enc.Encode(&u.out, eventstream.Message{Headers: exceptionHeaders, Payload: payload})
+}

@@ -396,3 +396,65 @@ func (r *errReader) Read([]byte) (int, error) {
 	}
 	return 0, r.err
 }
+
+// sizedReader returns its bytes in reads of the sizes given, in turn.
+type sizedReader struct {
+	b     []byte
+	sizes []byte
+	i     int
+}
+
+func (r *sizedReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := len(r.b)
+	if len(r.sizes) > 0 {
+		n = 1 + int(r.sizes[r.i%len(r.sizes)])
+		r.i++
+	}
+	n = copy(p, r.b[:min(n, len(r.b))])
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// FuzzEventStreamBoundaries: the same frames, split at any read
+// boundaries, give the same output as when they arrive in one read.
+func FuzzEventStreamBoundaries(f *testing.F) {
+	e, masked, restore := unmaskTestEngine(f)
+	whole := toEventStream(f, script(masked, toolJSONFor(masked), []int{5, 17, 18}, []int{3, 30, 31}))
+	head, tail := heldStream(f, masked)
+	d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": tail + " and more"}})
+	next := chunk(f, d)
+	damaged := append([]byte(nil), next...)
+	damaged[len(damaged)-9] ^= 1
+	streams := [][]byte{
+		whole,
+		append(append([]byte(nil), head...), exceptionFrame(f, "throttlingException", "slow down")...),
+		append(append(append([]byte(nil), head...), damaged...), next...),
+		append(append([]byte(nil), head...), next[:len(next)-3]...),
+		append(append(append([]byte(nil), head...), next...), frame(f, chunkHeaders, []byte(`{"bytes":"e30=!"}`))...),
+		append(frame(f, eventstream.Headers{{Name: ":message-type", Value: eventstream.StringValue("event")}, {Name: ":event-type", Value: eventstream.StringValue("initial-response")}}, []byte("{}")), whole...),
+	}
+	f.Add([]byte{0}, uint8(0))
+	f.Add([]byte{6, 200, 1, 0, 33}, uint8(0))
+	f.Add([]byte{11, 2}, uint8(1))
+	f.Add([]byte{3, 3, 255}, uint8(2))
+	f.Add([]byte{1}, uint8(3))
+	f.Add([]byte{40, 7}, uint8(4))
+	f.Add([]byte{13}, uint8(5))
+	want := make([][]byte, len(streams))
+	for i, s := range streams {
+		want[i] = unmaskES(f, e, restore, bytes.NewReader(s))
+	}
+	f.Fuzz(func(t *testing.T, sizes []byte, variant uint8) {
+		i := int(variant) % len(streams)
+		got := unmaskES(t, e, restore, &sizedReader{b: streams[i], sizes: sizes})
+		if !slices.Equal(events(readFrames(t, got)), events(readFrames(t, want[i]))) {
+			t.Fatal("the events differ from those of the stream read at once")
+		}
+		if !bytes.Equal(got, want[i]) {
+			t.Fatalf("the output differs at byte %d", firstDiffBytes(got, want[i]))
+		}
+	})
+}

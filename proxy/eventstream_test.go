@@ -458,3 +458,42 @@ func FuzzEventStreamBoundaries(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkUnmaskEventStream2000 is BenchmarkUnmaskEvents2000 with the
+// same 2,000 events carried in Bedrock's event stream frames: the cost of
+// the framing on top of the unmasking.
+func BenchmarkUnmaskEventStream2000(b *testing.B) {
+	e, _ := mask.New([]byte("bench"), mask.NewMemoryMappings(), nil)
+	start := []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
+	masked := chunk(b, start)
+	want := []string{string(start)}
+	var all bytes.Buffer
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(&all, "instance i-%017x is at 10.0.%d.%d; ", i, i/256, i%256)
+	}
+	_, restore, err := e.MaskRequest(requestBody(all.String()), mask.BodyMessages, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 2000; i++ {
+		orig := fmt.Sprintf("instance i-%017x is at 10.0.%d.%d; ", i, i/256, i%256)
+		text, _ := e.MaskBytes([]byte(orig), nil)
+		d, _ := json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": string(text)}})
+		masked = append(masked, chunk(b, d)...)
+		d, _ = json.Marshal(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": orig}})
+		want = append(want, string(d))
+	}
+	b.SetBytes(int64(len(masked)))
+	var got bytes.Buffer
+	for b.Loop() {
+		got.Reset()
+		u := newEventStreamUnmasker(io.NopCloser(bytes.NewReader(masked)), e, testInfo(restore))
+		if _, err := io.Copy(&got, u); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !slices.Equal(events(readFrames(b, got.Bytes())), want) {
+		b.Fatal("the unmasked stream differs from the originals")
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/event")
+}

@@ -64,6 +64,7 @@ type eventStreamUnmasker struct {
 	hdr     eventstream.Headers // the headers of the chunk frames written
 	frame   bytes.Reader        // scratch: the frame being decoded
 	payload []byte              // scratch: the decoded frame's payload
+	event   []byte              // scratch: the event a chunk carries
 	chunk   []byte              // scratch: a chunk payload being written
 }
 
@@ -213,15 +214,13 @@ func (u *eventStreamUnmasker) handle(frame []byte) {
 
 // handleChunk unmasks the event a chunk frame carries.
 func (u *eventStreamUnmasker) handleChunk(msg eventstream.Message) {
-	var c struct {
-		Bytes []byte `json:"bytes"`
-	}
-	if err := json.Unmarshal(msg.Payload, &c); err != nil || c.Bytes == nil {
+	event, ok := u.chunkEvent(msg.Payload)
+	if !ok {
 		u.end("upstream sent a chunk that is not base64-encoded JSON")
 		return
 	}
 	u.hdr = msg.Headers
-	out, err := u.eu.Event(c.Bytes, u.before)
+	out, err := u.eu.Event(event, u.before)
 	if err != nil {
 		u.exception("could not unmask an event")
 		return
@@ -229,6 +228,43 @@ func (u *eventStreamUnmasker) handleChunk(msg eventstream.Message) {
 	if len(out) > 0 {
 		u.writeChunk(out)
 	}
+}
+
+// chunkEvent decodes the event a chunk's payload carries. Bedrock writes
+// {"bytes":"<base64>","p":"<padding>"}, which is read here directly; any
+// other JSON object with a bytes member goes through encoding/json.
+func (u *eventStreamUnmasker) chunkEvent(payload []byte) ([]byte, bool) {
+	if rest, ok := bytes.CutPrefix(payload, []byte(`{"bytes":"`)); ok {
+		if i := bytes.IndexByte(rest, '"'); i >= 0 && plainChunkEnd(rest[i+1:]) {
+			ev, err := base64.StdEncoding.AppendDecode(u.event[:0], rest[:i])
+			if err == nil {
+				u.event = ev
+				return ev, true
+			}
+			// an escape in the base64, or no base64 at all: encoding/json
+			// tells which
+		}
+	}
+	var c struct {
+		Bytes []byte `json:"bytes"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Bytes == nil {
+		return nil, false
+	}
+	return c.Bytes, true
+}
+
+// plainChunkEnd reports whether b, what follows a chunk's bytes member,
+// is `}` or a padding member and `}`, with nothing to unescape.
+func plainChunkEnd(b []byte) bool {
+	if p, ok := bytes.CutPrefix(b, []byte(`,"p":"`)); ok {
+		i := bytes.IndexByte(p, '"')
+		if i < 0 || bytes.IndexByte(p[:i], '\\') >= 0 {
+			return false
+		}
+		b = p[i+1:]
+	}
+	return string(b) == "}"
 }
 
 // writeChunk appends a chunk frame carrying one event.

@@ -497,3 +497,30 @@ func BenchmarkUnmaskEventStream2000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/event")
 }
+
+// TestEventStreamChunkPayloadShapes: a chunk's payload is read as JSON,
+// whatever the order of its members or the escapes in them.
+func TestEventStreamChunkPayloadShapes(t *testing.T) {
+	e, _, restore := unmaskTestEngine(t)
+	ev := `{"type":"ping"}`
+	b64 := base64.StdEncoding.EncodeToString([]byte(ev))
+	for _, p := range []string{
+		`{"bytes":"` + b64 + `"}`,
+		`{"bytes":"` + b64 + `","p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"}`,
+		`{"p":"abc","bytes":"` + b64 + `"}`,
+		`{ "bytes" : "` + b64 + `" , "p" : "x" }`,
+		`{"bytes":"` + strings.ReplaceAll(b64, "=", `\u003d`) + `","p":"a\"b"}`,
+		`{"bytes":"` + b64 + `","p":"a\"b"}`,
+	} {
+		got := readFrames(t, unmaskES(t, e, restore, bytes.NewReader(frame(t, chunkHeaders, []byte(p)))))
+		if len(got) != 1 || got[0].event != ev {
+			t.Errorf("payload %s: got %v", p, events(got))
+		}
+	}
+	for _, p := range []string{`{"bytes":"` + b64 + `"`, `{"bytes":"` + b64 + `"}x`, `{"bytes":"` + b64[1:] + `"}`, `{"bytes":null}`, `[]`, ``} {
+		got := events(readFrames(t, unmaskES(t, e, restore, bytes.NewReader(frame(t, chunkHeaders, []byte(p))))))
+		if len(got) != 1 || !strings.Contains(got[0], "not base64-encoded JSON") {
+			t.Errorf("payload %s: got %v, want our exception", p, got)
+		}
+	}
+}

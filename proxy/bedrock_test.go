@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
 	"github.com/claude-secure/claude-secure/internal/fakebedrock"
 )
 
@@ -154,5 +156,46 @@ func TestBedrockRefusesOtherBodies(t *testing.T) {
 	}
 	if n := fb.Hits.Load(); n != 0 {
 		t.Errorf("%d requests reached Bedrock", n)
+	}
+}
+
+// A streamed answer comes back frame by frame, restored; an upstream
+// exception passes through, and a damaged frame ends the stream with an
+// exception of the proxy's own, never a half-restored frame.
+func TestBedrockStreamIsRestored(t *testing.T) {
+	static := credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")
+	fb := newFakeBedrock(t, fakebedrock.Options{})
+	p := bedrockProxy(t, fb, BedrockOptions{Credentials: static})
+	streamURL := p.BaseURL() + "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream"
+
+	resp := post(t, streamURL, bedrockBody(clientText))
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "application/vnd.amazon.eventstream" {
+		t.Fatalf("status %d, content type %q", resp.StatusCode, ct)
+	}
+	text, toolJSON, err := fakebedrock.Streamed(raw)
+	if err != nil {
+		t.Fatalf("the stream does not read back: %v", err)
+	}
+	if text != fakeapi.Answer("i-0f3a9c2b7d1e4a605", "210987654321") || toolJSON != fakeapi.ToolInput("i-0f3a9c2b7d1e4a605", "210987654321") {
+		t.Error("the streamed answer is not restored")
+	}
+
+	fb.SetFault(fakebedrock.Throttle)
+	resp = post(t, streamURL, bedrockBody(clientText))
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var se *fakebedrock.StreamError
+	if _, err := fakebedrock.Events(bytes.NewReader(raw)); !errors.As(err, &se) || se.Type != "throttlingException" {
+		t.Errorf("a throttled stream ends with %v, want Bedrock's throttlingException", err)
+	}
+
+	fb.SetFault(fakebedrock.BadCRC)
+	resp = post(t, streamURL, bedrockBody(clientText))
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if _, err := fakebedrock.Events(bytes.NewReader(raw)); !errors.As(err, &se) || se.Type != "internalServerException" || !strings.Contains(se.Message, "claude-secure") {
+		t.Errorf("a damaged stream ends with %v, want the proxy's own exception", err)
 	}
 }

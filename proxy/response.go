@@ -64,6 +64,12 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 		resp.ContentLength = -1
 		resp.Header.Del("Content-Length")
 		return resp
+	case "application/vnd.amazon.eventstream":
+		// Bedrock's streamed answer: binary frames, each an event
+		resp.Body = newEventStreamUnmasker(resp.Body, p.opts.Engine, info)
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
+		return resp
 	case "application/json":
 		raw, err := io.ReadAll(io.LimitReader(resp.Body, maxPlainBody+1))
 		resp.Body.Close()

@@ -64,8 +64,10 @@ func TestBedrockRequestsAreMaskedAndSigned(t *testing.T) {
 	fb := newFakeBedrock(t, fakebedrock.Options{})
 	p := bedrockProxy(t, fb, BedrockOptions{Credentials: static})
 
-	// a versioned model ID with its ':' raw, as Claude Code sends it
-	resp := post(t, p.BaseURL()+"/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke", bedrockBody(clientText))
+	// a versioned model ID with its ':' raw, and the headers Claude Code
+	// sends (some of which the way out drops or sets again)
+	resp := post(t, p.BaseURL()+"/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke", bedrockBody(clientText),
+		"Accept-Encoding", "gzip, deflate, br, zstd", "X-Stainless-Retry-Count", "0", "Anthropic-Beta", "claude-code-20250219")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

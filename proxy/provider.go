@@ -150,8 +150,23 @@ func (b *bedrockProvider) authorize(ctx context.Context, r *http.Request, body [
 		hash = hex.EncodeToString(sum[:])
 	}
 	r.Header.Set("X-Amz-Content-Sha256", hash)
-	if err := b.signer.SignHTTP(ctx, creds, r, hash, "bedrock", b.o.Region, time.Now()); err != nil {
+	// only what must not change on the way is signed (the host, the
+	// content type and the x-amz- headers): the client's other headers
+	// may still be dropped or set by the transport after signing
+	signed := r.Clone(ctx)
+	signed.Header = http.Header{}
+	for _, k := range []string{"Content-Type", "X-Amz-Content-Sha256"} {
+		if v, ok := r.Header[k]; ok {
+			signed.Header[k] = v
+		}
+	}
+	if err := b.signer.SignHTTP(ctx, creds, signed, hash, "bedrock", b.o.Region, time.Now()); err != nil {
 		return fmt.Errorf("failed to sign the request: %w", err)
+	}
+	for _, k := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"} {
+		if v := signed.Header.Get(k); v != "" {
+			r.Header.Set(k, v)
+		}
 	}
 	return nil
 }

@@ -34,6 +34,9 @@ type Provider interface {
 	// authorize adds the provider's credentials to a masked request whose
 	// body is final.
 	authorize(ctx context.Context, r *http.Request, body []byte) error
+	// bodyless says who may make a call without a body through a gateway,
+	// and for a message batch's calls, which batch.
+	bodyless(method, path string) (bodyless, string)
 }
 
 // Anthropic is the Anthropic API: the client's own API key passes
@@ -59,6 +62,10 @@ func (anthropicProvider) body(method, path string) (mask.Body, bool) {
 func (anthropicProvider) address(path string) string { return path }
 
 func (anthropicProvider) authorize(context.Context, *http.Request, []byte) error { return nil }
+
+func (anthropicProvider) bodyless(method, path string) (bodyless, string) {
+	return bodylessRoute(method, path)
+}
 
 // BedrockOptions configure Amazon Bedrock: requests are signed with
 // Credentials (SigV4, service "bedrock", Region), or carry BearerToken (a
@@ -124,6 +131,16 @@ func (*bedrockProvider) address(path string) string {
 		return "/model/-/" + action
 	}
 	return path
+}
+
+// bodyless: the inference profiles (Claude Code lists them first) are
+// anyone's to read; Bedrock has no batches of this API.
+func (*bedrockProvider) bodyless(method, path string) (bodyless, string) {
+	if method == http.MethodGet && (path == "/inference-profiles" || strings.HasPrefix(path, "/inference-profiles/") &&
+		!strings.Contains(path[len("/inference-profiles/"):], "/")) {
+		return bodylessAnyone, ""
+	}
+	return bodylessRefused, ""
 }
 
 // emptySHA256 is the hash of an empty payload.

@@ -378,12 +378,12 @@ const withheldPath = "(withheld)"
 // batch is answered 404, as if it did not exist.
 func (p *Handler) bodyless(r *http.Request, info *reqInfo) (*http.Request, *http.Response) {
 	if p.opts.PerCaller {
-		route, id := bodylessRoute(r.Method, info.path)
+		route, id := p.provider.bodyless(r.Method, info.path)
 		switch route {
 		case bodylessRefused:
 			info.refusal = "endpoint"
 			return r, errorResponse(r, http.StatusForbidden, "permission_error",
-				fmt.Sprintf("refusing to forward %s %s: the gateway forwards calls without a body to the models list and to a token's own message batches only", r.Method, info.path))
+				fmt.Sprintf("refusing to forward %s %s: the gateway forwards calls without a body to the models list (or Bedrock's inference profiles) and to a token's own message batches only", r.Method, info.path))
 		case bodylessBatchOwner:
 			if !p.batches.owns(p.opts, batchKey(info.owner, id)) {
 				info.refusal = "not_owner"

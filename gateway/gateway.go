@@ -37,7 +37,10 @@ const TokenHeader = "X-Claude-Secure-Token"
 
 // Config configures a gateway.
 type Config struct {
-	Upstream   *url.URL
+	Upstream *url.URL
+	// Provider is the model provider behind Upstream (nil: the Anthropic
+	// API); Bedrock and Vertex requests are authenticated by the gateway.
+	Provider   proxy.Provider
 	Engine     *mask.Engine
 	Transport  *http.Transport // nil: proxy.NewTransport()
 	AllowPaths []string
@@ -85,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	h, err := proxy.NewHandler(proxy.Options{
 		Upstream:   cfg.Upstream,
+		Provider:   cfg.Provider,
 		Engine:     cfg.Engine,
 		Transport:  tr,
 		Audit:      cfg.Log,

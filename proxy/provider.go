@@ -31,6 +31,9 @@ type Provider interface {
 	// inference profile's ARN holds the account) must reach the provider as
 	// it is.
 	address(path string) string
+	// strip removes what the client sent to authenticate, when the
+	// proxy authenticates in its place: it is neither read nor forwarded.
+	strip(h http.Header)
 	// authorize adds the provider's credentials to a masked request whose
 	// body is final.
 	authorize(ctx context.Context, r *http.Request, body []byte) error
@@ -60,6 +63,8 @@ func (anthropicProvider) body(method, path string) (mask.Body, bool) {
 }
 
 func (anthropicProvider) address(path string) string { return path }
+
+func (anthropicProvider) strip(http.Header) {}
 
 func (anthropicProvider) authorize(context.Context, *http.Request, []byte) error { return nil }
 
@@ -146,13 +151,20 @@ func (*bedrockProvider) bodyless(method, path string) (bodyless, string) {
 // emptySHA256 is the hash of an empty payload.
 var emptySHA256 = hex.EncodeToString(sha256.New().Sum(nil))
 
+// strip: a client may sign its request itself (an SDK's Bedrock client
+// does): its signature, date, token and payload hash go.
+func (*bedrockProvider) strip(h http.Header) {
+	h.Del("Authorization")
+	h.Del("X-Api-Key")
+	for k := range h {
+		if strings.HasPrefix(k, "X-Amz-") {
+			delete(h, k)
+		}
+	}
+}
+
 func (b *bedrockProvider) authorize(ctx context.Context, r *http.Request, body []byte) error {
-	// whatever the client sent to authenticate is not the provider's
-	r.Header.Del("Authorization")
-	r.Header.Del("X-Api-Key")
-	r.Header.Del("X-Amz-Security-Token")
-	r.Header.Del("X-Amz-Date")
-	r.Header.Del("X-Amz-Content-Sha256")
+	b.strip(r.Header)
 	if b.o.BearerToken != "" {
 		r.Header.Set("Authorization", "Bearer "+b.o.BearerToken)
 		return nil

@@ -61,6 +61,7 @@ func (p *Handler) endpointBody(method, path string) (mask.Body, bool) {
 // response that refuses it. Nothing is forwarded on any failure.
 func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *http.Response) {
 	dropHopHeaders(r.Header)
+	p.provider.strip(r.Header)
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	kind, masked := p.endpointBody(r.Method, info.path)
 	// a body that will be masked is read before the store is: the server

@@ -81,3 +81,20 @@ func (f *factory) bedrockTarget(ctx context.Context, upstreamFlag string) (*targ
 	}
 	return &target{provider: p, upstream: up, baseVar: "ANTHROPIC_BEDROCK_BASE_URL", skipAuth: "CLAUDE_CODE_SKIP_BEDROCK_AUTH"}, nil
 }
+
+// serveTarget is the provider a gateway fronts, named by --provider. The
+// gateway authenticates to Bedrock with its own AWS credentials (its role),
+// found as for run.
+func (f *factory) serveTarget(ctx context.Context, provider, upstreamFlag string) (*target, error) {
+	switch provider {
+	case "anthropic", "":
+		up, err := f.upstream(upstreamFlag)
+		if err != nil {
+			return nil, err
+		}
+		return &target{provider: proxy.Anthropic(), upstream: up}, nil
+	case "bedrock":
+		return f.bedrockTarget(ctx, upstreamFlag)
+	}
+	return nil, usagef("invalid argument %q for --provider: want one of anthropic, bedrock", provider)
+}

@@ -21,6 +21,7 @@ type serveOptions struct {
 	f              *factory
 	listen         string
 	upstream       string
+	provider       string
 	tlsCert        string
 	tlsKey         string
 	insecureListen bool
@@ -60,7 +61,8 @@ finish for up to --shutdown-grace, then exit.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.listen, "listen", "127.0.0.1:8787", "address to listen on")
-	fl.StringVar(&opts.upstream, "upstream", "", "where requests go (default: $ANTHROPIC_BASE_URL, else https://api.anthropic.com)")
+	fl.StringVar(&opts.upstream, "upstream", "", "where requests go (default: the provider's: $ANTHROPIC_BASE_URL, else https://api.anthropic.com; for bedrock $ANTHROPIC_BEDROCK_BASE_URL, else the region's endpoint)")
+	fl.StringVar(&opts.provider, "provider", "anthropic", "the model provider behind the gateway: anthropic, or bedrock (requests signed with the gateway's own AWS credentials)")
 	fl.StringVar(&opts.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	fl.StringVar(&opts.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fl.BoolVar(&opts.insecureListen, "insecure-listen", false, "allow listening off loopback without TLS")
@@ -93,10 +95,11 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		}
 		return &usageError{withHint(err, hint)}
 	}
-	up, err := f.upstream(opts.upstream)
+	t, err := f.serveTarget(ctx, opts.provider, opts.upstream)
 	if err != nil {
 		return err
 	}
+	up := t.upstream
 	sess, err := f.session()
 	if err != nil {
 		return err
@@ -130,6 +133,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	gw, err := gateway.New(gateway.Config{
 		Upstream:       up,
+		Provider:       t.provider,
 		Engine:         sess.engine,
 		AllowPaths:     sess.allowPaths,
 		MaxBody:        opts.maxBodyMiB << 20,
@@ -154,7 +158,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	log.Info("listening", "addr", ln.Addr().String(), "upstream", up.Host, "tls", opts.tlsCert != "",
+	log.Info("listening", "addr", ln.Addr().String(), "provider", t.provider.Name(), "upstream", up.Host, "tls", opts.tlsCert != "",
 		"auth", !opts.noAuth, "rate_per_s", opts.rate, "rate_per_hour", opts.hourly, "state_dir", dir)
 	err = gw.Run(ctx, ln, opts.tlsCert, opts.tlsKey, opts.grace)
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -46,7 +46,6 @@ var (
 type eventStreamUnmasker struct {
 	src io.ReadCloser
 	eu  *mask.EventUnmasker
-	dec *eventstream.Decoder
 	enc *eventstream.Encoder
 	// in[start:] is input not yet parsed into frames
 	in       []byte
@@ -61,11 +60,9 @@ type eventStreamUnmasker struct {
 	// already told the client the answer is cut short
 	upstreamError bool
 
-	hdr     eventstream.Headers // the headers of the chunk frames written
-	frame   bytes.Reader        // scratch: the frame being decoded
-	payload []byte              // scratch: the decoded frame's payload
-	event   []byte              // scratch: the event a chunk carries
-	chunk   []byte              // scratch: a chunk payload being written
+	hdr   []byte // the encoded headers of the chunk frames written
+	event []byte // scratch: the event a chunk carries
+	chunk []byte // scratch: a chunk payload being written
 }
 
 // frameBuf collects encoded frames.
@@ -80,11 +77,10 @@ func newEventStreamUnmasker(src io.ReadCloser, e *mask.Engine, info *reqInfo) *e
 	u := &eventStreamUnmasker{
 		src:      src,
 		eu:       e.NewEventUnmasker(info.restoreSet(e), info.unmasked),
-		dec:      eventstream.NewDecoder(),
 		enc:      eventstream.NewEncoder(),
 		readSize: minRead,
-		hdr:      chunkHeaders,
 	}
+	u.hdr = encodeHeaders(chunkHeaders)
 	u.before = func(_ string, data []byte) { u.writeChunk(data) }
 	return u
 }
@@ -183,21 +179,18 @@ func (u *eventStreamUnmasker) next() bool {
 
 // handle rewrites one whole frame and appends the result to the output.
 func (u *eventStreamUnmasker) handle(frame []byte) {
-	u.frame.Reset(frame)
-	msg, err := u.dec.Decode(&u.frame, u.payload[:0])
+	f, err := readFrame(frame)
 	if err != nil {
-		if errors.As(err, new(eventstream.ChecksumError)) {
-			u.end("upstream sent a damaged event stream frame (checksum mismatch)")
-		} else {
-			u.end("upstream sent an event stream frame that cannot be read")
-		}
+		u.end(err.Error())
 		return
 	}
-	u.payload = msg.Payload
-	switch headerString(msg.Headers, ":message-type") {
+	switch string(f.messageType) {
 	case "event":
-		if headerString(msg.Headers, ":event-type") == "chunk" {
-			u.handleChunk(msg)
+		if string(f.eventType) == "chunk" {
+			// the frame's own headers, as encoded, go on the frames
+			// written for it
+			u.hdr = append(u.hdr[:0], f.headers...)
+			u.handleChunk(f.payload)
 			return
 		}
 	case "exception", "error":
@@ -212,14 +205,84 @@ func (u *eventStreamUnmasker) handle(frame []byte) {
 	u.out = append(u.out, frame...)
 }
 
-// handleChunk unmasks the event a chunk frame carries.
-func (u *eventStreamUnmasker) handleChunk(msg eventstream.Message) {
-	event, ok := u.chunkEvent(msg.Payload)
+// frame is one event stream frame, read: its encoded headers, the two
+// headers that say what it is, and its payload.
+type streamFrame struct {
+	headers, payload       []byte
+	messageType, eventType []byte
+}
+
+// errFrame says why a frame cannot be read (the stream ends with it).
+type errFrame string
+
+func (e errFrame) Error() string { return string(e) }
+
+// readFrame reads a whole frame whose prelude was checked: its message
+// CRC, then its headers (name, type, value; the two that say what the
+// frame is are strings). It reads what the SDK's decoder reads, without
+// allocating, on the path every streamed event takes.
+func readFrame(b []byte) (streamFrame, error) {
+	var f streamFrame
+	n := len(b)
+	if crc32.ChecksumIEEE(b[:n-4]) != binary.BigEndian.Uint32(b[n-4:]) {
+		return f, errFrame("upstream sent a damaged event stream frame (checksum mismatch)")
+	}
+	hlen := int(binary.BigEndian.Uint32(b[4:]))
+	f.headers = b[preludeSize : preludeSize+hlen]
+	f.payload = b[preludeSize+hlen : n-4]
+	h := f.headers
+	for len(h) > 0 {
+		nl := int(h[0])
+		if 1+nl+1 > len(h) {
+			return f, errFrame("upstream sent an event stream frame that cannot be read")
+		}
+		name := h[1 : 1+nl]
+		typ := h[1+nl]
+		h = h[2+nl:]
+		var size int
+		switch typ {
+		case 0, 1: // true, false
+		case 2: // byte
+			size = 1
+		case 3: // int16
+			size = 2
+		case 4: // int32
+			size = 4
+		case 5, 8: // int64, timestamp
+			size = 8
+		case 9: // uuid
+			size = 16
+		case 6, 7: // bytes, string: a 16-bit length first
+			if len(h) < 2 {
+				return f, errFrame("upstream sent an event stream frame that cannot be read")
+			}
+			size = 2 + int(binary.BigEndian.Uint16(h))
+		default:
+			return f, errFrame("upstream sent an event stream frame that cannot be read")
+		}
+		if size > len(h) {
+			return f, errFrame("upstream sent an event stream frame that cannot be read")
+		}
+		if typ == 7 {
+			switch string(name) {
+			case ":message-type":
+				f.messageType = h[2:size]
+			case ":event-type":
+				f.eventType = h[2:size]
+			}
+		}
+		h = h[size:]
+	}
+	return f, nil
+}
+
+// handleChunk unmasks the event a chunk frame's payload carries.
+func (u *eventStreamUnmasker) handleChunk(payload []byte) {
+	event, ok := u.chunkEvent(payload)
 	if !ok {
 		u.end("upstream sent a chunk that is not base64-encoded JSON")
 		return
 	}
-	u.hdr = msg.Headers
 	out, err := u.eu.Event(event, u.before)
 	if err != nil {
 		u.exception("could not unmask an event")
@@ -272,16 +335,32 @@ func (u *eventStreamUnmasker) writeChunk(event []byte) {
 	u.chunk = append(u.chunk[:0], `{"bytes":"`...)
 	u.chunk = base64.StdEncoding.AppendEncode(u.chunk, event)
 	u.chunk = append(u.chunk, `"}`...)
-	if err := u.enc.Encode(&u.out, eventstream.Message{Headers: u.hdr, Payload: u.chunk}); err != nil {
-		// the headers were read from a frame, so they encode again
-		u.exception("could not write an event stream frame")
-	}
+	u.out = appendFrame(u.out, u.hdr, u.chunk)
 }
 
-// headerString is the value of a string header, or "".
-func headerString(hs eventstream.Headers, name string) string {
-	s, _ := hs.Get(name).(eventstream.StringValue)
-	return string(s)
+// appendFrame appends a frame with the encoded headers hdr and payload:
+// the prelude (total and header lengths, their CRC32), the headers, the
+// payload and the CRC32 of all that.
+func appendFrame(dst, hdr, payload []byte) []byte {
+	start := len(dst)
+	total := preludeSize + len(hdr) + len(payload) + 4
+	dst = binary.BigEndian.AppendUint32(dst, uint32(total))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(hdr)))
+	dst = binary.BigEndian.AppendUint32(dst, crc32.ChecksumIEEE(dst[start:start+8]))
+	dst = append(dst, hdr...)
+	dst = append(dst, payload...)
+	return binary.BigEndian.AppendUint32(dst, crc32.ChecksumIEEE(dst[start:]))
+}
+
+// encodeHeaders encodes hs as a frame's headers (with the SDK's encoder:
+// off the hot path).
+func encodeHeaders(hs eventstream.Headers) []byte {
+	var frame bytes.Buffer
+	if err := eventstream.NewEncoder().Encode(&frame, eventstream.Message{Headers: hs}); err != nil {
+		panic(err) // constant headers of ours
+	}
+	b := frame.Bytes()
+	return b[preludeSize : preludeSize+binary.BigEndian.Uint32(b[4:])]
 }
 
 // finish ends the stream at the upstream's EOF.

@@ -524,3 +524,65 @@ func TestEventStreamChunkPayloadShapes(t *testing.T) {
 		}
 	}
 }
+
+// headerString is the value of a string header, or "".
+func headerString(hs eventstream.Headers, name string) string {
+	s, _ := hs.Get(name).(eventstream.StringValue)
+	return string(s)
+}
+
+// readFrame reads what the SDK's decoder reads: it accepts every frame
+// the SDK's encoder makes (headers of every type), never accepts one the
+// SDK refuses (one byte changed, with or without a checksum to match),
+// and where both accept they agree on the payload and on what the frame
+// is.
+func FuzzReadFrameAgreesWithSDK(f *testing.F) {
+	f.Add("chunk", "event", []byte(`{"bytes":"e30="}`), uint16(0), byte(0))
+	f.Add("x", "exception", []byte(`{"message":"m"}`), uint16(20), byte(0x40))
+	f.Fuzz(func(t *testing.T, eventType, messageType string, payload []byte, flipAt uint16, flip byte) {
+		if len(eventType) > 200 || len(messageType) > 200 || len(payload) > 4096 {
+			return
+		}
+		var buf bytes.Buffer
+		err := eventstream.NewEncoder().Encode(&buf, eventstream.Message{Headers: eventstream.Headers{
+			{Name: ":event-type", Value: eventstream.StringValue(eventType)},
+			{Name: "flag", Value: eventstream.BoolValue(true)},
+			{Name: "n", Value: eventstream.Int64Value(7)},
+			{Name: "b", Value: eventstream.BytesValue(payload[:len(payload)/2])},
+			{Name: "u", Value: eventstream.UUIDValue{1, 2, 3}},
+			{Name: ":message-type", Value: eventstream.StringValue(messageType)},
+		}, Payload: payload})
+		if err != nil {
+			return
+		}
+		b := buf.Bytes()
+		if flip != 0 {
+			i := int(flipAt) % len(b)
+			if i < preludeSize {
+				return // a damaged prelude is refused before either reads
+			}
+			b[i] ^= flip
+			if flipAt%2 == 1 && i < len(b)-4 {
+				// a frame whose checksum is right for its changed
+				// bytes: the headers themselves are read
+				binary.BigEndian.PutUint32(b[len(b)-4:], crc32.ChecksumIEEE(b[:len(b)-4]))
+			}
+		}
+		msg, sdkErr := eventstream.NewDecoder().Decode(bytes.NewReader(b), nil)
+		got, err := readFrame(b)
+		switch {
+		case err == nil && sdkErr != nil:
+			t.Fatalf("readFrame reads a frame the SDK refuses: %v", sdkErr)
+		case err != nil && sdkErr == nil && flip == 0:
+			t.Fatalf("readFrame refuses a frame the SDK's encoder made: %v", err)
+		case err != nil:
+			// a changed frame the SDK reads leniently (it stops at
+			// headers cut short) may be refused: the stream then ends
+			return
+		}
+		if !bytes.Equal(got.payload, msg.Payload) || string(got.eventType) != headerString(msg.Headers, ":event-type") ||
+			string(got.messageType) != headerString(msg.Headers, ":message-type") {
+			t.Fatal("readFrame and the SDK read different frames")
+		}
+	})
+}

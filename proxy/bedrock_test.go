@@ -3,16 +3,23 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 	"github.com/claude-secure/claude-secure/internal/fakebedrock"
+	"github.com/claude-secure/claude-secure/mask"
 )
 
 // newFakeBedrock starts a fake Bedrock that checks every request's
@@ -199,5 +206,67 @@ func TestBedrockStreamIsRestored(t *testing.T) {
 	resp.Body.Close()
 	if _, err := fakebedrock.Events(bytes.NewReader(raw)); !errors.As(err, &se) || se.Type != "internalServerException" || !strings.Contains(se.Message, "claude-secure") {
 		t.Errorf("a damaged stream ends with %v, want the proxy's own exception", err)
+	}
+}
+
+// BenchmarkBedrockTimeToFirstByte: a streamed answer from Bedrock, time
+// from sending the request to the first byte of the answer: straight to
+// the (fake) Bedrock, signed by the client as the AWS SDK signs, and
+// through the proxy, which masks and signs.
+func BenchmarkBedrockTimeToFirstByte(b *testing.B) {
+	fb := fakebedrock.New(fakebedrock.Options{})
+	defer fb.Close()
+	static := credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")
+	prov, err := Bedrock(BedrockOptions{Region: fb.Region(), Credentials: static})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, _ := mask.New([]byte("bench-seed"), mask.NewMemoryMappings(), nil)
+	up, _ := url.Parse(fb.URL)
+	p, err := New(Options{Upstream: up, Engine: e, Provider: prov})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Start()
+	defer p.Shutdown(context.Background())
+	body := bedrockBody("Summarise the incident on i-0f3a9c2b7d1e4a605 in account 210987654321.")
+	const path = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke-with-response-stream"
+	signer := v4.NewSigner()
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	for _, c := range []struct {
+		name string
+		req  func() *http.Request
+	}{
+		{"direct", func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, fb.URL+path, bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			creds, _ := static.Retrieve(context.Background())
+			signer.SignHTTP(context.Background(), creds, r, hash, "bedrock", fb.Region(), time.Now())
+			return r
+		}},
+		{"proxy", func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, p.BaseURL()+path, bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var ds []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				resp, err := client.Do(c.req())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d: %v", resp.StatusCode, err)
+				}
+				ds = append(ds, time.Since(start))
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			p50(b, ds)
+		})
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/claude-secure/claude-secure/proxy"
 )
@@ -44,7 +46,11 @@ func (f *factory) runTarget(ctx context.Context, upstreamFlag string) (*target, 
 // instance roles), or sends AWS_BEARER_TOKEN_BEDROCK (a Bedrock API key).
 // The region is AWS_REGION, else the profile's, as Claude Code reads it.
 func (f *factory) bedrockTarget(ctx context.Context, upstreamFlag string) (*target, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	// credentials that expire (SSO, a role) are fetched again a minute
+	// before they do, so no request is signed with ones about to end
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithCredentialsCacheOptions(func(o *aws.CredentialsCacheOptions) {
+		o.ExpiryWindow = time.Minute
+	}))
 	if err != nil {
 		return nil, withHint(fmt.Errorf("cannot read the AWS configuration for Bedrock: %w", err), "check AWS_PROFILE and the AWS config files")
 	}

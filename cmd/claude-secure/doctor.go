@@ -79,11 +79,16 @@ func doctorRun(ctx context.Context, f *factory, upstream string) error {
 			add(check{name: "store", detail: lowerFirst(err.Error())})
 		}
 	}
-	// upstream: the one run would use; a bad one is a failed check here,
-	// not a usage error, so the other checks are still reported
-	if up, err := f.upstream(upstream); err != nil {
+	// upstream: the one run would use (and for Bedrock, the credentials
+	// it would sign with); a bad one is a failed check here, not a usage
+	// error, so the other checks are still reported
+	if t, err := f.runTarget(ctx, upstream); err != nil {
 		add(check{name: "upstream", detail: lowerFirst(err.Error())})
 	} else {
+		up := t.upstream
+		if t.provider.Name() == "bedrock" {
+			add(check{ok: true, name: "bedrock", detail: f.bedrockIdentity(ctx)})
+		}
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		req, _ := http.NewRequestWithContext(hctx, http.MethodHead, up.String(), nil)
 		// the same transport the proxy uses: TLS verified, no proxy from the environment

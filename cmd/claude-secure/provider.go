@@ -104,3 +104,33 @@ func (f *factory) serveTarget(ctx context.Context, provider, upstreamFlag string
 	}
 	return nil, usagef("invalid argument %q for --provider: want one of anthropic, bedrock", provider)
 }
+
+// bedrockIdentity says, for doctor, which region and which credentials
+// run would sign Bedrock requests with: where they come from and the
+// access key's ID cut short; never a secret.
+func (f *factory) bedrockIdentity(ctx context.Context) string {
+	region := f.Getenv("AWS_REGION")
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return "cannot read the AWS configuration"
+	}
+	if region == "" {
+		region = cfg.Region
+	}
+	if f.Getenv("AWS_BEARER_TOKEN_BEDROCK") != "" {
+		return "region " + region + ", a Bedrock API key (AWS_BEARER_TOKEN_BEDROCK)"
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return "region " + region + ", no credentials"
+	}
+	id := creds.AccessKeyID
+	if len(id) > 8 {
+		id = id[:4] + "…" + id[len(id)-4:]
+	}
+	d := fmt.Sprintf("region %s, key %s from %s", region, id, creds.Source)
+	if creds.CanExpire {
+		d += fmt.Sprintf(", expires %s", creds.Expires.Format(time.RFC3339))
+	}
+	return d
+}

@@ -1,0 +1,212 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"cloud.google.com/go/auth"
+	"github.com/claude-secure/claude-secure/mask"
+)
+
+// VertexAnthropicVersion is the anthropic_version a Vertex AI request body
+// carries (in place of the anthropic-version header and the model field).
+const VertexAnthropicVersion = "vertex-2023-10-16"
+
+// VertexOptions configure Google Vertex AI.
+type VertexOptions struct {
+	// Credentials give the OAuth access token each request carries
+	// (Authorization: Bearer). Application Default Credentials, as
+	// cloud.google.com/go/auth/credentials.DetectDefault finds them, are
+	// an *auth.Credentials; the library caches and refreshes its tokens.
+	Credentials auth.TokenProvider
+	// QuotaProject, when set, goes out as X-Goog-User-Project, as Google's
+	// client libraries send the quota project that user credentials name.
+	QuotaProject string
+	// Regional sends each request to the Vertex AI endpoint of the region
+	// its path names (VertexEndpoint), with the upstream's path: Claude Code
+	// may address a model in another region than CLOUD_ML_REGION. Without
+	// it every request goes to the upstream.
+	Regional bool
+}
+
+// Vertex is Google Vertex AI's Anthropic models. The client (Claude Code
+// with its own authentication skipped, its base URL the proxy) sends
+// requests without credentials; each carries the user's access token once
+// masked. Paths are those a client appends to its Vertex base URL, which
+// ends in /v1 (VertexEndpoint):
+//
+//	/projects/{project}/locations/{region}/publishers/anthropic/models/{model}:rawPredict
+//	/projects/{project}/locations/{region}/publishers/anthropic/models/{model}:streamRawPredict
+//	/projects/{project}/locations/{region}/publishers/anthropic/models/count-tokens:rawPredict
+func Vertex(o VertexOptions) (Provider, error) {
+	if o.Credentials == nil {
+		return nil, errors.New("vertex needs credentials")
+	}
+	return &vertexProvider{o: o}, nil
+}
+
+type vertexProvider struct{ o VertexOptions }
+
+func (*vertexProvider) Name() string { return "vertex" }
+
+// vertexRegionRE is the shape of a Vertex AI location: a region
+// (us-east5, europe-west1, northamerica-northeast1), the global endpoint,
+// or a multi-region.
+var vertexRegionRE = regexp.MustCompile(`^(?:[a-z]+(?:-[a-z]+)+[0-9]{1,2}|global|us|eu)$`)
+
+// VertexEndpoint is the base URL of the Vertex AI API for a region, as the
+// Anthropic SDKs build it: https://{region}-aiplatform.googleapis.com/v1,
+// https://aiplatform.googleapis.com/v1 for global, and the multi-regions'
+// own hosts. false: region is not the name of one.
+func VertexEndpoint(region string) (string, bool) {
+	host, ok := vertexHost(region)
+	if !ok {
+		return "", false
+	}
+	return "https://" + host + "/v1", true
+}
+
+func vertexHost(region string) (string, bool) {
+	switch {
+	case !vertexRegionRE.MatchString(region):
+		return "", false
+	case region == "global":
+		return "aiplatform.googleapis.com", true
+	case region == "us" || region == "eu":
+		return "aiplatform." + region + ".rep.googleapis.com", true
+	}
+	return region + "-aiplatform.googleapis.com", true
+}
+
+// vertexModelPath splits
+// /projects/{project}/locations/{region}/publishers/anthropic/models/{model}:{action}.
+func vertexModelPath(path string) (project, region, model, action string, ok bool) {
+	segs := strings.Split(path, "/")
+	if len(segs) != 9 || segs[0] != "" || segs[1] != "projects" || segs[3] != "locations" ||
+		segs[5] != "publishers" || segs[6] != "anthropic" || segs[7] != "models" {
+		return "", "", "", "", false
+	}
+	project, region = segs[2], segs[4]
+	i := strings.LastIndexByte(segs[8], ':')
+	if i <= 0 {
+		return "", "", "", "", false
+	}
+	model, action = segs[8][:i], segs[8][i+1:]
+	for _, s := range []string{project, model} {
+		if s == "" || s == "." || s == ".." {
+			return "", "", "", "", false
+		}
+	}
+	if !vertexRegionRE.MatchString(region) {
+		return "", "", "", "", false
+	}
+	return project, region, model, action, true
+}
+
+// body: the Messages calls, streamed and not, and token counting (the
+// model "count-tokens", a Messages body with its model field) take a
+// Messages body.
+func (*vertexProvider) body(method, path string) (mask.Body, bool) {
+	if method != http.MethodPost {
+		return 0, false
+	}
+	if _, _, model, action, ok := vertexModelPath(path); ok {
+		switch {
+		case action == "rawPredict", action == "streamRawPredict" && model != "count-tokens":
+			return mask.BodyMessages, true
+		}
+	}
+	return 0, false
+}
+
+// address: the project (the user's own, which Google must see as it is),
+// the region and the model are left out of what is checked.
+func (*vertexProvider) address(path string) string {
+	if _, _, _, action, ok := vertexModelPath(path); ok {
+		return "/projects/-/locations/-/publishers/anthropic/models/-:" + action
+	}
+	return path
+}
+
+// bodyless: Claude Code makes no call without a body to Vertex AI, and a
+// gateway forwards none.
+func (*vertexProvider) bodyless(string, string) (bodyless, string) {
+	return bodylessRefused, ""
+}
+
+func (v *vertexProvider) authorize(ctx context.Context, r *http.Request, _ []byte) error {
+	// whatever the client sent to authenticate is not the provider's
+	r.Header.Del("Authorization")
+	r.Header.Del("X-Api-Key")
+	r.Header.Del("X-Goog-Api-Key")
+	if v.o.Regional {
+		host, ok := vertexHost(pathRegion(r.URL.Path))
+		if !ok {
+			return errors.New("the request names no Vertex AI region to send it to")
+		}
+		r.URL.Scheme, r.URL.Host, r.Host = "https", host, host
+	}
+	tok, err := v.o.Credentials.Token(ctx)
+	if err != nil {
+		return fmt.Errorf("no Google access token: %w", tokenError(err))
+	}
+	if tok == nil || tok.Value == "" {
+		return errors.New("no Google access token: the credentials gave an empty one")
+	}
+	r.Header.Set("Authorization", "Bearer "+tok.Value)
+	if v.o.QuotaProject != "" {
+		r.Header.Set("X-Goog-User-Project", v.o.QuotaProject)
+	}
+	return nil
+}
+
+// pathRegion is the location a Vertex AI path names
+// (/projects/{p}/locations/{region}/…), or "".
+func pathRegion(path string) string {
+	segs := strings.Split(path, "/")
+	for i := len(segs) - 2; i >= 2; i-- {
+		if segs[i] == "locations" && segs[i-2] == "projects" {
+			return segs[i+1]
+		}
+	}
+	return ""
+}
+
+// CheckVertexCredentials gets an access token from c once, so that a
+// session does not start with credentials that give none.
+func CheckVertexCredentials(ctx context.Context, c auth.TokenProvider) error {
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return tokenError(err)
+	}
+	if tok == nil || tok.Value == "" {
+		return errors.New("the credentials gave an empty access token")
+	}
+	return nil
+}
+
+// oauthErrorRE is the shape of an OAuth error code (invalid_grant).
+var oauthErrorRE = regexp.MustCompile(`^[a-z_]{1,64}$`)
+
+// tokenError says why a token endpoint refused, by its status and OAuth
+// error code only: the answer's body is the endpoint's to word, and is not
+// repeated.
+func tokenError(err error) error {
+	var ae *auth.Error
+	if !errors.As(err, &ae) || ae.Response == nil {
+		return err
+	}
+	msg := fmt.Sprintf("the token endpoint answered %d", ae.Response.StatusCode)
+	var body struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(ae.Body, &body) == nil && oauthErrorRE.MatchString(body.Error) {
+		msg += " (" + body.Error + ")"
+	}
+	return errors.New(msg)
+}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
+	"github.com/claude-secure/claude-secure/internal/fakevertex"
 	"github.com/claude-secure/claude-secure/mask"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -51,6 +52,19 @@ func TestScripts(t *testing.T) {
 				ts.Defer(api.Close)
 				ts.Value(fakeKey{}).(*fakeHolder).api = api
 				ts.Setenv("FAKEAPI", api.URL)
+			},
+			// fakevertex FILE starts a fake Vertex AI for the rest of the
+			// script, writes a service account key file for it (its
+			// token_uri the fake's) to FILE and sets $FAKEVERTEX to its base
+			// URL
+			"fakevertex": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: fakevertex FILE")
+				}
+				fv := fakevertex.New(fakevertex.Options{})
+				ts.Defer(fv.Close)
+				ts.Check(fv.WriteServiceAccount(ts.MkAbs(args[0])))
+				ts.Setenv("FAKEVERTEX", fv.Base())
 			},
 			// fakeapi-saw PATH [TEXT]: the fake API received a request to
 			// PATH (whose body holds TEXT)

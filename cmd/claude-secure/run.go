@@ -56,7 +56,7 @@ after 3 s), before the proxy closes.`,
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
-	cmd.Flags().StringVar(&opts.upstream, "upstream", "", "where the proxy forwards (default: $ANTHROPIC_BASE_URL, else https://api.anthropic.com)")
+	cmd.Flags().StringVar(&opts.upstream, "upstream", "", "where the proxy forwards (default: $ANTHROPIC_BASE_URL, else https://api.anthropic.com; in Bedrock or Vertex mode, $ANTHROPIC_BEDROCK_BASE_URL or $ANTHROPIC_VERTEX_BASE_URL, else the region's endpoint)")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print nothing before and after CMD")
 	cmd.Flags().BoolVar(&opts.allowNonessential, "allow-nonessential-traffic", false, "do not set CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 for CMD")
 	return cmd
@@ -72,7 +72,8 @@ func truthy(v string) bool {
 
 // childEnv is the parent's environment with the proxy in it: the
 // target's base URL variable (and ANTHROPIC_BASE_URL, for tools that read
-// only that) pointing at it, and the target's authentication left to it.
+// only that) pointing at it, the target's authentication left to it, and
+// the target's other variables.
 func childEnv(parent []string, t *target, baseURL string, disableNonessential bool) []string {
 	set := []string{"ANTHROPIC_BASE_URL=" + baseURL, "CLAUDE_SECURE=1"}
 	if t.baseVar != "ANTHROPIC_BASE_URL" {
@@ -81,6 +82,7 @@ func childEnv(parent []string, t *target, baseURL string, disableNonessential bo
 	if t.skipAuth != "" {
 		set = append(set, t.skipAuth+"=1")
 	}
+	set = append(set, t.env...)
 	env := make([]string, 0, len(parent)+len(set)+1)
 	hasNonessential := false
 	for _, kv := range parent {
@@ -108,10 +110,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	// inside a claude-secure session: a second proxy would mask pseudonyms.
 	// The marker counts only if the session's proxy proves it is there.
 	upstreamFlag := opts.upstream
-	baseVar := "ANTHROPIC_BASE_URL"
-	if truthy(f.Getenv("CLAUDE_CODE_USE_BEDROCK")) {
-		baseVar = "ANTHROPIC_BEDROCK_BASE_URL"
-	}
+	baseVar := providerBaseVar(f.Getenv)
 	if f.Getenv("CLAUDE_SECURE") == "1" {
 		base := f.Getenv(baseVar)
 		err := proxy.VerifySession(ctx, base)

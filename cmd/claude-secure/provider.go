@@ -40,6 +40,19 @@ func providerBaseVar(getenv func(string) string) string {
 	return "ANTHROPIC_BASE_URL"
 }
 
+// without is f with the variable name unset.
+func (f *factory) without(name string) *factory {
+	e := *f.env
+	getenv := f.Getenv
+	e.Getenv = func(k string) string {
+		if k == name {
+			return ""
+		}
+		return getenv(k)
+	}
+	return &factory{env: &e, configPath: f.configPath}
+}
+
 // runTarget picks the provider run works with, as Claude Code will.
 func (f *factory) runTarget(ctx context.Context, upstreamFlag string) (*target, error) {
 	switch providerBaseVar(f.Getenv) {

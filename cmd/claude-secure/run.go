@@ -121,9 +121,13 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		if !opts.quiet {
 			ui.note("CLAUDE_SECURE=1 is set, but " + err.Error() + "; starting a masking proxy")
 		}
-		if _, _, ok := proxy.SessionSecret(base); ok && upstreamFlag == "" && baseVar == "ANTHROPIC_BASE_URL" {
+		if _, _, ok := proxy.SessionSecret(base); ok && upstreamFlag == "" {
 			// the address of a session that is gone is no upstream
-			upstreamFlag = "https://api.anthropic.com"
+			if baseVar == "ANTHROPIC_BASE_URL" {
+				upstreamFlag = "https://api.anthropic.com"
+			} else {
+				f = f.without(baseVar)
+			}
 		}
 	}
 	// a command that cannot run is said before anything else is

@@ -139,11 +139,15 @@ func (*vertexProvider) bodyless(string, string) (bodyless, string) {
 	return bodylessRefused, ""
 }
 
+// strip: whatever the client sent to authenticate is not the provider's.
+func (*vertexProvider) strip(h http.Header) {
+	h.Del("Authorization")
+	h.Del("X-Api-Key")
+	h.Del("X-Goog-Api-Key")
+}
+
 func (v *vertexProvider) authorize(ctx context.Context, r *http.Request, _ []byte) error {
-	// whatever the client sent to authenticate is not the provider's
-	r.Header.Del("Authorization")
-	r.Header.Del("X-Api-Key")
-	r.Header.Del("X-Goog-Api-Key")
+	v.strip(r.Header)
 	if v.o.Regional {
 		host, ok := vertexHost(pathRegion(r.URL.Path))
 		if !ok {

@@ -270,3 +270,19 @@ func BenchmarkBedrockTimeToFirstByte(b *testing.B) {
 		})
 	}
 }
+
+// A Messages body to Bedrock has the Messages API's limit (32 MiB), not
+// the batches' one.
+func TestBedrockBodyLimit(t *testing.T) {
+	static := credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")
+	fb := newFakeBedrock(t, fakebedrock.Options{})
+	p := bedrockProxy(t, fb, BedrockOptions{Credentials: static})
+	resp := post(t, p.BaseURL()+"/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke", bedrockBody(strings.Repeat("a", 33<<20)))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 33 MiB body: status %d, want 413", resp.StatusCode)
+	}
+	if n := fb.Hits.Load(); n != 0 {
+		t.Errorf("%d requests reached Bedrock", n)
+	}
+}

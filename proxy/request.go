@@ -175,7 +175,7 @@ func (p *Handler) takeBody(r *http.Request, info *reqInfo) (body []byte, release
 		info.refusal = "client_gone"
 		return nil, func() {}, errorResponse(r, 499, "api_error", "client went away")
 	}
-	limit := p.bodyLimit(info.path)
+	limit := p.bodyLimit(r.Method, info.path)
 	raw, err := readBody(r, limit, info)
 	r.Body.Close()
 	if err != nil {
@@ -313,12 +313,13 @@ const (
 	batchLimit    = 256 << 20
 )
 
-func (p *Handler) bodyLimit(path string) int64 {
+func (p *Handler) bodyLimit(method, path string) int64 {
 	limit := p.opts.MaxBody
-	switch path {
-	case "/v1/messages", "/v1/messages/count_tokens":
+	k, ok := p.provider.body(method, path)
+	switch {
+	case ok && k == mask.BodyMessages:
 		limit = min(limit, messagesLimit)
-	case "/v1/messages/batches":
+	case ok && k == mask.BodyBatch:
 		limit = min(limit, batchLimit)
 	}
 	return limit

@@ -52,7 +52,13 @@ func (f *factory) without(name string) *factory {
 }
 
 // runTarget picks the provider run works with, as Claude Code will.
+// Microsoft Foundry, which claude-secure cannot front, is refused: Claude
+// Code would send to it around the proxy.
 func (f *factory) runTarget(ctx context.Context, upstreamFlag string) (*target, error) {
+	if truthy(f.Getenv("CLAUDE_CODE_USE_FOUNDRY")) {
+		return nil, withHint(errors.New("CLAUDE_CODE_USE_FOUNDRY is set: Claude Code would send requests to Microsoft Foundry directly, around the masking proxy"),
+			"unset CLAUDE_CODE_USE_FOUNDRY to use the Anthropic API, Amazon Bedrock or Google Vertex AI through claude-secure")
+	}
 	switch providerBaseVar(f.Getenv) {
 	case "ANTHROPIC_BEDROCK_BASE_URL":
 		return f.bedrockTarget(ctx, upstreamFlag)

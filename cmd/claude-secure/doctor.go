@@ -86,8 +86,18 @@ func doctorRun(ctx context.Context, f *factory, upstream string) error {
 		add(check{name: "upstream", detail: lowerFirst(err.Error())})
 	} else {
 		up := t.upstream
-		if t.provider.Name() == "bedrock" {
+		switch t.provider.Name() {
+		case "bedrock":
 			add(check{ok: true, name: "bedrock", detail: f.bedrockIdentity(ctx)})
+		case "vertex":
+			// the target fetched a token already: the credentials work
+			project := f.Getenv("ANTHROPIC_VERTEX_PROJECT_ID")
+			for _, kv := range t.env {
+				if v, ok := strings.CutPrefix(kv, "ANTHROPIC_VERTEX_PROJECT_ID="); ok {
+					project = v
+				}
+			}
+			add(check{ok: true, name: "vertex", detail: "region " + f.Getenv("CLOUD_ML_REGION") + ", project " + project + ", Google credentials issue tokens"})
 		}
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		req, _ := http.NewRequestWithContext(hctx, http.MethodHead, up.String(), nil)

@@ -63,7 +63,7 @@ func (f *factory) runTarget(ctx context.Context, upstreamFlag string) (*target, 
 	case "ANTHROPIC_BEDROCK_BASE_URL":
 		return f.bedrockTarget(ctx, upstreamFlag)
 	case "ANTHROPIC_VERTEX_BASE_URL":
-		return f.vertexTarget(ctx, upstreamFlag)
+		return f.vertexTarget(ctx, upstreamFlag, true)
 	}
 	up, err := f.upstream(upstreamFlag)
 	if err != nil {
@@ -122,7 +122,7 @@ func (f *factory) bedrockTarget(ctx context.Context, upstreamFlag string) (*targ
 
 // serveTarget is the provider a gateway fronts, named by --provider. The
 // gateway authenticates to Bedrock with its own AWS credentials (its role),
-// found as for run.
+// and to Vertex AI with its own Google credentials, found as for run.
 func (f *factory) serveTarget(ctx context.Context, provider, upstreamFlag string) (*target, error) {
 	switch provider {
 	case "anthropic", "":
@@ -133,8 +133,10 @@ func (f *factory) serveTarget(ctx context.Context, provider, upstreamFlag string
 		return &target{provider: proxy.Anthropic(), upstream: up}, nil
 	case "bedrock":
 		return f.bedrockTarget(ctx, upstreamFlag)
+	case "vertex":
+		return f.vertexTarget(ctx, upstreamFlag, false)
 	}
-	return nil, usagef("invalid argument %q for --provider: want one of anthropic, bedrock", provider)
+	return nil, usagef("invalid argument %q for --provider: want one of anthropic, bedrock, vertex", provider)
 }
 
 // bedrockIdentity says, for doctor, which region and which credentials

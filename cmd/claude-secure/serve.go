@@ -61,8 +61,8 @@ finish for up to --shutdown-grace, then exit.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.listen, "listen", "127.0.0.1:8787", "address to listen on")
-	fl.StringVar(&opts.upstream, "upstream", "", "where requests go (default: the provider's: $ANTHROPIC_BASE_URL, else https://api.anthropic.com; for bedrock $ANTHROPIC_BEDROCK_BASE_URL, else the region's endpoint)")
-	fl.StringVar(&opts.provider, "provider", "anthropic", "the model provider behind the gateway: anthropic, or bedrock (requests signed with the gateway's own AWS credentials)")
+	fl.StringVar(&opts.upstream, "upstream", "", "where requests go (default: the provider's: $ANTHROPIC_BASE_URL, else https://api.anthropic.com; for bedrock $ANTHROPIC_BEDROCK_BASE_URL, for vertex $ANTHROPIC_VERTEX_BASE_URL, else the region's endpoint)")
+	fl.StringVar(&opts.provider, "provider", "anthropic", "the model provider behind the gateway: anthropic, bedrock or vertex (requests authenticated with the gateway's own AWS or Google credentials)")
 	fl.StringVar(&opts.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	fl.StringVar(&opts.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fl.BoolVar(&opts.insecureListen, "insecure-listen", false, "allow listening off loopback without TLS")

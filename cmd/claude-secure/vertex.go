@@ -26,7 +26,9 @@ const cloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform"
 // Claude Code with its authentication skipped cannot find the project in
 // the credentials: when ANTHROPIC_VERTEX_PROJECT_ID is not set, the child
 // gets the credentials' project (or GOOGLE_CLOUD_PROJECT).
-func (f *factory) vertexTarget(ctx context.Context, upstreamFlag string) (*target, error) {
+//
+// A gateway (child false) needs no project: its clients name theirs.
+func (f *factory) vertexTarget(ctx context.Context, upstreamFlag string, child bool) (*target, error) {
 	region := strings.TrimSpace(f.Getenv("CLOUD_ML_REGION"))
 	if region == "" {
 		return nil, withHint(errors.New("no Google Cloud region for Vertex AI"), "set CLOUD_ML_REGION (Claude Code reads it too), e.g. us-east5 or global")
@@ -44,7 +46,7 @@ func (f *factory) vertexTarget(ctx context.Context, upstreamFlag string) (*targe
 			"run gcloud auth application-default login, or set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file")
 	}
 	var env []string
-	if f.Getenv("ANTHROPIC_VERTEX_PROJECT_ID") == "" {
+	if child && f.Getenv("ANTHROPIC_VERTEX_PROJECT_ID") == "" {
 		project, _ := creds.ProjectID(ctx)
 		if project == "" {
 			return nil, withHint(errors.New("no Google Cloud project for Vertex AI"), "set ANTHROPIC_VERTEX_PROJECT_ID (Claude Code needs it too)")

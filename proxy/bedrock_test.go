@@ -286,3 +286,63 @@ func TestBedrockBodyLimit(t *testing.T) {
 		t.Errorf("%d requests reached Bedrock", n)
 	}
 }
+
+// What a path carries is read for values to mask as on the Anthropic API;
+// only a Bedrock ARN naming the model is left out on the invoke calls (its
+// account and a profile's ID), never a model ID that holds a value, and
+// never on another call.
+func TestBedrockPathIsChecked(t *testing.T) {
+	static := credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")
+	fb := newFakeBedrock(t, fakebedrock.Options{})
+	p := bedrockProxy(t, fb, BedrockOptions{Credentials: static})
+	esc := strings.NewReplacer(":", "%3A", "/", "%2F").Replace
+	for i, c := range []struct{ method, path string }{
+		{http.MethodPost, "/model/i-0f3a9c2b7d1e4a605/invoke"},
+		{http.MethodPost, "/model/" + esc("arn:aws:bedrock:us-east-1:310987654321:application-inference-profile/acme-orders-archive") + "/invoke"},
+		{http.MethodPost, "/model/" + esc("arn:aws:bedrock:us-east-1::foundation-model/x.i-0f3a9c2b7d1e4a605") + "/invoke-with-response-stream"},
+		{http.MethodGet, "/model/10.20.30.40/anything"},
+		{http.MethodDelete, "/model/" + esc("arn:aws:bedrock:us-east-1:310987654321:application-inference-profile/abc123") + "/x"},
+	} {
+		var body io.Reader
+		if c.method == http.MethodPost {
+			body = bytes.NewReader(bedrockBody("hello"))
+		}
+		req, _ := http.NewRequest(c.method, p.BaseURL()+c.path, body)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("path %d: status %d, want 400 (the path holds a value to mask)", i, resp.StatusCode)
+		}
+	}
+	if n := fb.Hits.Load(); n != 0 {
+		t.Errorf("%d requests reached Bedrock", n)
+	}
+}
+
+// Bedrock's own request headers (a guardrail, a trace, a service tier)
+// reach it, read for values to mask like every other header.
+func TestBedrockHeadersReachIt(t *testing.T) {
+	static := credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")
+	fb := newFakeBedrock(t, fakebedrock.Options{})
+	p := bedrockProxy(t, fb, BedrockOptions{Credentials: static})
+	url := p.BaseURL() + "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke"
+	resp := post(t, url, bedrockBody("hello"), "X-Amzn-Bedrock-GuardrailIdentifier", "gr-abc123", "X-Amzn-Bedrock-GuardrailVersion", "1",
+		"X-Amzn-Bedrock-Service-Tier", "priority")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	h := fb.Requests()[0].Header
+	if h.Get("X-Amzn-Bedrock-GuardrailIdentifier") != "gr-abc123" || h.Get("X-Amzn-Bedrock-Service-Tier") != "priority" {
+		t.Error("the guardrail or the service tier did not reach Bedrock")
+	}
+	resp = post(t, url, bedrockBody("hello"), "X-Amzn-Bedrock-Trace", "i-0f3a9c2b7d1e4a605")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || fb.Hits.Load() != 1 {
+		t.Errorf("a header holding a value to mask: status %d, %d requests reached Bedrock", resp.StatusCode, fb.Hits.Load())
+	}
+}

@@ -45,6 +45,10 @@ var (
 // cannot be read ends the stream with an exception frame of ours.
 type eventStreamUnmasker struct {
 	src io.ReadCloser
+	// what an exception's message may restore
+	e       *mask.Engine
+	restore *mask.Restore
+	stats   mask.Stats
 	eu  *mask.EventUnmasker
 	enc *eventstream.Encoder
 	// in[start:] is input not yet parsed into frames
@@ -76,6 +80,9 @@ func (b *frameBuf) Write(p []byte) (int, error) {
 func newEventStreamUnmasker(src io.ReadCloser, e *mask.Engine, info *reqInfo) *eventStreamUnmasker {
 	u := &eventStreamUnmasker{
 		src:      src,
+		e:        e,
+		restore:  info.restoreSet(e),
+		stats:    info.unmasked,
 		eu:       e.NewEventUnmasker(info.restoreSet(e), info.unmasked),
 		enc:      eventstream.NewEncoder(),
 		readSize: minRead,
@@ -201,6 +208,12 @@ func (u *eventStreamUnmasker) handle(frame []byte) {
 			return
 		}
 		u.upstreamError = true
+		// its message may quote the request: restored, as the SSE
+		// path restores an error event
+		if out, err := u.e.UnmaskJSON(f.payload, mask.BodyAny, u.restore, u.stats); err == nil && !bytes.Equal(out, f.payload) {
+			u.out = appendFrame(u.out, f.headers, out)
+			return
+		}
 	}
 	u.out = append(u.out, frame...)
 }

@@ -586,3 +586,18 @@ func FuzzReadFrameAgreesWithSDK(f *testing.F) {
 		}
 	})
 }
+
+// An upstream exception whose message quotes the request (a validation
+// error naming a value it was sent) comes back restored, as the SSE path
+// restores an error event; one that quotes nothing passes byte for byte.
+func TestEventStreamRestoresExceptionMessages(t *testing.T) {
+	e, masked, restore := unmaskTestEngine(t)
+	i := strings.Index(masked, "i-")
+	pseudo := masked[i : i+19]
+	exc := exceptionFrame(t, "validationException", "instance "+pseudo+" is not a valid input")
+	got := readFrames(t, unmaskES(t, e, restore, bytes.NewReader(exc)))
+	last := got[len(got)-1]
+	if last.excType != "validationException" || !strings.Contains(string(last.payload), "i-0f3a9c2b7d1e4a605") || strings.Contains(string(last.payload), pseudo) {
+		t.Errorf("the exception's message is not restored: %s", last.excType)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ type Provider interface {
 	// left out: what is checked for values to mask. A model's ID (an
 	// inference profile's ARN holds the account) must reach the provider as
 	// it is.
-	address(path string) string
+	address(method, path string) string
 	// strip removes what the client sent to authenticate, when the
 	// proxy authenticates in its place: it is neither read nor forwarded.
 	strip(h http.Header)
@@ -62,7 +63,7 @@ func (anthropicProvider) body(method, path string) (mask.Body, bool) {
 	return 0, false
 }
 
-func (anthropicProvider) address(path string) string { return path }
+func (anthropicProvider) address(_, path string) string { return path }
 
 func (anthropicProvider) strip(http.Header) {}
 
@@ -131,11 +132,43 @@ func (*bedrockProvider) body(method, path string) (mask.Body, bool) {
 	return 0, false
 }
 
-func (*bedrockProvider) address(path string) string {
-	if _, action, ok := bedrockModelPath(path); ok {
+// address leaves out, on the invoke calls only, what a Bedrock ARN naming
+// the model holds besides the model's own ID: the account (Bedrock's own
+// customer's), the region, and for an inference profile or provisioned
+// throughput an ID of lowercase letters and digits. A model's ID (plain,
+// or a foundation model's or system profile's inside an ARN) is read like
+// the rest of the path, and so is every other path.
+func (b *bedrockProvider) address(method, path string) string {
+	if _, ok := b.body(method, path); !ok {
+		return path
+	}
+	model, action, ok := bedrockModelPath(path)
+	if !ok {
+		return path
+	}
+	m := bedrockARN.FindStringSubmatch(model)
+	if m == nil {
+		return path
+	}
+	switch typ, id := m[1], m[2]; {
+	case typ == "foundation-model" || typ == "inference-profile":
+		return "/model/" + id + "/" + action
+	case lowerAlnum(id):
 		return "/model/-/" + action
 	}
 	return path
+}
+
+// bedrockARN is the ARN of a Bedrock resource: its type and ID.
+var bedrockARN = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:bedrock:[a-z0-9-]+:(?:[0-9]{12})?:([a-z-]+)/(.+)$`)
+
+func lowerAlnum(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // bodyless: the inference profiles (Claude Code lists them first) are
@@ -171,7 +204,12 @@ func (b *bedrockProvider) authorize(ctx context.Context, r *http.Request, body [
 	}
 	creds, err := b.o.Credentials.Retrieve(ctx)
 	if err != nil {
-		return fmt.Errorf("no AWS credentials to sign the request: %w", err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("gave up waiting for AWS credentials: %w", ctx.Err())
+		}
+		// the SDK's error may quote what a credential_process printed,
+		// secrets included: it is never repeated
+		return errors.New("no AWS credentials to sign the request (the credential chain failed)")
 	}
 	hash := emptySHA256
 	if len(body) > 0 {
@@ -197,5 +235,7 @@ func (b *bedrockProvider) authorize(ctx context.Context, r *http.Request, body [
 			r.Header.Set(k, v)
 		}
 	}
+	// the host as signed (a default port, :443, is left out of both)
+	r.Host = signed.Host
 	return nil
 }

@@ -30,12 +30,16 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy
 // address, API Gateway's VPC endpoint id): dropped like hopHeaders.
 var hopPrefixes = []string{"X-Forwarded-", "X-Original-Forwarded-", "X-Envoy-", "Cloudfront-", "X-Amzn-"}
 
-// dropHopHeaders removes hopHeaders and the hopPrefixes headers from h.
-func dropHopHeaders(h http.Header) {
+// dropHopHeaders removes hopHeaders and the hopPrefixes headers from h,
+// but for those that start with keep (a provider's own request headers).
+func dropHopHeaders(h http.Header, keep string) {
 	for _, k := range hopHeaders {
 		h.Del(k)
 	}
 	for k := range h {
+		if keep != "" && strings.HasPrefix(k, keep) {
+			continue
+		}
 		for _, p := range hopPrefixes {
 			if strings.HasPrefix(k, p) {
 				delete(h, k)
@@ -60,7 +64,13 @@ func (p *Handler) endpointBody(method, path string) (mask.Body, bool) {
 // maskRequest masks the body of a request before it leaves, or returns the
 // response that refuses it. Nothing is forwarded on any failure.
 func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *http.Response) {
-	dropHopHeaders(r.Header)
+	keep := ""
+	if p.provider.Name() == "bedrock" {
+		// a guardrail, a trace, a service tier: Bedrock's own requests,
+		// read for values to mask like every other header
+		keep = "X-Amzn-Bedrock-"
+	}
+	dropHopHeaders(r.Header, keep)
 	p.provider.strip(r.Header)
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	kind, masked := p.endpointBody(r.Method, info.path)
@@ -86,7 +96,7 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 		info.refusal = "mask_failed"
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not read the store, nothing was sent: "+err.Error())
 	}
-	if where, err := p.exposed(r, p.provider.address(info.path)); err != nil {
+	if where, err := p.exposed(r, p.provider.address(r.Method, info.path)); err != nil {
 		p.stats.addError()
 		info.refusal = "mask_failed"
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not check the request, nothing was sent: "+err.Error())

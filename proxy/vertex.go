@@ -126,7 +126,7 @@ func (*vertexProvider) body(method, path string) (mask.Body, bool) {
 
 // address: the project (the user's own, which Google must see as it is),
 // the region and the model are left out of what is checked.
-func (*vertexProvider) address(path string) string {
+func (*vertexProvider) address(_, path string) string {
 	if _, _, _, action, ok := vertexModelPath(path); ok {
 		return "/projects/-/locations/-/publishers/anthropic/models/-:" + action
 	}

@@ -51,13 +51,23 @@ func (f *factory) without(name string) *factory {
 	return &factory{env: &e, configPath: f.configPath}
 }
 
+// unfronted are the providers Claude Code can use that claude-secure
+// cannot front: with one of them chosen, Claude Code would send to it
+// around the proxy, so run refuses.
+var unfronted = []struct{ env, name string }{
+	{"CLAUDE_CODE_USE_FOUNDRY", "Microsoft Foundry"},
+	{"CLAUDE_CODE_USE_MANTLE", "Amazon Bedrock's Mantle endpoint"},
+	{"CLAUDE_CODE_USE_ANTHROPIC_AWS", "Claude on AWS"},
+	{"CLAUDE_CODE_USE_ANTHROPIC_GOOGLE_CLOUD", "Claude on Google Cloud"},
+}
+
 // runTarget picks the provider run works with, as Claude Code will.
-// Microsoft Foundry, which claude-secure cannot front, is refused: Claude
-// Code would send to it around the proxy.
 func (f *factory) runTarget(ctx context.Context, upstreamFlag string) (*target, error) {
-	if truthy(f.Getenv("CLAUDE_CODE_USE_FOUNDRY")) {
-		return nil, withHint(errors.New("CLAUDE_CODE_USE_FOUNDRY is set: Claude Code would send requests to Microsoft Foundry directly, around the masking proxy"),
-			"unset CLAUDE_CODE_USE_FOUNDRY to use the Anthropic API, Amazon Bedrock or Google Vertex AI through claude-secure")
+	for _, u := range unfronted {
+		if truthy(f.Getenv(u.env)) {
+			return nil, withHint(fmt.Errorf("%s is set: Claude Code would send requests to %s directly, around the masking proxy", u.env, u.name),
+				"unset "+u.env+" to use the Anthropic API, Amazon Bedrock or Google Vertex AI through claude-secure")
+		}
 	}
 	switch providerBaseVar(f.Getenv) {
 	case "ANTHROPIC_BEDROCK_BASE_URL":
@@ -84,7 +94,9 @@ func (f *factory) bedrockTarget(ctx context.Context, upstreamFlag string) (*targ
 		o.ExpiryWindow = time.Minute
 	}))
 	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot read the AWS configuration for Bedrock: %w", err), "check AWS_PROFILE and the AWS config files")
+		// the SDK's errors may quote the files, or what a
+		// credential_process printed: secrets are never repeated
+		return nil, withHint(errors.New("cannot read the AWS configuration for Bedrock"), "check AWS_PROFILE and the AWS config files; aws configure list shows what the SDK reads")
 	}
 	region := f.Getenv("AWS_REGION")
 	if region == "" {
@@ -96,8 +108,8 @@ func (f *factory) bedrockTarget(ctx context.Context, upstreamFlag string) (*targ
 	o := proxy.BedrockOptions{Region: region, BearerToken: f.Getenv("AWS_BEARER_TOKEN_BEDROCK")}
 	if o.BearerToken == "" {
 		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-			return nil, withHint(fmt.Errorf("no AWS credentials to sign Bedrock requests: %w", err),
-				"check AWS_PROFILE (for SSO: aws sso login), or set AWS_BEARER_TOKEN_BEDROCK")
+			return nil, withHint(errors.New("no AWS credentials to sign Bedrock requests (the credential chain failed)"),
+				"check AWS_PROFILE (for SSO: aws sso login; aws sts get-caller-identity with the same profile shows why), or set AWS_BEARER_TOKEN_BEDROCK")
 		}
 		o.Credentials = cfg.Credentials
 	}

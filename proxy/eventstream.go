@@ -49,8 +49,8 @@ type eventStreamUnmasker struct {
 	e       *mask.Engine
 	restore *mask.Restore
 	stats   mask.Stats
-	eu  *mask.EventUnmasker
-	enc *eventstream.Encoder
+	eu      *mask.EventUnmasker
+	enc     *eventstream.Encoder
 	// in[start:] is input not yet parsed into frames
 	in       []byte
 	start    int

@@ -389,7 +389,10 @@ const withheldPath = "(withheld)"
 // latter only for the caller that created the batch: another caller's
 // batch is answered 404, as if it did not exist.
 func (p *Handler) bodyless(r *http.Request, info *reqInfo) (*http.Request, *http.Response) {
-	if p.opts.PerCaller {
+	// a provider the proxy authenticates to (Bedrock, Vertex) gets only the
+	// calls it knows, in a session too: no other call leaves with the
+	// user's credentials
+	if p.opts.PerCaller || p.provider.Name() != "anthropic" {
 		route, id := p.provider.bodyless(r.Method, info.path)
 		switch route {
 		case bodylessRefused:

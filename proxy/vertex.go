@@ -27,6 +27,10 @@ type VertexOptions struct {
 	// QuotaProject, when set, goes out as X-Goog-User-Project, as Google's
 	// client libraries send the quota project that user credentials name.
 	QuotaProject string
+	// Project is the user's own project, which reaches Google as it is in
+	// a path; any other project segment is read for values to mask like
+	// the rest of the path.
+	Project string
 	// Regional sends each request to the Vertex AI endpoint of the region
 	// its path names (VertexEndpoint), with the upstream's path: Claude Code
 	// may address a model in another region than CLOUD_ML_REGION. Without
@@ -124,13 +128,19 @@ func (*vertexProvider) body(method, path string) (mask.Body, bool) {
 	return 0, false
 }
 
-// address: the project (the user's own, which Google must see as it is),
-// the region and the model are left out of what is checked.
-func (*vertexProvider) address(_, path string) string {
-	if _, _, _, action, ok := vertexModelPath(path); ok {
-		return "/projects/-/locations/-/publishers/anthropic/models/-:" + action
+// address: on the Messages calls, the user's own project (Project), which
+// Google must see as it is, is left out of what is checked; the region is
+// checked by its shape. The model's ID, another project and every other
+// path are read like the rest of the request.
+func (v *vertexProvider) address(method, path string) string {
+	if _, ok := v.body(method, path); !ok {
+		return path
 	}
-	return path
+	project, _, model, action, ok := vertexModelPath(path)
+	if !ok || v.o.Project == "" || project != v.o.Project {
+		return path
+	}
+	return "/projects/-/locations/-/publishers/anthropic/models/" + model + ":" + action
 }
 
 // bodyless: Claude Code makes no call without a body to Vertex AI, and a
@@ -139,11 +149,17 @@ func (*vertexProvider) bodyless(string, string) (bodyless, string) {
 	return bodylessRefused, ""
 }
 
-// strip: whatever the client sent to authenticate is not the provider's.
+// strip: whatever the client sent to authenticate, or to bill another
+// project (X-Goog-User-Project), is not the provider's: every X-Goog-
+// header goes.
 func (*vertexProvider) strip(h http.Header) {
 	h.Del("Authorization")
 	h.Del("X-Api-Key")
-	h.Del("X-Goog-Api-Key")
+	for k := range h {
+		if strings.HasPrefix(k, "X-Goog-") {
+			delete(h, k)
+		}
+	}
 }
 
 func (v *vertexProvider) authorize(ctx context.Context, r *http.Request, _ []byte) error {
@@ -203,7 +219,12 @@ var oauthErrorRE = regexp.MustCompile(`^[a-z_]{1,64}$`)
 func tokenError(err error) error {
 	var ae *auth.Error
 	if !errors.As(err, &ae) || ae.Response == nil {
-		return err
+		// other credential errors may quote what a credential source
+		// returned (a subject token, an answer's body): never repeated
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return errors.New("the credentials could not give a token")
 	}
 	msg := fmt.Sprintf("the token endpoint answered %d", ae.Response.StatusCode)
 	var body struct {

@@ -162,7 +162,7 @@ func TestVertexRequestsAreMaskedAndAuthorized(t *testing.T) {
 func TestVertexProjectReachesGoogle(t *testing.T) {
 	const project = "acme-orders-archive"
 	fv := newFakeVertex(t, fakevertex.Options{Project: project}, project)
-	p := vertexProxy(t, fv.Base(), VertexOptions{Credentials: serviceAccount(t, fv, nil)})
+	p := vertexProxy(t, fv.Base(), VertexOptions{Credentials: serviceAccount(t, fv, nil), Project: project})
 	path := vertexPath(project, "global", "claude-opus-4-5@20251101", "rawPredict")
 	// the first request teaches the store the bucket's name
 	for i := 0; i < 2; i++ {
@@ -174,6 +174,51 @@ func TestVertexProjectReachesGoogle(t *testing.T) {
 	}
 	if r := fv.Requests(); len(r) != 2 || r[1].Project != project {
 		t.Error("the project did not reach Vertex AI as it is")
+	}
+	// another project, or a model, holding a value to mask is refused
+	for i, path := range []string{
+		vertexPath("i-0f3a9c2b7d1e4a605", "global", "claude-opus-4-5@20251101", "rawPredict"),
+		vertexPath(project, "global", "AKIAQ3EGUWTX3KMNPZRX", "streamRawPredict"),
+	} {
+		resp := post(t, p.BaseURL()+path, vertexBody("hello"))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("path %d: status %d, want 400", i, resp.StatusCode)
+		}
+	}
+	if n := len(fv.Requests()); n != 2 {
+		t.Errorf("%d requests reached Vertex AI, want 2", n)
+	}
+}
+
+// In a session too, no call without a body leaves with the user's token,
+// and the client's own X-Goog- headers (another project to bill) go.
+func TestVertexSessionSendsOnlyItsCalls(t *testing.T) {
+	fv := newFakeVertex(t, fakevertex.Options{})
+	p := vertexProxy(t, fv.Base(), VertexOptions{Credentials: serviceAccount(t, fv, nil), Project: fv.Project()})
+	req, _ := http.NewRequest(http.MethodDelete, p.BaseURL()+"/projects/"+fv.Project()+"/locations/us-east5/endpoints/1234", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a DELETE without a body: status %d, want 403", resp.StatusCode)
+	}
+	resp = post(t, p.BaseURL()+vertexPath(fv.Project(), "global", "claude-opus-4-5@20251101", "rawPredict"), vertexBody("hello"),
+		"X-Goog-User-Project", "someone-elses-project", "X-Goog-Request-Params", "x")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	r := fv.Requests()
+	if len(r) != 1 {
+		t.Fatalf("%d requests reached Vertex AI, want 1", len(r))
+	}
+	for k := range r[0].Header {
+		if strings.HasPrefix(k, "X-Goog-") {
+			t.Errorf("the client's %s reached Vertex AI", k)
+		}
 	}
 }
 

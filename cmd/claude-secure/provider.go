@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,16 +25,44 @@ type target struct {
 	env []string
 }
 
-// providerBaseVar names the variable through which Claude Code finds its
-// provider: Amazon Bedrock's when CLAUDE_CODE_USE_BEDROCK is set, else
-// Google Vertex AI's when CLAUDE_CODE_USE_VERTEX is (Claude Code decides in
-// that order), else the Anthropic API's.
+// providers are the CLAUDE_CODE_USE_ variables in the order Claude Code
+// reads them: the first one set chooses its provider. The ones without a
+// base URL variable are those claude-secure cannot front.
+var providers = []struct{ env, name, baseVar string }{
+	{"CLAUDE_CODE_USE_BEDROCK", "Amazon Bedrock", "ANTHROPIC_BEDROCK_BASE_URL"},
+	{"CLAUDE_CODE_USE_FOUNDRY", "Microsoft Foundry", ""},
+	{"CLAUDE_CODE_USE_ANTHROPIC_AWS", "Claude on AWS", ""},
+	{"CLAUDE_CODE_USE_ANTHROPIC_GOOGLE_CLOUD", "Claude on Google Cloud", ""},
+	{"CLAUDE_CODE_USE_MANTLE", "Amazon Bedrock's Mantle endpoint", ""},
+	{"CLAUDE_CODE_USE_VERTEX", "Google Vertex AI", "ANTHROPIC_VERTEX_BASE_URL"},
+}
+
+// claudeCodeOn reads a CLAUDE_CODE_USE_ variable as Claude Code does:
+// 1, true, yes or on, in any case; anything else is off.
+func claudeCodeOn(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// chosenProvider is the index in providers of the one Claude Code will
+// use, or -1 for the Anthropic API.
+func chosenProvider(getenv func(string) string) int {
+	for i, p := range providers {
+		if claudeCodeOn(getenv(p.env)) {
+			return i
+		}
+	}
+	return -1
+}
+
+// providerBaseVar names the variable through which Claude Code finds the
+// provider it will use ("" for one claude-secure cannot front).
 func providerBaseVar(getenv func(string) string) string {
-	switch {
-	case truthy(getenv("CLAUDE_CODE_USE_BEDROCK")):
-		return "ANTHROPIC_BEDROCK_BASE_URL"
-	case truthy(getenv("CLAUDE_CODE_USE_VERTEX")):
-		return "ANTHROPIC_VERTEX_BASE_URL"
+	if i := chosenProvider(getenv); i >= 0 {
+		return providers[i].baseVar
 	}
 	return "ANTHROPIC_BASE_URL"
 }
@@ -51,23 +80,21 @@ func (f *factory) without(name string) *factory {
 	return &factory{env: &e, configPath: f.configPath}
 }
 
-// unfronted are the providers Claude Code can use that claude-secure
-// cannot front: with one of them chosen, Claude Code would send to it
-// around the proxy, so run refuses.
-var unfronted = []struct{ env, name string }{
-	{"CLAUDE_CODE_USE_FOUNDRY", "Microsoft Foundry"},
-	{"CLAUDE_CODE_USE_MANTLE", "Amazon Bedrock's Mantle endpoint"},
-	{"CLAUDE_CODE_USE_ANTHROPIC_AWS", "Claude on AWS"},
-	{"CLAUDE_CODE_USE_ANTHROPIC_GOOGLE_CLOUD", "Claude on Google Cloud"},
-}
-
-// runTarget picks the provider run works with, as Claude Code will.
+// runTarget picks the provider run works with: the one Claude Code will
+// use. One claude-secure cannot front is refused (Claude Code would send to
+// it around the proxy), and so is Mantle whichever is chosen: with Bedrock,
+// Claude Code sends some models to it.
 func (f *factory) runTarget(ctx context.Context, upstreamFlag string) (*target, error) {
-	for _, u := range unfronted {
-		if truthy(f.Getenv(u.env)) {
-			return nil, withHint(fmt.Errorf("%s is set: Claude Code would send requests to %s directly, around the masking proxy", u.env, u.name),
-				"unset "+u.env+" to use the Anthropic API, Amazon Bedrock or Google Vertex AI through claude-secure")
-		}
+	refuse := func(env, name string) error {
+		return withHint(fmt.Errorf("%s is set: Claude Code would send requests to %s directly, around the masking proxy", env, name),
+			"unset "+env+" to use the Anthropic API, Amazon Bedrock or Google Vertex AI through claude-secure")
+	}
+	if claudeCodeOn(f.Getenv("CLAUDE_CODE_USE_MANTLE")) {
+		return nil, refuse("CLAUDE_CODE_USE_MANTLE", "Amazon Bedrock's Mantle endpoint")
+	}
+	i := chosenProvider(f.Getenv)
+	if i >= 0 && providers[i].baseVar == "" {
+		return nil, refuse(providers[i].env, providers[i].name)
 	}
 	switch providerBaseVar(f.Getenv) {
 	case "ANTHROPIC_BEDROCK_BASE_URL":

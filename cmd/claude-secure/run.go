@@ -62,14 +62,6 @@ after 3 s), before the proxy closes.`,
 	return cmd
 }
 
-func truthy(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "0", "false", "no", "off":
-		return false
-	}
-	return true
-}
-
 // childEnv is the parent's environment with the proxy in it: the
 // target's base URL variable (and ANTHROPIC_BASE_URL, for tools that read
 // only that) pointing at it, the target's authentication left to it, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -37,7 +38,10 @@ func (f *factory) vertexTarget(ctx context.Context, upstreamFlag string, child b
 	if !ok {
 		return nil, usagef("CLOUD_ML_REGION must name a Vertex AI region, such as us-east5, europe-west1 or global")
 	}
-	creds, err := credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{cloudPlatformScope}})
+	// the library's debug log (GOOGLE_SDK_GO_LOGGING_LEVEL) prints tokens:
+	// it goes nowhere
+	creds, err := credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{cloudPlatformScope},
+		Logger: slog.New(slog.DiscardHandler)})
 	if err == nil {
 		err = proxy.CheckVertexCredentials(ctx, creds)
 	}
@@ -46,12 +50,15 @@ func (f *factory) vertexTarget(ctx context.Context, upstreamFlag string, child b
 			"run gcloud auth application-default login, or set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file")
 	}
 	var env []string
-	if child && f.Getenv("ANTHROPIC_VERTEX_PROJECT_ID") == "" {
-		project, _ := creds.ProjectID(ctx)
-		if project == "" {
+	project := f.Getenv("ANTHROPIC_VERTEX_PROJECT_ID")
+	if project == "" {
+		project, _ = creds.ProjectID(ctx)
+		if child && project == "" {
 			return nil, withHint(errors.New("no Google Cloud project for Vertex AI"), "set ANTHROPIC_VERTEX_PROJECT_ID (Claude Code needs it too)")
 		}
-		env = append(env, "ANTHROPIC_VERTEX_PROJECT_ID="+project)
+		if child {
+			env = append(env, "ANTHROPIC_VERTEX_PROJECT_ID="+project)
+		}
 	}
 	quota, _ := creds.QuotaProjectID(ctx)
 	raw, from := upstreamFlag, "--upstream"
@@ -66,7 +73,7 @@ func (f *factory) vertexTarget(ctx context.Context, upstreamFlag string, child b
 	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
 		return nil, usagef("%s must be an http or https URL", from)
 	}
-	p, err := proxy.Vertex(proxy.VertexOptions{Credentials: creds, QuotaProject: quota, Regional: regional})
+	p, err := proxy.Vertex(proxy.VertexOptions{Credentials: creds, QuotaProject: quota, Regional: regional, Project: project})
 	if err != nil {
 		return nil, err
 	}

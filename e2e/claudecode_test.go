@@ -191,8 +191,12 @@ const claudePrompt = "Record instance i-0f3a9c2b7d1e4a605 of account 21098765432
 // directory with an inventory full of originals, a HOME, and the API.
 type claudeScenario struct {
 	claude, bin, work, home, state string
-	api                            *fakeAPI
-	url                            string // the fake API's address
+	// mode: "bedrock" or "vertex" runs Claude Code in that mode, the fake
+	// API played by a fake Bedrock that checks every signature, or a fake
+	// Vertex AI that checks every token; "" is the Anthropic API
+	mode string
+	api  *fakeAPI
+	url  string // the fake API's address
 }
 
 func newClaudeScenario(t *testing.T) *claudeScenario {

@@ -23,6 +23,8 @@ import (
 	"testing"
 
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
+	"github.com/claude-secure/claude-secure/internal/fakebedrock"
+	"github.com/claude-secure/claude-secure/internal/fakevertex"
 )
 
 // All values below are made up.
@@ -693,16 +695,54 @@ func unescapeJSON(s string) string {
 // answer Claude Code printed is want, in originals.
 func runIdentity(t *testing.T, sc *claudeScenario, api *scriptAPI, prompt, want string, extra ...string) {
 	t.Helper()
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	args := append([]string{filepath.Join(sc.bin, "claude-secure"), "run", "--upstream", srv.URL, "--",
-		"claude", "-p", prompt, "--allowedTools", "Read,Write,Edit,Bash", "--output-format", "text"}, extra...)
-	stdout, stderr := sc.run(t, []string{
+	env := []string{
 		"ANTHROPIC_API_KEY=sk-ant-e2e-not-a-real-key",
 		"ANTHROPIC_BASE_URL=",
 		"CLAUDE_SECURE_HOME=" + sc.state,
 		"CLAUDE_SECURE_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	}, args...)
+	}
+	var upstream string
+	switch sc.mode {
+	case "bedrock":
+		fb := fakebedrock.New(fakebedrock.Options{Keep: true, Script: api.bedrockScript(t)})
+		t.Cleanup(func() {
+			for i, r := range fb.Requests() {
+				if !r.Signed {
+					t.Errorf("request %d reached Bedrock without a valid signature: %s", i, r.AuthError)
+				}
+			}
+			fb.Close()
+		})
+		upstream = fb.URL
+		env = append(env, "CLAUDE_CODE_USE_BEDROCK=1", "AWS_REGION="+fb.Region(), "AWS_EC2_METADATA_DISABLED=true",
+			"AWS_ACCESS_KEY_ID="+fakebedrock.DefaultAccessKeyID, "AWS_SECRET_ACCESS_KEY="+fakebedrock.DefaultSecretAccessKey,
+			"AWS_CONFIG_FILE="+filepath.Join(sc.home, "no-aws-config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(sc.home, "no-aws-credentials"),
+			"CLAUDE_CODE_MAX_RETRIES=0")
+	case "vertex":
+		fv := fakevertex.New(fakevertex.Options{Keep: true, Script: api.bedrockScript(t)})
+		t.Cleanup(func() {
+			for i, r := range fv.Requests() {
+				if !r.Authorized {
+					t.Errorf("request %d reached Vertex AI without a token it issued: %s", i, r.AuthError)
+				}
+			}
+			fv.Close()
+		})
+		key := filepath.Join(sc.home, "service-account.json")
+		if err := fv.WriteServiceAccount(key); err != nil {
+			t.Fatal(err)
+		}
+		upstream = fv.Base()
+		env = append(env, "CLAUDE_CODE_USE_VERTEX=1", "CLOUD_ML_REGION=us-east5", "GOOGLE_APPLICATION_CREDENTIALS="+key,
+			"ANTHROPIC_VERTEX_PROJECT_ID=", "ANTHROPIC_VERTEX_BASE_URL=", "CLAUDE_CODE_MAX_RETRIES=0")
+	default:
+		srv := httptest.NewServer(api)
+		t.Cleanup(srv.Close)
+		upstream = srv.URL
+	}
+	args := append([]string{filepath.Join(sc.bin, "claude-secure"), "run", "--upstream", upstream, "--",
+		"claude", "-p", prompt, "--allowedTools", "Read,Write,Edit,Bash", "--output-format", "text"}, extra...)
+	stdout, stderr := sc.run(t, env, args...)
 	api.mu.Lock()
 	defer api.mu.Unlock()
 	if api.answered != len(api.turns) {
@@ -715,6 +755,31 @@ func runIdentity(t *testing.T, sc *claudeScenario, api *scriptAPI, prompt, want 
 		t.Errorf("Claude Code's answer is not the model's, unmasked: %q", redact(stdout))
 	}
 	t.Logf("%d requests reached the fake upstream; summary: %s", api.requests, lastLine(stderr))
+}
+
+// bedrockScript plays the script for a fake Bedrock or Vertex AI: each
+// streamed call's body (a Messages body without its model) goes to the
+// scripted API as a Messages API call, and the events it streams back
+// become the provider's answer.
+func (f *scriptAPI) bedrockScript(t *testing.T) func(body []byte) []any {
+	return func(body []byte) []any {
+		req := httptest.NewRequest(http.MethodPost, "/v1/messages", bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		f.ServeHTTP(rec, req)
+		var events []any
+		for _, block := range strings.Split(rec.Body.String(), "\n\n") {
+			for _, line := range strings.Split(block, "\n") {
+				if data, ok := strings.CutPrefix(line, "data: "); ok {
+					var e any
+					if err := json.Unmarshal([]byte(data), &e); err != nil {
+						t.Errorf("the scripted API streamed an event that is not JSON")
+					}
+					events = append(events, e)
+				}
+			}
+		}
+		return events
+	}
 }
 
 func write(t *testing.T, path, content string) {
@@ -763,29 +828,37 @@ func stripLineNumbers(s string) string {
 
 // a. The model reads describe-instances output from a file and writes it
 // unchanged to a new file: the copy must be the original, byte for byte.
+// On the Anthropic API, and with Claude Code in Bedrock and Vertex mode.
 func TestIdentityWriteInstancesJSON(t *testing.T) {
-	sc := newClaudeEnv(t)
-	src, dst := filepath.Join(sc.work, "instances.json"), filepath.Join(sc.work, "copy.json")
-	write(t, src, instancesJSON)
-	api := newScriptAPI(t, instancesOriginals,
-		func(c *call) reply {
-			return reply{thinking: "I will read instances.json first.", tool: "Read", input: map[string]any{"file_path": src}}
-		},
-		func(c *call) reply {
-			c.learn(instancesJSON)
-			content := stripLineNumbers(c.result(0))
-			if content != c.fill(instancesJSON) {
-				t.Errorf("the Read result is not the file with pseudonyms (%d bytes after stripping line numbers)", len(content))
+	for _, mode := range []string{"anthropic", "bedrock", "vertex"} {
+		t.Run(mode, func(t *testing.T) {
+			sc := newClaudeEnv(t)
+			if mode != "anthropic" {
+				sc.mode = mode
 			}
-			return reply{thinking: c.fill("Copying the reservation of account 518273645091 with instance i-07c4e2a9b1d3f5861."),
-				tool: "Write", input: map[string]any{"file_path": dst, "content": content}}
-		},
-		func(c *call) reply {
-			checkCreated(t, c.result(1))
-			return reply{thinking: "The copy is written.", text: c.fill(instancesFinal)}
+			src, dst := filepath.Join(sc.work, "instances.json"), filepath.Join(sc.work, "copy.json")
+			write(t, src, instancesJSON)
+			api := newScriptAPI(t, instancesOriginals,
+				func(c *call) reply {
+					return reply{thinking: "I will read instances.json first.", tool: "Read", input: map[string]any{"file_path": src}}
+				},
+				func(c *call) reply {
+					c.learn(instancesJSON)
+					content := stripLineNumbers(c.result(0))
+					if content != c.fill(instancesJSON) {
+						t.Errorf("the Read result is not the file with pseudonyms (%d bytes after stripping line numbers)", len(content))
+					}
+					return reply{thinking: c.fill("Copying the reservation of account 518273645091 with instance i-07c4e2a9b1d3f5861."),
+						tool: "Write", input: map[string]any{"file_path": dst, "content": content}}
+				},
+				func(c *call) reply {
+					checkCreated(t, c.result(1))
+					return reply{thinking: "The copy is written.", text: c.fill(instancesFinal)}
+				})
+			runIdentity(t, sc, api, "Copy the instance description in instances.json to copy.json, unchanged.", instancesFinal)
+			checkFile(t, dst, instancesJSON)
 		})
-	runIdentity(t, sc, api, "Copy the instance description in instances.json to copy.json, unchanged.", instancesFinal)
-	checkFile(t, dst, instancesJSON)
+	}
 }
 
 // a, from the prompt: the describe-instances output is in the prompt, and

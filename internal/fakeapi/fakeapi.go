@@ -212,16 +212,54 @@ func ToolInput(inst, acct string) string {
 	return fmt.Sprintf(`{"instance_id": "%s", "account": "%s"}`, inst, acct)
 }
 
-func message(inst, acct string) map[string]any {
-	return map[string]any{
-		"id": "msg_fake", "type": "message", "role": "assistant", "model": "claude-fake",
-		"content": []any{
-			map[string]any{"type": "text", "text": Answer(inst, acct)},
-			map[string]any{"type": "tool_use", "id": "toolu_fake", "name": "describe_instance", "input": json.RawMessage(ToolInput(inst, acct))},
-		},
-		"stop_reason": "tool_use", "stop_sequence": nil,
-		"usage": map[string]any{"input_tokens": 10, "output_tokens": 20},
+// Message is the model's whole answer about an instance and an account,
+// as a Messages API message with the given id and model: the Answer text,
+// then a tool call with ToolInput.
+func Message(id, model, inst, acct string) map[string]any {
+	m := messageStart(id, model)
+	m["content"] = []any{
+		map[string]any{"type": "text", "text": Answer(inst, acct)},
+		map[string]any{"type": "tool_use", "id": "toolu_fake", "name": "describe_instance", "input": json.RawMessage(ToolInput(inst, acct))},
 	}
+	m["stop_reason"] = "tool_use"
+	m["usage"] = map[string]any{"input_tokens": 10, "output_tokens": 20}
+	return m
+}
+
+func message(inst, acct string) map[string]any { return Message("msg_fake", Model, inst, acct) }
+
+// messageStart is the message as message_start carries it.
+func messageStart(id, model string) map[string]any {
+	return map[string]any{
+		"id": id, "type": "message", "role": "assistant", "model": model,
+		"content": []any{}, "stop_reason": nil, "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": 10, "output_tokens": 1},
+	}
+}
+
+// Events are the streaming events of Message: every identifier cut into
+// pieces across text deltas (seven bytes each) and tool-input deltas (five
+// bytes each), and extra text deltas after the quoting ones.
+func Events(id, model, inst, acct string, extra int) []map[string]any {
+	var ev []map[string]any
+	add := func(e map[string]any) { ev = append(ev, e) }
+	add(map[string]any{"type": "message_start", "message": messageStart(id, model)})
+	add(map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+	for _, piece := range chunks(Answer(inst, acct), 7) {
+		add(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": piece}})
+	}
+	for i := 0; i < extra; i++ {
+		add(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": fmt.Sprintf(" Check %d passed.", i)}})
+	}
+	add(map[string]any{"type": "content_block_stop", "index": 0})
+	add(map[string]any{"type": "content_block_start", "index": 1, "content_block": map[string]any{"type": "tool_use", "id": "toolu_fake", "name": "describe_instance", "input": map[string]any{}}})
+	for _, piece := range chunks(ToolInput(inst, acct), 5) {
+		add(map[string]any{"type": "content_block_delta", "index": 1, "delta": map[string]any{"type": "input_json_delta", "partial_json": piece}})
+	}
+	add(map[string]any{"type": "content_block_stop", "index": 1})
+	add(map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 20}})
+	add(map[string]any{"type": "message_stop"})
+	return ev
 }
 
 // sender starts an event stream on w and returns what sends one event.
@@ -243,26 +281,9 @@ func (s *Server) sender(w http.ResponseWriter) func(typ string, data any) {
 
 func (s *Server) stream(w http.ResponseWriter, inst, acct string) {
 	send := s.sender(w)
-	m := message("", "")
-	m["content"] = []any{}
-	m["stop_reason"] = nil
-	send("message_start", map[string]any{"type": "message_start", "message": m})
-	send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
-	// seven bytes a delta: every identifier is cut into pieces
-	for _, piece := range chunks(Answer(inst, acct), 7) {
-		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": piece}})
+	for _, e := range Events("msg_fake", Model, inst, acct, s.Deltas) {
+		send(e["type"].(string), e)
 	}
-	for i := 0; i < s.Deltas; i++ {
-		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": fmt.Sprintf(" Check %d passed.", i)}})
-	}
-	send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
-	send("content_block_start", map[string]any{"type": "content_block_start", "index": 1, "content_block": map[string]any{"type": "tool_use", "id": "toolu_fake", "name": "describe_instance", "input": map[string]any{}}})
-	for _, piece := range chunks(ToolInput(inst, acct), 5) {
-		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 1, "delta": map[string]any{"type": "input_json_delta", "partial_json": piece}})
-	}
-	send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 1})
-	send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 20}})
-	send("message_stop", map[string]any{"type": "message_stop"})
 }
 
 // Streamed joins the text deltas and the tool-input deltas of an event

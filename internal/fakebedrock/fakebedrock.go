@@ -381,23 +381,7 @@ func (s *Server) profiles() []map[string]any {
 
 // message is the model's whole answer, as InvokeModel returns it.
 func message(model, inst, acct string) map[string]any {
-	m := messageStart(model)
-	m["content"] = []any{
-		map[string]any{"type": "text", "text": fakeapi.Answer(inst, acct)},
-		map[string]any{"type": "tool_use", "id": "toolu_fake", "name": "describe_instance", "input": json.RawMessage(fakeapi.ToolInput(inst, acct))},
-	}
-	m["stop_reason"] = "tool_use"
-	m["usage"] = map[string]any{"input_tokens": 10, "output_tokens": 20}
-	return m
-}
-
-// messageStart is the message as message_start carries it.
-func messageStart(model string) map[string]any {
-	return map[string]any{
-		"id": "msg_bdrk_fake", "type": "message", "role": "assistant", "model": modelName(model),
-		"content": []any{}, "stop_reason": nil, "stop_sequence": nil,
-		"usage": map[string]any{"input_tokens": 10, "output_tokens": 1},
-	}
+	return fakeapi.Message("msg_bdrk_fake", modelName(model), inst, acct)
 }
 
 // modelName is the Anthropic model name in a Bedrock model ID

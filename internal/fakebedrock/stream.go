@@ -17,38 +17,13 @@ import (
 )
 
 // events are the Anthropic streaming events of the answer, the ones
-// fakeapi streams (the identifiers cut across text and tool-input deltas),
-// with the invocation metrics Bedrock adds to message_stop.
+// fakeapi streams, with the invocation metrics Bedrock adds to
+// message_stop.
 func events(model, inst, acct string, extra int) []map[string]any {
-	var ev []map[string]any
-	add := func(e map[string]any) { ev = append(ev, e) }
-	add(map[string]any{"type": "message_start", "message": messageStart(model)})
-	add(map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
-	for _, piece := range chunks(fakeapi.Answer(inst, acct), 7) {
-		add(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": piece}})
-	}
-	for i := 0; i < extra; i++ {
-		add(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": fmt.Sprintf(" Check %d passed.", i)}})
-	}
-	add(map[string]any{"type": "content_block_stop", "index": 0})
-	add(map[string]any{"type": "content_block_start", "index": 1, "content_block": map[string]any{"type": "tool_use", "id": "toolu_fake", "name": "describe_instance", "input": map[string]any{}}})
-	for _, piece := range chunks(fakeapi.ToolInput(inst, acct), 5) {
-		add(map[string]any{"type": "content_block_delta", "index": 1, "delta": map[string]any{"type": "input_json_delta", "partial_json": piece}})
-	}
-	add(map[string]any{"type": "content_block_stop", "index": 1})
-	add(map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 20}})
-	add(map[string]any{"type": "message_stop", "amazon-bedrock-invocationMetrics": map[string]any{
-		"inputTokenCount": 10, "outputTokenCount": 20, "invocationLatency": 100, "firstByteLatency": 50}})
+	ev := fakeapi.Events("msg_bdrk_fake", modelName(model), inst, acct, extra)
+	ev[len(ev)-1]["amazon-bedrock-invocationMetrics"] = map[string]any{
+		"inputTokenCount": 10, "outputTokenCount": 20, "invocationLatency": 100, "firstByteLatency": 50}
 	return ev
-}
-
-func chunks(s string, n int) []string {
-	var out []string
-	for len(s) > n {
-		out = append(out, s[:n])
-		s = s[n:]
-	}
-	return append(out, s)
 }
 
 // ThrottleMessage is the message of the exception a Throttle stream ends

@@ -403,54 +403,17 @@ func modelName(id string) string { return strings.ReplaceAll(id, "@", "-") }
 
 // message is the model's whole answer.
 func message(model, inst, acct string) map[string]any {
-	m := messageStart(model)
-	m["content"] = []any{
-		map[string]any{"type": "text", "text": fakeapi.Answer(inst, acct)},
-		map[string]any{"type": "tool_use", "id": "toolu_vrtx_fake", "name": "describe_instance", "input": json.RawMessage(fakeapi.ToolInput(inst, acct))},
-	}
-	m["stop_reason"] = "tool_use"
-	m["usage"] = map[string]any{"input_tokens": 10, "output_tokens": 20}
-	return m
-}
-
-// messageStart is the message as message_start carries it.
-func messageStart(model string) map[string]any {
-	return map[string]any{
-		"id": "msg_vrtx_fake", "type": "message", "role": "assistant", "model": modelName(model),
-		"content": []any{}, "stop_reason": nil, "stop_sequence": nil,
-		"usage": map[string]any{"input_tokens": 10, "output_tokens": 1},
-	}
+	return fakeapi.Message("msg_vrtx_fake", modelName(model), inst, acct)
 }
 
 // events are the Anthropic streaming events of the answer, the ones
-// fakeapi streams: the identifiers cut across text and tool-input deltas.
+// fakeapi streams.
 func events(model, inst, acct string) []any {
-	ev := []any{
-		map[string]any{"type": "message_start", "message": messageStart(model)},
-		map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}},
+	var ev []any
+	for _, e := range fakeapi.Events("msg_vrtx_fake", modelName(model), inst, acct, 0) {
+		ev = append(ev, e)
 	}
-	for _, piece := range chunks(fakeapi.Answer(inst, acct), 7) {
-		ev = append(ev, map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": piece}})
-	}
-	ev = append(ev,
-		map[string]any{"type": "content_block_stop", "index": 0},
-		map[string]any{"type": "content_block_start", "index": 1, "content_block": map[string]any{"type": "tool_use", "id": "toolu_vrtx_fake", "name": "describe_instance", "input": map[string]any{}}})
-	for _, piece := range chunks(fakeapi.ToolInput(inst, acct), 5) {
-		ev = append(ev, map[string]any{"type": "content_block_delta", "index": 1, "delta": map[string]any{"type": "input_json_delta", "partial_json": piece}})
-	}
-	return append(ev,
-		map[string]any{"type": "content_block_stop", "index": 1},
-		map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 20}},
-		map[string]any{"type": "message_stop"})
-}
-
-func chunks(s string, n int) []string {
-	var out []string
-	for len(s) > n {
-		out = append(out, s[:n])
-		s = s[n:]
-	}
-	return append(out, s)
+	return ev
 }
 
 // stream answers with server-sent events, as Vertex AI streams the

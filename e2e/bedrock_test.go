@@ -96,3 +96,57 @@ func TestClaudeCodeBedrockThroughRun(t *testing.T) {
 		})
 	}
 }
+
+// Claude Code in Bedrock mode against a team's `claude-secure serve
+// --provider bedrock`: its own authentication skipped, its gateway token in
+// ANTHROPIC_CUSTOM_HEADERS; the gateway masks, signs with its own AWS
+// credentials and restores. Bedrock never sees an original nor the token.
+func TestClaudeCodeBedrockThroughServe(t *testing.T) {
+	sc := newClaudeEnv(t)
+	inventory := "inventory: web-1 i-0f3a9c2b7d1e4a605 10.20.30.40 s3://acme-orders-archive key AKIAQ3EGUWTX3KMNPZRX\n"
+	os.WriteFile(filepath.Join(sc.work, "inventory.txt"), []byte(inventory), 0o644)
+	sc.api = &fakeAPI{t: t}
+	fb := fakebedrock.New(fakebedrock.Options{Keep: true, Script: func(body []byte) []any {
+		sc.api.mu.Lock()
+		defer sc.api.mu.Unlock()
+		return sc.api.answer(body)
+	}})
+	defer fb.Close()
+	cs := filepath.Join(sc.bin, "claude-secure")
+	tok := createToken(t, cs, sc.state, "claude-code-bedrock", "user")
+	aws := []string{"AWS_REGION=" + fb.Region(), "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=" + filepath.Join(sc.home, "no-aws-config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(sc.home, "no-aws-credentials")}
+	g := startGatewayEnv(t, cs, sc.state, append(aws, "AWS_ACCESS_KEY_ID="+fakebedrock.DefaultAccessKeyID,
+		"AWS_SECRET_ACCESS_KEY="+fakebedrock.DefaultSecretAccessKey), "--provider", "bedrock", "--upstream", fb.URL)
+	stdout, _ := sc.run(t, append(aws,
+		"CLAUDE_CODE_USE_BEDROCK=1",
+		"ANTHROPIC_BEDROCK_BASE_URL=http://"+g.addr,
+		"CLAUDE_CODE_SKIP_BEDROCK_AUTH=1",
+		"ANTHROPIC_CUSTOM_HEADERS=x-claude-secure-token: "+tok,
+		"CLAUDE_CODE_MAX_RETRIES=0",
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"ANTHROPIC_API_KEY=",
+		"ANTHROPIC_BASE_URL=",
+	), filepath.Join(sc.bin, "claude"), "-p", claudePrompt, "--allowedTools", "Bash", "--output-format", "text")
+	sc.check(t, stdout)
+	for i, r := range fb.Requests() {
+		if !r.Signed {
+			t.Errorf("request %d (%s) reached Bedrock without the gateway's signature: %s", i, r.Method, r.AuthError)
+		}
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				if strings.Contains(v, tok) {
+					t.Errorf("request %d carried the gateway token in %s", i, k)
+				}
+			}
+		}
+	}
+	for i, o := range originals {
+		if fb.Saw(o) {
+			t.Errorf("original %d reached Bedrock", i)
+		}
+	}
+	if logs := g.log(); !strings.Contains(logs, `"token":"claude-code-bedrock"`) || strings.Contains(logs, tok) {
+		t.Error("serve's log does not name the token, or holds the token itself")
+	}
+}

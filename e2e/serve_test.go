@@ -79,9 +79,15 @@ func createToken(t *testing.T, bin, state, name, role string) string {
 
 func startGateway(t *testing.T, bin, state string, args ...string) *gatewayProcess {
 	t.Helper()
+	return startGatewayEnv(t, bin, state, nil, args...)
+}
+
+// startGatewayEnv is startGateway with more environment variables.
+func startGatewayEnv(t *testing.T, bin, state string, env []string, args ...string) *gatewayProcess {
+	t.Helper()
 	g := &gatewayProcess{exited: make(chan error, 1)}
 	g.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	g.cmd.Env = serveEnv(state)
+	g.cmd.Env = append(serveEnv(state), env...)
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

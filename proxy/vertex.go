@@ -171,7 +171,7 @@ func (v *vertexProvider) authorize(ctx context.Context, r *http.Request, _ []byt
 		}
 		r.URL.Scheme, r.URL.Host, r.Host = "https", host, host
 	}
-	tok, err := v.o.Credentials.Token(ctx)
+	tok, err := v.token(ctx)
 	if err != nil {
 		return fmt.Errorf("no Google access token: %w", tokenError(err))
 	}
@@ -183,6 +183,27 @@ func (v *vertexProvider) authorize(ctx context.Context, r *http.Request, _ []byt
 		r.Header.Set("X-Goog-User-Project", v.o.QuotaProject)
 	}
 	return nil
+}
+
+// token gets an access token, waiting no longer than ctx: the library
+// serializes fetches, so a request may queue behind another's. The fetch
+// itself goes on for the requests after it (its token is cached).
+func (v *vertexProvider) token(ctx context.Context) (*auth.Token, error) {
+	type result struct {
+		tok *auth.Token
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		tok, err := v.o.Credentials.Token(context.WithoutCancel(ctx))
+		got <- result{tok, err}
+	}()
+	select {
+	case r := <-got:
+		return r.tok, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // pathRegion is the location a Vertex AI path names

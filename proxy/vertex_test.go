@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,6 +18,7 @@ import (
 	"cloud.google.com/go/auth/credentials"
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 	"github.com/claude-secure/claude-secure/internal/fakevertex"
+	"github.com/claude-secure/claude-secure/internal/goroutines"
 )
 
 // newFakeVertex starts a fake Vertex AI that requires a token it issued;
@@ -368,5 +370,50 @@ func TestVertexEndpoint(t *testing.T) {
 	}
 	if _, err := Vertex(VertexOptions{}); err == nil {
 		t.Error("Vertex without credentials")
+	}
+}
+
+// A request queued behind another's token fetch (the library fetches one
+// at a time) ends when its client goes away, and the fetch goes on for
+// the request before it.
+func TestVertexTokenWaitEndsWithTheClient(t *testing.T) {
+	gate := make(chan struct{})
+	fv := newFakeVertex(t, fakevertex.Options{TokenGate: gate})
+	records := make(chan Record, 4)
+	p := vertexProxy(t, fv.Base(), VertexOptions{Credentials: serviceAccount(t, fv, nil), Project: fv.Project()},
+		func(o *Options) { o.Observe = func(r Record) { records <- r } })
+	url := p.BaseURL() + vertexPath(fv.Project(), "global", "claude-opus-4-5@20251101", "rawPredict")
+	first := make(chan int, 1)
+	go func() {
+		resp := post(t, url, vertexBody("hello"))
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	if !goroutines.Eventually(func() bool { return len(goroutines.In("(*vertexProvider).token")) >= 1 }) {
+		t.Fatal("the first request does not wait for its token")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(vertexBody("hello")))
+	req.Header.Set("Content-Type", "application/json")
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if !goroutines.Eventually(func() bool { return len(goroutines.In("(*vertexProvider).token")) >= 2 }) {
+		t.Fatal("the second request does not wait for a token")
+	}
+	cancel()
+	select {
+	case rec := <-records:
+		if rec.Status != 499 || rec.Refusal != "client_gone" {
+			t.Errorf("the second request ended with %d %q, want 499 client_gone", rec.Status, rec.Refusal)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second request still waits after its client went away")
+	}
+	close(gate)
+	if code := <-first; code != http.StatusOK {
+		t.Errorf("the first request: status %d", code)
 	}
 }

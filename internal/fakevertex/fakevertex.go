@@ -69,6 +69,9 @@ type Options struct {
 	ExpiresIn time.Duration
 	// TLS serves HTTPS (with httptest's certificate) instead of HTTP.
 	TLS bool
+	// TokenGate, when set, holds every token request until it can receive
+	// from it (a slow token endpoint).
+	TokenGate <-chan struct{}
 }
 
 // Server is a fake Vertex AI with its own OAuth token endpoint.
@@ -315,6 +318,9 @@ func (s *Server) authorized(r *http.Request) string {
 // token is the OAuth token endpoint: it takes a service account's signed
 // JWT assertion and issues an access token.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	if s.opts.TokenGate != nil {
+		<-s.opts.TokenGate
+	}
 	if r.Method != http.MethodPost {
 		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST only")
 		return

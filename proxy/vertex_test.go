@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -378,7 +379,12 @@ func TestVertexEndpoint(t *testing.T) {
 // the request before it.
 func TestVertexTokenWaitEndsWithTheClient(t *testing.T) {
 	gate := make(chan struct{})
+	var open sync.Once
+	release := func() { open.Do(func() { close(gate) }) }
 	fv := newFakeVertex(t, fakevertex.Options{TokenGate: gate})
+	// Registered after the fake's own clean-up, so it runs before it: a
+	// failing test does not leave the token endpoint held.
+	t.Cleanup(release)
 	records := make(chan Record, 4)
 	p := vertexProxy(t, fv.Base(), VertexOptions{Credentials: serviceAccount(t, fv, nil), Project: fv.Project()},
 		func(o *Options) { o.Observe = func(r Record) { records <- r } })
@@ -389,7 +395,7 @@ func TestVertexTokenWaitEndsWithTheClient(t *testing.T) {
 		resp.Body.Close()
 		first <- resp.StatusCode
 	}()
-	if !goroutines.Eventually(func() bool { return len(goroutines.In("(*vertexProvider).token")) >= 1 }) {
+	if !goroutines.Eventually(func() bool { return len(goroutines.In("(*vertexProvider).token(")) >= 1 }) {
 		t.Fatal("the first request does not wait for its token")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -400,7 +406,7 @@ func TestVertexTokenWaitEndsWithTheClient(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	if !goroutines.Eventually(func() bool { return len(goroutines.In("(*vertexProvider).token")) >= 2 }) {
+	if !goroutines.Eventually(func() bool { return len(goroutines.In("(*vertexProvider).token(")) >= 2 }) {
 		t.Fatal("the second request does not wait for a token")
 	}
 	cancel()
@@ -412,7 +418,7 @@ func TestVertexTokenWaitEndsWithTheClient(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second request still waits after its client went away")
 	}
-	close(gate)
+	release()
 	if code := <-first; code != http.StatusOK {
 		t.Errorf("the first request: status %d", code)
 	}

@@ -375,3 +375,8 @@ func (m *MemoryMappings) Len() int {
 	defer m.mu.Unlock()
 	return len(m.fwd)
 }
+
+// ErrStoreUnavailable means the store could not be reached (a shared store
+// whose server is down or failing over): nothing was masked, and a caller
+// may retry later.
+var ErrStoreUnavailable = errors.New("the mapping store is unreachable")

@@ -252,7 +252,7 @@ func (o Opener) createKey() (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	s.aead, s.idx = k.aead, k.idx
+	s.keys = k
 	seed := make([]byte, 32)
 	if _, err := rand.Read(seed); err != nil {
 		return Key{}, err

@@ -353,7 +353,7 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 	return tx.Bucket(bucketMeta).Put(metaFormat, v[:])
 }
 
-func (s *Store) batchKey(id string) []byte {
+func (s keys) batchKey(id string) []byte {
 	m := hmac.New(sha256.New, s.idx)
 	m.Write([]byte("batch\x00"))
 	m.Write([]byte(id))
@@ -364,12 +364,7 @@ func (s *Store) batchKey(id string) []byte {
 // The sealed value holds the batch id too, so a key rotation can compute
 // its new lookup key.
 func (s *Store) SaveBatch(id string, pseudonyms []string) error {
-	plain := binary.AppendUvarint(nil, uint64(len(id)))
-	plain = append(plain, id...)
-	for _, p := range pseudonyms {
-		plain = binary.AppendUvarint(plain, uint64(len(p)))
-		plain = append(plain, p...)
-	}
+	plain := encodeBatch(id, pseudonyms)
 	k := s.batchKey(id)
 	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketBatch)
@@ -398,24 +393,45 @@ func (s *Store) LoadBatch(id string) ([]string, bool, error) {
 		if err != nil {
 			return err
 		}
-		if _, plain, err = batchID(plain); err != nil {
-			return err
-		}
-		for len(plain) > 0 {
-			l, n := binary.Uvarint(plain)
-			if n <= 0 || uint64(len(plain)-n) < l {
-				return ErrDamaged
-			}
-			out = append(out, string(plain[n:n+int(l)]))
-			plain = plain[n+int(l):]
-		}
-		found = true
-		return nil
+		out, err = decodeBatch(plain)
+		found = err == nil
+		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("failed to read a batch's restore set: %w", err)
 	}
 	return out, found, nil
+}
+
+// encodeBatch is a batch's sealed value before sealing: its id (so a key
+// rotation can compute its new lookup key), then its pseudonyms, each as a
+// uvarint length and the bytes.
+func encodeBatch(id string, pseudonyms []string) []byte {
+	plain := binary.AppendUvarint(nil, uint64(len(id)))
+	plain = append(plain, id...)
+	for _, p := range pseudonyms {
+		plain = binary.AppendUvarint(plain, uint64(len(p)))
+		plain = append(plain, p...)
+	}
+	return plain
+}
+
+// decodeBatch reads the pseudonyms of an opened batch value.
+func decodeBatch(plain []byte) ([]string, error) {
+	_, plain, err := batchID(plain)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for len(plain) > 0 {
+		l, n := binary.Uvarint(plain)
+		if n <= 0 || uint64(len(plain)-n) < l {
+			return nil, ErrDamaged
+		}
+		out = append(out, string(plain[n:n+int(l)]))
+		plain = plain[n+int(l):]
+	}
+	return out, nil
 }
 
 // batchID splits a sealed batch value into its id and the rest.

@@ -15,7 +15,7 @@ func (s *Store) RotateKey(newKey []byte) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns := &Store{path: s.path, aead: nk.aead, idx: nk.idx, seed: s.seed}
+	ns := &Store{path: s.path, keys: nk, seed: s.seed}
 	err = s.update(func(tx *bolt.Tx) error {
 		if err := s.resealLog(tx, ns); err != nil {
 			return err

@@ -113,8 +113,7 @@ const lockPoll = 10 * time.Millisecond
 // Store is an open mapping store. It is safe for concurrent use.
 type Store struct {
 	path string
-	aead cipher.AEAD
-	idx  []byte
+	keys
 	seed []byte
 
 	// writes waiting for the write transaction; see Issue
@@ -132,6 +131,9 @@ type Store struct {
 	dir   directory
 }
 
+// keys are what a store key derives: the AEAD that seals every value and
+// the HMAC key of every lookup key. The file store and the Redis store
+// seal alike.
 type keys struct {
 	aead cipher.AEAD
 	idx  []byte
@@ -177,7 +179,7 @@ func openFile(path string, key []byte, create bool) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, aead: k.aead, idx: k.idx}
+	s := &Store{path: path, keys: k}
 	// a file of no bytes is what a creator that stopped at once leaves
 	if fi, err := os.Stat(path); (errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0) && create {
 		if err := s.init(); err != nil {
@@ -410,7 +412,7 @@ func (s *Store) guard(fn func() error) (err error) {
 }
 
 // seal encrypts v with a random nonce, bound to its lookup key.
-func (s *Store) seal(v, key []byte) []byte {
+func (s keys) seal(v, key []byte) []byte {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(v)+s.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
@@ -418,7 +420,7 @@ func (s *Store) seal(v, key []byte) []byte {
 	return s.aead.Seal(nonce, nonce, v, key)
 }
 
-func (s *Store) open(sealed, key []byte) ([]byte, error) {
+func (s keys) open(sealed, key []byte) ([]byte, error) {
 	ns := s.aead.NonceSize()
 	if len(sealed) < ns+s.aead.Overhead() {
 		return nil, ErrDamaged
@@ -430,7 +432,7 @@ func (s *Store) open(sealed, key []byte) ([]byte, error) {
 	return v, nil
 }
 
-func (s *Store) fwdKey(family, original string) []byte {
+func (s keys) fwdKey(family, original string) []byte {
 	m := hmac.New(sha256.New, s.idx)
 	m.Write([]byte("fwd\x00"))
 	m.Write([]byte(family))
@@ -439,7 +441,7 @@ func (s *Store) fwdKey(family, original string) []byte {
 	return m.Sum(nil)
 }
 
-func (s *Store) revKey(pseudonym string) []byte {
+func (s keys) revKey(pseudonym string) []byte {
 	m := hmac.New(sha256.New, s.idx)
 	m.Write([]byte("rev\x00"))
 	m.Write([]byte(pseudonym))

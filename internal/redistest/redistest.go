@@ -1,0 +1,199 @@
+// Package redistest starts real Redis servers (Debian's redis-server and
+// redis-sentinel) for tests, on loopback ports the system picks, each in
+// its own directory, stopped when the test ends.
+//
+// Without redis-server on PATH a test is skipped with the reason, unless
+// CLAUDE_SECURE_REQUIRE_REDIS is set (as the test command sets it), when it
+// fails instead.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Server is one redis-server process.
+type Server struct {
+	t    testing.TB
+	Dir  string
+	Port int
+	args []string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// Need skips (or, where Redis is required, fails) a test on a machine
+// without bin.
+func Need(t testing.TB, bin string) string {
+	t.Helper()
+	p, err := exec.LookPath(bin)
+	if err != nil {
+		if os.Getenv("CLAUDE_SECURE_REQUIRE_REDIS") != "" {
+			t.Fatalf("%s is not installed, and CLAUDE_SECURE_REQUIRE_REDIS is set", bin)
+		}
+		t.Skipf("skipped: %s is not installed (Debian package %s); scripts/test.sh installs it", bin, debPackage(bin))
+	}
+	return p
+}
+
+func debPackage(bin string) string {
+	if bin == "redis-sentinel" {
+		return "redis-sentinel"
+	}
+	return "redis-server"
+}
+
+// Start starts a redis-server with the given extra configuration
+// directives ("appendonly yes", "replicaof 127.0.0.1 6379", …).
+func Start(t testing.TB, conf ...string) *Server {
+	t.Helper()
+	Need(t, "redis-server")
+	s := &Server{t: t, Dir: t.TempDir(), args: conf}
+	var err error
+	for range 5 { // the port picked may be taken before redis binds it
+		s.Port = freePort(t)
+		if err = s.start(); err == nil {
+			t.Cleanup(s.Kill)
+			return s
+		}
+	}
+	t.Fatalf("redis-server did not start: %v", err)
+	return nil
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *Server) start() error {
+	conf := []string{
+		"bind 127.0.0.1",
+		"port " + strconv.Itoa(s.Port),
+		"dir " + s.Dir,
+		"save \"\"",
+		"logfile redis.log",
+		"protected-mode no",
+	}
+	conf = append(conf, s.args...)
+	if err := os.WriteFile(filepath.Join(s.Dir, "redis.conf"), []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
+		return err
+	}
+	cmd := exec.Command("redis-server", filepath.Join(s.Dir, "redis.conf"))
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("redis-server exited: %v (%s)", err, s.logTail())
+		default:
+		}
+		if Ping(s.Addr()) == nil {
+			s.mu.Lock()
+			s.cmd = cmd
+			s.mu.Unlock()
+			go func() { <-exited }()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	return fmt.Errorf("redis-server did not answer within 10 s (%s)", s.logTail())
+}
+
+func (s *Server) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// URL is the server's redis:// URL.
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Kill ends the server at once (SIGKILL).
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Kill()
+		for Ping(s.Addr()) == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// Restart starts the server again on the same port and directory.
+func (s *Server) Restart() {
+	s.t.Helper()
+	var err error
+	for range 50 {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("redis-server did not start again: %v", err)
+}
+
+// Ping sends PING over a plain connection and reads the answer.
+func Ping(addr string) error {
+	_, err := Do(addr, "PING")
+	return err
+}
+
+// Do sends one command (inline) and returns the first line of the answer.
+func Do(addr string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if strings.HasPrefix(line, "-") {
+		return "", fmt.Errorf("redis: %s", line[1:])
+	}
+	return line, nil
+}

@@ -1,0 +1,680 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
+	"github.com/redis/go-redis/v9"
+)
+
+// A Redis store keeps what the file store keeps, sealed the same way, in
+// keys under one prefix:
+//
+//	claude-secure:meta       hash: format, gen, check and seed (sealed)
+//	claude-secure:f:<fwd>    a mapping, sealed, by keyed hash of family and original
+//	claude-secure:r:<rev>    by keyed hash of the pseudonym: the original's
+//	                         keyed hash and the forward key (no value)
+//	claude-secure:o:<orig>   marks an original, any family (no value)
+//	claude-secure:log        list of every mapping in the order issued
+//	                         (forward key, then the sealed mapping)
+//	claude-secure:b:<batch>  a message batch's restore set, sealed
+//
+// Every key name past the prefix is an HMAC under the store key's index
+// key, and every value is AES-GCM sealed under its encryption key: Redis,
+// its RDB and AOF files and its replication stream hold no original and no
+// pseudonym. A mapping is issued by one script that sets the forward and
+// the reverse key only if neither is taken, so replicas that propose
+// mappings at once end with one pseudonym per original and one original
+// per pseudonym.
+const redisPrefix = "claude-secure:"
+
+// redisFormat is the Redis layout's version.
+const redisFormat = 1
+
+// RedisTimeout bounds one call to Redis (a round trip, or a WAIT for
+// replicas).
+var RedisTimeout = 3 * time.Second
+
+//go:embed redis_issue.lua
+var issueScriptSrc string
+
+var issueScript = redis.NewScript(issueScriptSrc)
+
+// quiet drops go-redis's own log lines: errors reach the caller, and only
+// the caller decides what is printed.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quiet{}) }
+
+// RedisStore is a mapping store in Redis, shared by every process and host
+// that opens it with the same key. It is safe for concurrent use.
+type RedisStore struct {
+	keys
+	c    redis.UniversalClient
+	name string // the URL without its password
+	seed []byte
+	gen  string // changes when the key is rotated
+	// replicas a write waits for (WAIT) before it is acknowledged
+	replicas int
+}
+
+var (
+	_ mask.ContextMappings = (*RedisStore)(nil)
+	_ Backend              = (*RedisStore)(nil)
+	_ Backend              = (*Store)(nil)
+)
+
+// Backend is a mapping store: the local file ([Store]) or Redis
+// ([RedisStore]).
+type Backend interface {
+	mask.Mappings
+	mask.ContextMappings
+	Seed() []byte
+	SaveBatch(id string, pseudonyms []string) error
+	LoadBatch(id string) ([]string, bool, error)
+	// Check verifies that the store is reachable and sealed under this
+	// process's key.
+	Check() error
+	LookupOne(pseudonym string) (original, kind string, ok bool, err error)
+	Info() (Info, error)
+	// Location names the store for people: a path, or a URL without its
+	// password.
+	Location() string
+	Close() error
+}
+
+// Location implements Backend.
+func (s *Store) Location() string { return s.path }
+
+// Close implements Backend; the file store holds nothing open between
+// calls.
+func (s *Store) Close() error { return nil }
+
+// IsRedisURL reports whether a store location names Redis rather than a
+// directory.
+func IsRedisURL(s string) bool {
+	for _, p := range []string{"redis://", "rediss://", "redis-sentinel://", "unix://"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactURL is a store URL without its passwords, to show.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a Redis URL that does not parse)"
+	}
+	q := u.Query()
+	if q.Has("sentinel_password") {
+		q.Set("sentinel_password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// redisClient connects to the Redis a URL names: redis:// and rediss://
+// (TLS) for one server, unix:// for a socket, and
+// redis-sentinel://host:port,host:port/DB?master=NAME for a primary found
+// through Sentinel (whose writes then wait for one replica).
+func redisClient(raw string) (redis.UniversalClient, int, error) {
+	if !strings.HasPrefix(raw, "redis-sentinel://") {
+		opt, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store URL %s: %w", RedactURL(raw), urlError(err))
+		}
+		limitTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout)
+		opt.MaxRetries = 1
+		return redis.NewClient(opt), 0, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store URL %s: does not parse", RedactURL(raw))
+	}
+	q := u.Query()
+	fo := &redis.FailoverOptions{MasterName: q.Get("master"), SentinelPassword: q.Get("sentinel_password")}
+	if fo.MasterName == "" {
+		return nil, 0, fmt.Errorf("store URL %s: a Sentinel URL names its primary with ?master=NAME", RedactURL(raw))
+	}
+	for _, h := range strings.Split(u.Host, ",") {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			return nil, 0, fmt.Errorf("store URL %s: a Sentinel address is host:port", RedactURL(raw))
+		}
+		fo.SentinelAddrs = append(fo.SentinelAddrs, h)
+	}
+	if u.User != nil {
+		fo.Username = u.User.Username()
+		fo.Password, _ = u.User.Password()
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if fo.DB, err = strconv.Atoi(db); err != nil {
+			return nil, 0, fmt.Errorf("store URL %s: the database is a number", RedactURL(raw))
+		}
+	}
+	replicas := 1
+	if v := q.Get("replicas"); v != "" {
+		if replicas, err = strconv.Atoi(v); err != nil || replicas < 0 {
+			return nil, 0, fmt.Errorf("store URL %s: replicas is a number of replicas a write waits for", RedactURL(raw))
+		}
+	}
+	limitTimeouts(&fo.DialTimeout, &fo.ReadTimeout, &fo.WriteTimeout)
+	fo.MaxRetries = 1
+	return redis.NewFailoverClient(fo), replicas, nil
+}
+
+// waitMillis is how long a write waits for its replicas: within the
+// call's own bound.
+func waitMillis() int64 { return (RedisTimeout * 2 / 3).Milliseconds() }
+
+func limitTimeouts(ds ...*time.Duration) {
+	for _, d := range ds {
+		*d = RedisTimeout
+	}
+}
+
+// urlError keeps go-redis's reason but not the URL it may quote.
+func urlError(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "@") || strings.Contains(msg, "://") {
+		return errors.New("does not parse")
+	}
+	return err
+}
+
+// unavailable marks an error reaching Redis as the store being unreachable
+// (mask.ErrStoreUnavailable), and keeps a script's own refusals.
+func (s *RedisStore) unavailable(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+		return err
+	}
+	var re redis.Error
+	if errors.As(err, &re) && strings.HasPrefix(re.Error(), "STALE") {
+		return fmt.Errorf("%w: the store's key was rotated; restart with the new key", ErrWrongKey)
+	}
+	return fmt.Errorf("%w (%s): %s", mask.ErrStoreUnavailable, s.name, redisReason(err))
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// redisReason is what went wrong, in words that hold no value: the
+// network error's kind, or Redis's own error code.
+func redisReason(err error) string {
+	var re redis.Error
+	switch {
+	case isTimeout(err):
+		return "timed out"
+	case errors.As(err, &re):
+		code, _, _ := strings.Cut(re.Error(), " ")
+		return "Redis answered " + code
+	case errors.Is(err, redis.ErrClosed):
+		return "connection closed"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Op + " failed"
+	}
+	return "connection failed"
+}
+
+// redisKeys are the names of a store's keys.
+type redisKeys struct{}
+
+func (redisKeys) meta() string { return redisPrefix + "meta" }
+func (redisKeys) log() string  { return redisPrefix + "log" }
+
+// origKey is the keyed hash of an original, any family.
+func (s keys) origKey(original string) []byte {
+	m := hmac.New(sha256.New, s.idx)
+	m.Write([]byte("orig\x00"))
+	m.Write([]byte(original))
+	return m.Sum(nil)
+}
+
+// OpenRedis opens the store in the Redis a URL names with key, creating it
+// when Redis holds none. A key that does not open it is refused with
+// ErrWrongKey: nothing is written under a second key.
+func OpenRedis(ctx context.Context, rawURL string, key []byte) (*RedisStore, error) {
+	s, err := dialRedis(rawURL, key)
+	if err != nil {
+		return nil, err
+	}
+	made, err := s.exists(ctx)
+	if err == nil && !made {
+		err = s.create(ctx)
+	}
+	if err == nil {
+		err = s.load(ctx)
+	}
+	if err != nil {
+		s.c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func dialRedis(rawURL string, key []byte) (*RedisStore, error) {
+	k, err := deriveKeys(key)
+	if err != nil {
+		return nil, err
+	}
+	c, replicas, err := redisClient(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return &RedisStore{keys: k, c: c, name: RedactURL(rawURL), replicas: replicas}, nil
+}
+
+// exists reports whether Redis holds a store.
+func (s *RedisStore) exists(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+	defer cancel()
+	n, err := s.c.Exists(ctx, redisKeys{}.meta()).Result()
+	return n == 1, s.unavailable(err)
+}
+
+// create writes a new, empty store with a fresh pseudonym seed, unless
+// another process did it first.
+func (s *RedisStore) create(ctx context.Context) error {
+	seed := make([]byte, 32)
+	rand.Read(seed)
+	gen := make([]byte, 16)
+	rand.Read(gen)
+	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+	defer cancel()
+	_, err := s.c.HSetNX(ctx, redisKeys{}.meta(), "format", strconv.Itoa(redisFormat)).Result()
+	if err != nil {
+		return s.unavailable(err)
+	}
+	// the first to set the check sets the rest; a loser reads theirs
+	set, err := s.c.HSetNX(ctx, redisKeys{}.meta(), "check", s.seal([]byte(checkPlaintext), metaCheck)).Result()
+	if err != nil || !set {
+		return s.unavailable(err)
+	}
+	return s.unavailable(s.c.HSet(ctx, redisKeys{}.meta(), "seed", s.seal(seed, metaSeed), "gen", hex.EncodeToString(gen)).Err())
+}
+
+// load reads the store's format, verifies the key and reads the seed.
+func (s *RedisStore) load(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+	defer cancel()
+	var vals []any
+	for range 20 { // a creator may be between its two writes
+		var err error
+		vals, err = s.c.HMGet(ctx, redisKeys{}.meta(), "format", "check", "seed", "gen").Result()
+		if err != nil {
+			return s.unavailable(err)
+		}
+		if vals[2] != nil && vals[3] != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	str := func(v any) string { s, _ := v.(string); return s }
+	if f, err := strconv.Atoi(str(vals[0])); err != nil {
+		return s.damaged("its format is missing")
+	} else if f > redisFormat {
+		return ErrNewerFormat
+	}
+	check, err := s.open([]byte(str(vals[1])), metaCheck)
+	if err != nil || string(check) != checkPlaintext {
+		return fmt.Errorf("%w (%s)", ErrWrongKey, s.name)
+	}
+	seed, err := s.open([]byte(str(vals[2])), metaSeed)
+	if err != nil || len(seed) != 32 || str(vals[3]) == "" {
+		return s.damaged("its seed does not open")
+	}
+	s.seed, s.gen = seed, str(vals[3])
+	return nil
+}
+
+func (s *RedisStore) damaged(reason string) error {
+	return &DamagedError{Path: s.name, Reason: reason}
+}
+
+// Seed implements Backend.
+func (s *RedisStore) Seed() []byte { return s.seed }
+
+// Location implements Backend.
+func (s *RedisStore) Location() string { return s.name }
+
+// Close implements Backend.
+func (s *RedisStore) Close() error { return s.c.Close() }
+
+// Check implements Backend: Redis answers and holds this key's store, under
+// the key generation this process opened.
+func (s *RedisStore) Check() error {
+	ctx, cancel := context.WithTimeout(context.Background(), RedisTimeout)
+	defer cancel()
+	vals, err := s.c.HMGet(ctx, redisKeys{}.meta(), "check", "gen").Result()
+	if err != nil {
+		return s.unavailable(err)
+	}
+	c, _ := vals[0].(string)
+	g, _ := vals[1].(string)
+	if check, err := s.open([]byte(c), metaCheck); err != nil || string(check) != checkPlaintext || g != s.gen {
+		return fmt.Errorf("%w (%s)", ErrWrongKey, s.name)
+	}
+	return nil
+}
+
+// Issue implements mask.Mappings.
+func (s *RedisStore) Issue(batch []mask.Mapping, retry func(mask.Mapping) (string, error)) ([]string, error) {
+	return s.IssueContext(context.Background(), batch, retry)
+}
+
+// IssueContext implements mask.ContextMappings. The whole batch is one
+// script run (one round trip); only proposals found taken are proposed
+// again. Where Sentinel is used, the answer waits for the write to reach a
+// replica (WAIT), so a failover loses no acknowledged mapping.
+func (s *RedisStore) IssueContext(ctx context.Context, batch []mask.Mapping, retry func(mask.Mapping) (string, error)) ([]string, error) {
+	out := make([]string, len(batch))
+	originals := make(map[string]bool, len(batch))
+	for _, m := range batch {
+		originals[m.Original] = true
+	}
+	todo := make([]int, 0, len(batch))
+	for i := range batch {
+		todo = append(todo, i)
+	}
+	work := make([]mask.Mapping, len(batch))
+	copy(work, batch)
+	for len(todo) > 0 {
+		// a proposal that is another original of the batch is taken
+		for _, i := range todo {
+			for originals[work[i].Pseudonym] && work[i].Pseudonym != work[i].Original {
+				p, err := retry(work[i])
+				if err != nil {
+					return nil, err
+				}
+				work[i].Pseudonym = p
+			}
+		}
+		res, err := s.issueRound(ctx, work, todo)
+		if err != nil {
+			return nil, err
+		}
+		next := todo[:0]
+		for j, i := range todo {
+			switch r := res[j]; {
+			case r == "+":
+				out[i] = work[i].Pseudonym
+			case r == "-":
+				out[i] = "" // an issued pseudonym is never masked again
+			case r == "?":
+				p, err := retry(work[i])
+				if err != nil {
+					return nil, err
+				}
+				work[i].Pseudonym = p
+				next = append(next, i)
+			default:
+				f := s.fwdKey(work[i].Family, work[i].Original)
+				m, err := s.recordAt([]byte(r), f)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = m.Pseudonym
+			}
+		}
+		todo = next
+	}
+	return out, nil
+}
+
+// issueRound runs the issuing script for the mappings at idx, and waits
+// for replicas where it must.
+func (s *RedisStore) issueRound(ctx context.Context, work []mask.Mapping, idx []int) ([]string, error) {
+	args := make([]any, 0, 2+7*len(idx))
+	args = append(args, s.gen, len(idx))
+	for _, i := range idx {
+		m := work[i]
+		f := s.fwdKey(m.Family, m.Original)
+		same := "0"
+		if m.Pseudonym == m.Original {
+			same = "1"
+		}
+		args = append(args,
+			string(f),
+			string(s.revKey(m.Pseudonym)),
+			string(s.origKey(m.Original)),
+			string(s.revKey(m.Original)),
+			string(s.origKey(m.Pseudonym)),
+			same,
+			string(s.seal(encodeRecord(m), f)))
+	}
+	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+	defer cancel()
+	var res *redis.Cmd
+	var wait *redis.Cmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		res = issueScript.EvalSha(ctx, p, []string{redisKeys{}.meta()}, args...)
+		if s.replicas > 0 {
+			wait = p.Do(ctx, "wait", s.replicas, waitMillis())
+		}
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
+		res = issueScript.Eval(ctx, s.c, []string{redisKeys{}.meta()}, args...)
+		if err = res.Err(); err == nil && s.replicas > 0 {
+			wait = s.c.Do(ctx, "wait", s.replicas, waitMillis())
+			err = wait.Err()
+		}
+	}
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	if wait != nil {
+		if n, _ := wait.Int64(); n < int64(s.replicas) {
+			return nil, fmt.Errorf("%w (%s): the write reached %d of %d replicas", mask.ErrStoreUnavailable, s.name, n, s.replicas)
+		}
+	}
+	vals, err := res.StringSlice()
+	if err != nil || len(vals) != len(idx) {
+		return nil, s.damaged("the issuing script answered out of form")
+	}
+	return vals, nil
+}
+
+// recordAt opens a sealed mapping stored under the forward key f.
+func (s *RedisStore) recordAt(v, f []byte) (mask.Mapping, error) {
+	plain, err := s.open(v, f)
+	if err != nil {
+		return mask.Mapping{}, s.damaged("a mapping does not open")
+	}
+	m, err := decodeRecord(plain)
+	if err != nil {
+		return mask.Mapping{}, s.damaged("a mapping is out of form")
+	}
+	return m, nil
+}
+
+// sincePage is how many mappings one read of the log brings.
+const sincePage = 4096
+
+// Since implements mask.Mappings.
+func (s *RedisStore) Since(cursor uint64, each func([]mask.Mapping, uint64)) error {
+	return s.SinceContext(context.Background(), cursor, each)
+}
+
+// SinceContext implements mask.ContextMappings: the log is read from
+// cursor a page at a time; with nothing new it is one round trip.
+func (s *RedisStore) SinceContext(ctx context.Context, cursor uint64, each func([]mask.Mapping, uint64)) error {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+		vals, err := s.c.LRange(cctx, redisKeys{}.log(), int64(cursor), int64(cursor)+sincePage-1).Result()
+		cancel()
+		if err != nil {
+			return s.unavailable(err)
+		}
+		if len(vals) == 0 {
+			return nil
+		}
+		batch := make([]mask.Mapping, 0, len(vals))
+		for _, v := range vals {
+			if len(v) < sha256.Size {
+				return s.damaged("a log entry is out of form")
+			}
+			m, err := s.recordAt([]byte(v[sha256.Size:]), []byte(v[:sha256.Size]))
+			if err != nil {
+				return err
+			}
+			batch = append(batch, m)
+		}
+		cursor += uint64(len(vals))
+		each(batch, cursor)
+		if len(vals) < sincePage {
+			return nil
+		}
+	}
+}
+
+// LookupOne implements Backend.
+func (s *RedisStore) LookupOne(pseudonym string) (original, kind string, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), RedisTimeout)
+	defer cancel()
+	r, err := s.c.Get(ctx, redisPrefix+"r:"+string(s.revKey(pseudonym))).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, s.unavailable(err)
+	}
+	if len(r) != 2*sha256.Size {
+		return "", "", false, s.damaged("a reverse entry is out of form")
+	}
+	f := r[sha256.Size:]
+	v, err := s.c.Get(ctx, redisPrefix+"f:"+f).Result()
+	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			return "", "", false, s.damaged("a reverse entry has no mapping")
+		}
+		return "", "", false, s.unavailable(err)
+	}
+	m, err := s.recordAt([]byte(v), []byte(f))
+	if err != nil {
+		return "", "", false, err
+	}
+	return m.Original, m.Kind, true, nil
+}
+
+// SaveBatch implements Backend.
+func (s *RedisStore) SaveBatch(id string, pseudonyms []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), RedisTimeout)
+	defer cancel()
+	k := s.batchKey(id)
+	err := s.c.Set(ctx, redisPrefix+"b:"+string(k), s.seal(encodeBatch(id, pseudonyms), k), 0).Err()
+	if err == nil && s.replicas > 0 {
+		var n int64
+		if n, err = s.c.Do(ctx, "wait", s.replicas, waitMillis()).Int64(); err == nil && n < int64(s.replicas) {
+			return fmt.Errorf("%w (%s): the write reached %d of %d replicas", mask.ErrStoreUnavailable, s.name, n, s.replicas)
+		}
+	}
+	return s.unavailable(err)
+}
+
+// LoadBatch implements Backend.
+func (s *RedisStore) LoadBatch(id string) ([]string, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), RedisTimeout)
+	defer cancel()
+	k := s.batchKey(id)
+	v, err := s.c.Get(ctx, redisPrefix+"b:"+string(k)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, s.unavailable(err)
+	}
+	plain, err := s.open([]byte(v), k)
+	if err != nil {
+		return nil, false, s.damaged("a batch's restore set does not open")
+	}
+	out, err := decodeBatch(plain)
+	if err != nil {
+		return nil, false, fmt.Errorf("failed to read a batch's restore set: %w", err)
+	}
+	return out, true, nil
+}
+
+// Info implements Backend. It opens every mapping, so it also verifies
+// them; Size is the bytes the log holds.
+func (s *RedisStore) Info() (Info, error) {
+	info := Info{Path: s.name, Format: redisFormat, PerKind: map[string]int{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*RedisTimeout)
+	defer cancel()
+	for cursor := int64(0); ; cursor += sincePage {
+		vals, err := s.c.LRange(ctx, redisKeys{}.log(), cursor, cursor+sincePage-1).Result()
+		if err != nil {
+			return info, s.unavailable(err)
+		}
+		for _, v := range vals {
+			info.Size += int64(len(v))
+			if len(v) < sha256.Size {
+				return info, s.damaged("a log entry is out of form")
+			}
+			m, err := s.recordAt([]byte(v[sha256.Size:]), []byte(v[:sha256.Size]))
+			if err != nil {
+				return info, err
+			}
+			info.PerKind[m.Kind]++
+			info.Mappings++
+		}
+		if len(vals) < sincePage {
+			return info, nil
+		}
+	}
+}
+
+// ResetRedis deletes every key of the store in the Redis a URL names (and
+// nothing else there). It needs no key.
+func ResetRedis(ctx context.Context, rawURL string) (deleted int, err error) {
+	c, _, err := redisClient(rawURL)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	s := &RedisStore{c: c, name: RedactURL(rawURL)}
+	ctx, cancel := context.WithTimeout(ctx, 10*RedisTimeout)
+	defer cancel()
+	iter := c.Scan(ctx, 0, redisPrefix+"*", 1000).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := c.Unlink(ctx, batch...).Err()
+		deleted += len(batch)
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			if err := flush(); err != nil {
+				return deleted, s.unavailable(err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return deleted, s.unavailable(err)
+	}
+	return deleted, s.unavailable(flush())
+}

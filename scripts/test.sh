@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite, with its set-up on a fresh machine: installs the
-# Debian packages the keyring tests need (dbus, gnome-keyring) and the Go
+# Debian packages the keyring tests need (dbus, gnome-keyring), the Redis
+# servers the shared-store tests start (redis-server, redis-sentinel), the Go
 # modules, then checks formatting, runs go vet, every test with the race
 # detector, the end-to-end test with the real Claude Code (installed from
 # npm by scripts/e2e.sh), the release checks (goreleaser from the Go module
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 need=""
 command -v dbus-run-session >/dev/null 2>&1 || need="$need dbus"
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need="$need gnome-keyring"
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+command -v redis-sentinel >/dev/null 2>&1 || need="$need redis-sentinel"
 if [ -n "$need" ]; then
 	echo "== installing$need"
 	sudo=""
@@ -20,6 +23,10 @@ if [ -n "$need" ]; then
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
+
+# the Redis tests start their own redis-server and redis-sentinel processes
+# on loopback; here they fail rather than skip when those are missing
+export CLAUDE_SECURE_REQUIRE_REDIS=1
 
 echo "== go mod download"
 go mod download

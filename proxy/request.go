@@ -93,6 +93,9 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 			return r, errorResponse(r, 499, "api_error", "client went away")
 		}
 		p.stats.addError()
+		if resp := storeUnavailable(r, info, err); resp != nil {
+			return r, resp
+		}
 		info.refusal = "mask_failed"
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not read the store, nothing was sent: "+err.Error())
 	}
@@ -147,6 +150,9 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 			return r, errorResponse(r, http.StatusBadRequest, "invalid_request_error",
 				"a structural field of the request body (an id, a name, the model, a batch request's custom_id) holds a value that masking would replace, and the API reads those fields as they are; nothing was sent")
 		}
+		if resp := storeUnavailable(r, info, err); resp != nil {
+			return r, resp
+		}
 		return r, errorResponse(r, http.StatusInternalServerError, "api_error", "could not mask the request, nothing was sent: "+err.Error())
 	}
 	info.restore = restore
@@ -159,6 +165,19 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 		return r, resp
 	}
 	return r, nil
+}
+
+// storeUnavailable refuses a request whose masking needed a store that
+// could not be reached (a shared store failing over, say) with a 503 the
+// client retries, or returns nil for any other error.
+func storeUnavailable(r *http.Request, info *reqInfo, err error) *http.Response {
+	if !errors.Is(err, mask.ErrStoreUnavailable) {
+		return nil
+	}
+	info.refusal = "store_unavailable"
+	resp := errorResponse(r, http.StatusServiceUnavailable, "api_error", "the mapping store cannot be reached, nothing was sent; retry shortly")
+	resp.Header.Set("Retry-After", "1")
+	return resp
 }
 
 // authorize adds the provider's credentials to a request that is ready to

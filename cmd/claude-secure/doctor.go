@@ -64,11 +64,22 @@ func doctorRun(ctx context.Context, f *factory, upstream string) error {
 			add(check{ok: true, warn: true, name: "keyring", detail: "no usable OS keyring: the key falls back to a 0600 file beside the store"})
 		}
 	}
-	if _, err := os.Stat(store.Path(o.Dir)); errors.Is(err, os.ErrNotExist) {
-		add(check{ok: true, name: "store", detail: "none yet at " + store.Path(o.Dir) + " (created on first use)"})
-	} else {
-		s, key, err := o.Open()
+	where, made := store.Path(o.Dir), true
+	if o.URL != "" {
+		where = store.RedactURL(o.URL)
+		made, err = store.RedisHolds(ctx, o.URL)
+	} else if _, serr := os.Stat(where); errors.Is(serr, os.ErrNotExist) {
+		made = false
+	}
+	switch {
+	case err != nil:
+		add(check{name: "store", detail: lowerFirst(err.Error())})
+	case !made:
+		add(check{ok: true, name: "store", detail: "none yet at " + where + " (created on first use)"})
+	default:
+		s, key, err := o.OpenBackend(ctx)
 		if err == nil {
+			defer s.Close()
 			var info store.Info
 			info, err = s.Info()
 			if err == nil {

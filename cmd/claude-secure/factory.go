@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,20 @@ func realEnv() *env {
 type factory struct {
 	*env
 	configPath string
+	storeURL   string // --store
+}
+
+// storeLocation is the Redis URL of a shared store (--store, else
+// CLAUDE_SECURE_STORE), or "" for the file store.
+func (f *factory) storeLocation() (string, error) {
+	u := f.storeURL
+	if u == "" {
+		u = f.Getenv(store.StoreEnv)
+	}
+	if u != "" && !store.IsRedisURL(u) {
+		return "", usagef("--store takes a redis://, rediss://, redis-sentinel:// or unix:// URL (see claude-secure --help)")
+	}
+	return u, nil
 }
 
 // stateDir is CLAUDE_SECURE_HOME, or the OS convention for per-user
@@ -74,16 +89,20 @@ func (f *factory) opener() (store.Opener, error) {
 	if err != nil {
 		return store.Opener{}, err
 	}
-	return store.Opener{Dir: dir, Keyring: f.Keyring, Getenv: f.Getenv}, nil
+	url, err := f.storeLocation()
+	if err != nil {
+		return store.Opener{}, err
+	}
+	return store.Opener{Dir: dir, URL: url, Keyring: f.Keyring, Getenv: f.Getenv}, nil
 }
 
 // openStore opens the store, printing the key-file warning if there is one.
-func (f *factory) openStore() (*store.Store, store.Key, store.Opener, error) {
+func (f *factory) openStore() (store.Backend, store.Key, store.Opener, error) {
 	o, err := f.opener()
 	if err != nil {
 		return nil, store.Key{}, o, err
 	}
-	s, key, err := o.Open()
+	s, key, err := o.OpenBackend(context.Background())
 	if err != nil {
 		return nil, store.Key{}, o, storeError(err)
 	}
@@ -98,7 +117,9 @@ func storeError(err error) error {
 	case errors.Is(err, store.ErrDamaged):
 		return withHint(err, "restore the state directory from a backup, or start over with 'claude-secure store reset'")
 	case errors.Is(err, store.ErrWrongKey):
-		return withHint(err, "the key in CLAUDE_SECURE_KEY or the keyring belongs to another store")
+		return withHint(err, "the key in CLAUDE_SECURE_KEY or the keyring belongs to another store; every replica of a shared store needs the same key")
+	case errors.Is(err, mask.ErrStoreUnavailable):
+		return withHint(err, "check that Redis is running and that the --store URL or CLAUDE_SECURE_STORE names it")
 	case errors.Is(err, store.ErrKeyNotFound):
 		return withHint(err, "set CLAUDE_SECURE_KEY to the store's key, or start over with 'claude-secure store reset'")
 	case errors.Is(err, store.ErrBadKey):
@@ -111,7 +132,7 @@ func storeError(err error) error {
 type session struct {
 	// allowPaths are the configuration's extra API paths for the proxy.
 	allowPaths []string
-	store      *store.Store
+	store      store.Backend
 	key        store.Key // where the store's key came from
 	engine     *mask.Engine
 }

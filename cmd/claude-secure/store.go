@@ -99,7 +99,11 @@ changes; put it in CLAUDE_SECURE_KEY afterwards.`,
 			if err != nil {
 				return err
 			}
-			_, err = o.Rotate(s, key, func(newKey string) error {
+			fs, ok := s.(*store.Store)
+			if !ok {
+				return errors.New("rotate-key does not yet re-seal a Redis store")
+			}
+			_, err = o.Rotate(fs, key, func(newKey string) error {
 				_, err := fmt.Fprintln(f.Out, newKey)
 				return err
 			})
@@ -122,7 +126,9 @@ func newCmdStoreReset(f *factory) *cobra.Command {
 		Use:   "reset",
 		Short: "Delete the store and every mapping in it",
 		Long: `Delete the store and every mapping in it. Text masked before cannot be unmasked
-afterwards, and new pseudonyms will differ from the old ones.`,
+afterwards, and new pseudonyms will differ from the old ones. A shared store in
+Redis (--store) loses its keys, and only those: every replica using it must be
+restarted.`,
 		Example: `  claude-secure store reset
   claude-secure store reset --yes                   # in a script: no question`,
 		Args: cobra.NoArgs,
@@ -131,8 +137,14 @@ afterwards, and new pseudonyms will differ from the old ones.`,
 			if err != nil {
 				return err
 			}
+			url, err := f.storeLocation()
+			if err != nil {
+				return err
+			}
 			path := store.Path(dir)
-			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if url != "" {
+				path = store.RedactURL(url)
+			} else if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 				fmt.Fprintf(f.Err, "claude-secure: no store at %s\n", path)
 				return nil
 			}
@@ -146,6 +158,14 @@ afterwards, and new pseudonyms will differ from the old ones.`,
 					fmt.Fprintln(f.Err, "claude-secure: reset cancelled")
 					return &silentExit{code: exitError}
 				}
+			}
+			if url != "" {
+				n, err := store.ResetRedis(cmd.Context(), url)
+				if err != nil {
+					return storeError(err)
+				}
+				fmt.Fprintf(f.Err, "claude-secure: deleted the store's %d keys in %s\n", n, path)
+				return nil
 			}
 			if err := store.Reset(dir); err != nil {
 				return err

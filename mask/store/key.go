@@ -115,12 +115,18 @@ type Key struct {
 
 // Opener finds the key for a state directory and opens its store.
 type Opener struct {
-	Dir     string
+	Dir string
+	// URL, when set, names a Redis store (see OpenBackend); Dir then holds
+	// only a key file, where no keyring is usable.
+	URL     string
 	Keyring Keyring
 	Getenv  func(string) string
 }
 
 func (o Opener) account() string {
+	if o.URL != "" {
+		return "store-key:" + RedactURL(o.URL)
+	}
 	abs, err := filepath.Abs(o.Dir)
 	if err != nil {
 		abs = o.Dir

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 )
 
 // StoreEnv names the environment variable that sets the store's location
@@ -79,4 +80,13 @@ func RedisHolds(ctx context.Context, rawURL string) (bool, error) {
 	}
 	defer probe.Close()
 	return probe.exists(ctx)
+}
+
+// NewRedisClient connects to the Redis a store URL names, as the Redis
+// store does (the same URL forms, timeouts and Sentinel handling), for
+// state that replicas share beside the store: a gateway's tokens and rate
+// limits. The caller closes it.
+func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
+	c, _, err := redisClient(rawURL)
+	return c, err
 }

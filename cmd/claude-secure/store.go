@@ -99,11 +99,7 @@ changes; put it in CLAUDE_SECURE_KEY afterwards.`,
 			if err != nil {
 				return err
 			}
-			fs, ok := s.(*store.Store)
-			if !ok {
-				return errors.New("rotate-key does not yet re-seal a Redis store")
-			}
-			_, err = o.Rotate(fs, key, func(newKey string) error {
+			_, err = o.Rotate(s, key, func(newKey string) error {
 				_, err := fmt.Fprintln(f.Out, newKey)
 				return err
 			})

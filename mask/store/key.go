@@ -388,7 +388,7 @@ func (o Opener) commitKey(source string, key []byte) error {
 // old one was. With CLAUDE_SECURE_KEY the new key cannot be installed for
 // the user: announce is called with it before the store changes, so it is
 // never lost.
-func (o Opener) Rotate(s *Store, key Key, announce func(newKey string) error) (*Store, error) {
+func (o Opener) Rotate(b Backend, key Key, announce func(newKey string) error) (Backend, error) {
 	next := NewKey()
 	if key.Source == SourceEnv {
 		if err := announce(EncodeKey(next)); err != nil {
@@ -397,7 +397,16 @@ func (o Opener) Rotate(s *Store, key Key, announce func(newKey string) error) (*
 	} else if err := o.stagePendingKey(key.Source, next); err != nil {
 		return nil, fmt.Errorf("failed to stage the new key: %w", err)
 	}
-	ns, err := s.RotateKey(next)
+	var ns Backend
+	var err error
+	switch s := b.(type) {
+	case *Store:
+		ns, err = s.RotateKey(next)
+	case *RedisStore:
+		ns, err = s.RotateKey(context.Background(), next)
+	default:
+		err = fmt.Errorf("cannot rotate the key of a %T", b)
+	}
 	if err != nil {
 		return nil, err
 	}

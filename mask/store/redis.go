@@ -205,7 +205,7 @@ func (s *RedisStore) unavailable(err error) error {
 	}
 	var re redis.Error
 	if errors.As(err, &re) && strings.HasPrefix(re.Error(), "STALE") {
-		return fmt.Errorf("%w: the store's key was rotated; restart with the new key", ErrWrongKey)
+		return fmt.Errorf("%w (%s): %w: its key is being rotated, or was rotated (restart with the new key)", mask.ErrStoreUnavailable, s.name, ErrWrongKey)
 	}
 	return fmt.Errorf("%w (%s): %s", mask.ErrStoreUnavailable, s.name, redisReason(err))
 }
@@ -343,6 +343,15 @@ func (s *RedisStore) load(ctx context.Context) error {
 		return s.damaged("its seed does not open")
 	}
 	s.seed, s.gen = seed, str(vals[3])
+	if s.gen == genRotating {
+		// an interrupted rotation: the old key still opens the store, and
+		// rotate-key may go on from it
+		old, err := s.c.HGet(ctx, redisKeys{}.meta(), "rotating").Result()
+		if err != nil {
+			return s.unavailable(err)
+		}
+		s.gen = old
+	}
 	return nil
 }
 
@@ -371,6 +380,9 @@ func (s *RedisStore) Check() error {
 	c, _ := vals[0].(string)
 	g, _ := vals[1].(string)
 	if check, err := s.open([]byte(c), metaCheck); err != nil || string(check) != checkPlaintext || g != s.gen {
+		if g == genRotating {
+			return fmt.Errorf("%w (%s): its key is being rotated; if no rotation runs, run 'claude-secure store rotate-key' again", mask.ErrStoreUnavailable, s.name)
+		}
 		return fmt.Errorf("%w (%s)", ErrWrongKey, s.name)
 	}
 	return nil

@@ -8,7 +8,8 @@
 -- again), "?" the pseudonym is taken (propose another).
 local meta = KEYS[1]
 local p = string.sub(meta, 1, #meta - 4)
-if redis.call('HGET', meta, 'gen') ~= ARGV[1] then
+local gen = redis.call('HGET', meta, 'gen')
+if gen ~= ARGV[1] or gen == 'rotating' then
   return redis.error_reply('STALE the store key was rotated')
 end
 local n = tonumber(ARGV[2])

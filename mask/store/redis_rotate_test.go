@@ -1,0 +1,120 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/claude-secure/claude-secure/internal/redistest"
+	"github.com/claude-secure/claude-secure/mask"
+)
+
+func redisLog(t *testing.T, s *RedisStore) []mask.Mapping {
+	t.Helper()
+	var out []mask.Mapping
+	if err := s.Since(0, func(b []mask.Mapping, _ uint64) { out = append(out, b...) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRedisRotateKeyKeepsEveryPseudonym(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedisTest(t, srv.URL(), testKey)
+	replica := openRedisTest(t, srv.URL(), testKey)
+	masked, err := engineOver(t, s).MaskBytes([]byte(sample), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveBatch("msgbatch_01", []string{"ps-1", "ps-2"}); err != nil {
+		t.Fatal(err)
+	}
+	before := redisLog(t, s)
+	newKey := bytes.Repeat([]byte{5}, 32)
+	ns, err := s.RotateKey(context.Background(), newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reopened := openRedisTest(t, srv.URL(), newKey)
+	if !slices.Equal(redisLog(t, reopened), before) || !bytes.Equal(reopened.Seed(), s.Seed()) {
+		t.Error("the mappings or the seed changed")
+	}
+	e := engineOver(t, reopened)
+	if back, err := e.UnmaskBytes(masked, e.RestoreAll(), nil); err != nil || string(back) != sample {
+		t.Errorf("the new key does not restore what the old one masked: %v", err)
+	}
+	if again, _ := engineOver(t, ns).MaskBytes([]byte(sample), nil); !bytes.Equal(again, masked) {
+		t.Error("pseudonyms changed with the key")
+	}
+	if ps, ok, err := reopened.LoadBatch("msgbatch_01"); err != nil || !ok || len(ps) != 2 {
+		t.Errorf("batch after rotation: %d %v %v", len(ps), ok, err)
+	}
+	if _, err := OpenRedis(context.Background(), srv.URL(), testKey); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("the old key still opens the store: %v", err)
+	}
+	// a replica still on the old key issues nothing, and says why
+	_, err = replica.Issue([]mask.Mapping{{Family: "f", Kind: "k", Original: "orig-new", Pseudonym: "ps-new"}}, nil)
+	if !errors.Is(err, mask.ErrStoreUnavailable) || !errors.Is(err, ErrWrongKey) {
+		t.Errorf("a replica on the old key issued: %v", err)
+	}
+	if err := replica.Check(); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("a replica on the old key is ready: %v", err)
+	}
+	// nothing of the old key is left: meta, the log, and per mapping its
+	// forward, reverse and original entries, and the batch
+	n := len(before)
+	if got, _ := redistest.Do(srv.Addr(), "DBSIZE"); got != ":"+itoa(2+3*n+1) {
+		t.Errorf("after rotation Redis holds %s keys, want %d", got, 2+3*n+1)
+	}
+}
+
+// A rotation that stops before its switch leaves the store under the old
+// key, issuing nothing until rotate-key runs again.
+func TestRedisInterruptedRotation(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedisTest(t, srv.URL(), testKey)
+	if _, err := engineOver(t, s).MaskBytes([]byte(sample), nil); err != nil {
+		t.Fatal(err)
+	}
+	before := redisLog(t, s)
+	ctx := context.Background()
+	if ok, err := freezeScript.Run(ctx, s.c, []string{redisKeys{}.meta()}, s.gen).Int(); err != nil || ok != 1 {
+		t.Fatalf("freeze: %v %v", ok, err)
+	}
+	nk, _ := deriveKeys(bytes.Repeat([]byte{5}, 32))
+	if _, err := s.resealInto(ctx, &RedisStore{keys: nk, c: s.c, seed: s.seed}); err != nil {
+		t.Fatal(err)
+	}
+	// the process stops here; another opens the store with the old key
+	again := openRedisTest(t, srv.URL(), testKey)
+	if !slices.Equal(redisLog(t, again), before) {
+		t.Error("an interrupted rotation changed the mappings")
+	}
+	_, err := again.Issue([]mask.Mapping{{Family: "f", Kind: "k", Original: "orig-new", Pseudonym: "ps-new"}}, nil)
+	if !errors.Is(err, mask.ErrStoreUnavailable) {
+		t.Errorf("issued during an interrupted rotation: %v", err)
+	}
+	if err := again.Check(); !errors.Is(err, mask.ErrStoreUnavailable) {
+		t.Errorf("ready during an interrupted rotation: %v", err)
+	}
+	ns, err := again.RotateKey(ctx, bytes.Repeat([]byte{6}, 32))
+	if err != nil {
+		t.Fatalf("rotating again: %v", err)
+	}
+	if !slices.Equal(redisLog(t, ns), before) {
+		t.Error("the second rotation changed the mappings")
+	}
+	if got, _ := redistest.Do(srv.Addr(), "DBSIZE"); got != ":"+itoa(2+3*len(before)) {
+		t.Errorf("after rotation Redis holds %s keys, want %d", got, 2+3*len(before))
+	}
+	if _, err := ns.Issue([]mask.Mapping{{Family: "f", Kind: "k", Original: "orig-new", Pseudonym: "ps-new"}}, nil); err != nil {
+		t.Errorf("issuing after the rotation: %v", err)
+	}
+}
+
+func itoa(n int) string {
+	return strconv.Itoa(n)
+}

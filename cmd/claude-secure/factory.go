@@ -118,6 +118,8 @@ func storeError(err error) error {
 		return withHint(err, "restore the state directory from a backup, or start over with 'claude-secure store reset'")
 	case errors.Is(err, store.ErrWrongKey):
 		return withHint(err, "the key in CLAUDE_SECURE_KEY or the keyring belongs to another store; every replica of a shared store needs the same key")
+	case errors.Is(err, store.ErrTargetNotEmpty):
+		return withHint(err, "a migration copies into an empty place only; 'claude-secure store reset' empties it")
 	case errors.Is(err, mask.ErrStoreUnavailable):
 		return withHint(err, "check that Redis is running and that the --store URL or CLAUDE_SECURE_STORE names it")
 	case errors.Is(err, store.ErrKeyNotFound):

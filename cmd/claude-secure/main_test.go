@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/claude-secure/claude-secure/internal/redistest"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -88,6 +90,17 @@ func TestScripts(t *testing.T) {
 			// its results are exactly the ones given (URI relative to
 			// %SRCROOT%, or a file:/// URI for a file outside it)
 			"sarifcheck": sarifCheck,
+			// redis NAME starts a real redis-server for the rest of the
+			// script and sets NAME to its redis:// URL and NAME_ADDR to
+			// host:port
+			"redis": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: redis NAME")
+				}
+				srv := redistest.Start(scriptT{ts})
+				ts.Setenv(args[0], srv.URL())
+				ts.Setenv(args[0]+"_ADDR", srv.Addr())
+			},
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -97,6 +110,11 @@ func TestScripts(t *testing.T) {
 				return chmodBlocks()
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "redis":
+				// redis-server is installed, or the suite requires it (and
+				// the redis command then fails)
+				_, err := exec.LookPath("redis-server")
+				return err == nil || os.Getenv("CLAUDE_SECURE_REQUIRE_REDIS") != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -109,6 +127,19 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// scriptT lets a script use the test helpers that take a test.
+type scriptT struct{ ts *testscript.TestScript }
+
+func (scriptT) Helper()                          {}
+func (s scriptT) Fatalf(format string, a ...any) { s.ts.Fatalf(format, a...) }
+func (s scriptT) Skipf(format string, a ...any)  { s.ts.Fatalf(format, a...) } // scripts skip with [!redis]
+func (s scriptT) Cleanup(fn func())              { s.ts.Defer(fn) }
+func (s scriptT) TempDir() string {
+	d, err := os.MkdirTemp(s.ts.Getenv("WORK"), "redis")
+	s.ts.Check(err)
+	return d
 }
 
 // fakeKey holds a script's fake API, once fakeapi started it.

@@ -21,10 +21,10 @@ func newCmdStore(f *factory) *cobra.Command {
 		Example: `  claude-secure store info
   claude-secure store lookup i-2651f357c7b88c60d`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("store needs a subcommand: info, rotate-key, reset or lookup")
+			return usagef("store needs a subcommand: info, rotate-key, reset, lookup or migrate")
 		},
 	}
-	cmd.AddCommand(newCmdStoreInfo(f), newCmdStoreRotate(f), newCmdStoreReset(f), newCmdStoreLookup(f))
+	cmd.AddCommand(newCmdStoreInfo(f), newCmdStoreRotate(f), newCmdStoreReset(f), newCmdStoreLookup(f), newCmdStoreMigrate(f))
 	return cmd
 }
 
@@ -198,4 +198,53 @@ func newCmdStoreLookup(f *factory) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newCmdStoreMigrate(f *factory) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "migrate --to URL|DIR",
+		Short: "Copy the store into Redis, or a Redis store into a local file, keeping every pseudonym",
+		Long: `Copy the store (the local file, or the Redis store --store names) to another
+place: a Redis URL, or a state directory. The target must hold no store. The
+copy has the same seed, every mapping in the order it was issued, and every
+message batch's restore set, so no pseudonym changes. The key stays the same
+and is put where the target's users will find it (the keyring entry for the
+target, or its key file; with CLAUDE_SECURE_KEY, keep that). The source is left
+as it is.`,
+		Example: `  claude-secure store migrate --to redis://redis.internal:6379/0
+  claude-secure --store redis://redis.internal:6379/0 store migrate --to ~/.config/claude-secure`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return usagef("migrate needs --to, a Redis URL or a directory")
+			}
+			s, key, o, err := f.openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			target := store.Opener{Keyring: o.Keyring, Getenv: o.Getenv, Dir: o.Dir}
+			if store.IsRedisURL(to) {
+				target.URL = to
+			} else {
+				target.Dir = to
+			}
+			if target.URL == o.URL && target.Dir == o.Dir {
+				return usagef("--to names the store being copied")
+			}
+			ns, n, err := target.Migrate(cmd.Context(), s, key)
+			if err != nil {
+				return storeError(err)
+			}
+			defer ns.Close()
+			fmt.Fprintf(f.Err, "claude-secure: copied %d mappings from %s to %s\n", n, s.Location(), ns.Location())
+			if key.Source == store.SourceEnv {
+				fmt.Fprintln(f.Err, "claude-secure: hint: the copy opens with the key in CLAUDE_SECURE_KEY")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "where to copy the store: a redis://, rediss:// or redis-sentinel:// URL, or a directory")
+	return cmd
 }

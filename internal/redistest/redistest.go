@@ -22,9 +22,21 @@ import (
 	"time"
 )
 
+// T is what the helpers need of a test: a *testing.T, or an adapter (the
+// command line's scripts have one).
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
+var _ T = (testing.TB)(nil)
+
 // Server is one redis-server process.
 type Server struct {
-	t    testing.TB
+	t    T
 	Dir  string
 	Port int
 	args []string
@@ -35,7 +47,7 @@ type Server struct {
 
 // Need skips (or, where Redis is required, fails) a test on a machine
 // without bin.
-func Need(t testing.TB, bin string) string {
+func Need(t T, bin string) string {
 	t.Helper()
 	p, err := exec.LookPath(bin)
 	if err != nil {
@@ -56,7 +68,7 @@ func debPackage(bin string) string {
 
 // Start starts a redis-server with the given extra configuration
 // directives ("appendonly yes", "replicaof 127.0.0.1 6379", …).
-func Start(t testing.TB, conf ...string) *Server {
+func Start(t T, conf ...string) *Server {
 	t.Helper()
 	Need(t, "redis-server")
 	s := &Server{t: t, Dir: t.TempDir(), args: conf}
@@ -72,10 +84,10 @@ func Start(t testing.TB, conf ...string) *Server {
 	return nil
 }
 
-func freePort(t testing.TB) int {
+func freePort(t T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port

@@ -259,7 +259,9 @@ func OpenRedis(ctx context.Context, rawURL string, key []byte) (*RedisStore, err
 	}
 	made, err := s.exists(ctx)
 	if err == nil && !made {
-		err = s.create(ctx)
+		seed := make([]byte, 32)
+		rand.Read(seed)
+		err = s.create(ctx, seed)
 	}
 	if err == nil {
 		err = s.load(ctx)
@@ -293,9 +295,7 @@ func (s *RedisStore) exists(ctx context.Context) (bool, error) {
 
 // create writes a new, empty store with a fresh pseudonym seed, unless
 // another process did it first.
-func (s *RedisStore) create(ctx context.Context) error {
-	seed := make([]byte, 32)
-	rand.Read(seed)
+func (s *RedisStore) create(ctx context.Context, seed []byte) error {
 	gen := make([]byte, 16)
 	rand.Read(gen)
 	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)

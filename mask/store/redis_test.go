@@ -326,3 +326,39 @@ func TestRedisURLs(t *testing.T) {
 		t.Errorf("redacted: %s", got)
 	}
 }
+
+// A replica masks, wherever it stands, a value another replica learned
+// after this one built its index, without a restart; and restores that
+// replica's pseudonyms.
+func TestRedisReplicaLearnsWhatAnotherIssued(t *testing.T) {
+	srv := redistest.Start(t)
+	a := engineOver(t, openRedisTest(t, srv.URL(), testKey))
+	b := engineOver(t, openRedisTest(t, srv.URL(), testKey))
+	if _, err := a.MaskBytes([]byte("nothing yet"), nil); err != nil {
+		t.Fatal(err)
+	}
+	fromB, err := b.MaskBytes([]byte("aws s3 ls s3://acme-orders-archive"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pseudonym := strings.TrimPrefix(string(fromB), "aws s3 ls s3://")
+	if pseudonym == "acme-orders-archive" {
+		t.Fatal("the bucket was not masked")
+	}
+	// what the proxy does before each request
+	if err := a.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	// bare, in prose: masked only because the value is known
+	got, err := a.MaskBytes([]byte("the acme-orders-archive bucket is full"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "the "+pseudonym+" bucket is full" {
+		t.Error("a replica did not mask a value another replica learned")
+	}
+	back, err := a.UnmaskBytes(fromB, a.RestoreAll(), nil)
+	if err != nil || string(back) != "aws s3 ls s3://acme-orders-archive" {
+		t.Errorf("a replica did not restore another's pseudonym: %v", err)
+	}
+}

@@ -532,11 +532,21 @@ func (s *RedisStore) Since(cursor uint64, each func([]mask.Mapping, uint64)) err
 func (s *RedisStore) SinceContext(ctx context.Context, cursor uint64, each func([]mask.Mapping, uint64)) error {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, RedisTimeout)
-		vals, err := s.c.LRange(cctx, redisKeys{}.log(), int64(cursor), int64(cursor)+sincePage-1).Result()
+		var gen *redis.SliceCmd
+		var page *redis.StringSliceCmd
+		_, err := s.c.Pipelined(cctx, func(p redis.Pipeliner) error {
+			gen = p.HMGet(cctx, redisKeys{}.meta(), "gen", "rotating")
+			page = p.LRange(cctx, redisKeys{}.log(), int64(cursor), int64(cursor)+sincePage-1)
+			return nil
+		})
 		cancel()
 		if err != nil {
 			return s.unavailable(err)
 		}
+		if err := s.sameGeneration(gen.Val()); err != nil {
+			return err
+		}
+		vals := page.Val()
 		if len(vals) == 0 {
 			return nil
 		}
@@ -557,6 +567,20 @@ func (s *RedisStore) SinceContext(ctx context.Context, cursor uint64, each func(
 			return nil
 		}
 	}
+}
+
+// sameGeneration checks that the store is still the one this process
+// opened (gen and rotating, from meta): a store that was reset, or whose
+// key was rotated, has another log, and reading on from this process's
+// cursor would miss its mappings. While a rotation of this generation
+// runs, reading goes on (the rotation reads the log so).
+func (s *RedisStore) sameGeneration(vals []any) error {
+	gen, _ := vals[0].(string)
+	rotating, _ := vals[1].(string)
+	if gen == s.gen || gen == genRotating && rotating == s.gen {
+		return nil
+	}
+	return fmt.Errorf("%w (%s): %w: the store was reset or its key rotated since this process opened it; restart it", mask.ErrStoreUnavailable, s.name, ErrWrongKey)
 }
 
 // LookupOne implements Backend.

@@ -362,3 +362,24 @@ func TestRedisReplicaLearnsWhatAnotherIssued(t *testing.T) {
 		t.Errorf("a replica did not restore another's pseudonym: %v", err)
 	}
 }
+
+// A replica whose store was reset under it reads nothing more and masks
+// nothing more: its cursor belongs to a log that is gone.
+func TestRedisReplicaRefusesAfterReset(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedisTest(t, srv.URL(), testKey)
+	e := engineOver(t, s)
+	if _, err := e.MaskBytes([]byte(sample), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ResetRedis(context.Background(), srv.URL()); err != nil {
+		t.Fatal(err)
+	}
+	openRedisTest(t, srv.URL(), testKey) // a new store, under the same key
+	if err := e.Refresh(); !errors.Is(err, mask.ErrStoreUnavailable) {
+		t.Errorf("refresh after a reset: %v", err)
+	}
+	if err := s.Check(); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("check after a reset: %v", err)
+	}
+}

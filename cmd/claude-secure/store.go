@@ -90,7 +90,11 @@ func newCmdStoreRotate(f *factory) *cobra.Command {
 Pseudonyms do not change. The rotation is one transaction: after a crash the
 store opens with the old key or the new one. When the key comes from
 CLAUDE_SECURE_KEY, the new key is printed on standard output before the store
-changes; put it in CLAUDE_SECURE_KEY afterwards.`,
+changes; put it in CLAUDE_SECURE_KEY afterwards.
+
+A shared store in Redis (--store) stops issuing new pseudonyms for every
+replica while it is re-sealed (their requests get 503s), and replicas still on
+the old key keep refusing afterwards: restart each with the new key.`,
 		Example: `  claude-secure store rotate-key                    # key in the keyring or the key file: replaced there
   key=$(claude-secure store rotate-key) && export CLAUDE_SECURE_KEY="$key"`,
 		Args: cobra.NoArgs,

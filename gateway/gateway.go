@@ -45,9 +45,10 @@ type Config struct {
 	Transport  *http.Transport // nil: proxy.NewTransport()
 	AllowPaths []string
 	MaxBody    int64
-	// Tokens authenticate clients. Nil turns authentication off, which
-	// Listen allows on loopback addresses only.
-	Tokens *Tokens
+	// Tokens authenticate clients: the token file ([Tokens]) or, for
+	// replicas, the shared Redis ([RedisTokens]). Nil turns
+	// authentication off, which Listen allows on loopback addresses only.
+	Tokens TokenStore
 	Limits Limits
 	// Log receives JSON lines: one per request, and the gateway's own.
 	Log *slog.Logger
@@ -190,6 +191,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Token, bo
 	tok, ok, err := s.cfg.Tokens.Check(secret)
 	if err != nil {
 		s.cfg.Log.Error("token check failed", "error", err.Error())
+		if errors.Is(err, ErrUnavailable) {
+			w.Header().Set("Retry-After", "1")
+		}
 		s.h.Refuse(w, r, http.StatusServiceUnavailable, "api_error", "token_store", "the gateway cannot read its tokens")
 		return Token{}, false
 	}

@@ -33,7 +33,7 @@ type testGateway struct {
 	*Server
 	url    string
 	api    *fakeapi.Server
-	tokens *Tokens
+	tokens TokenStore
 	logs   *syncbuf.Buffer
 }
 

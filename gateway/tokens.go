@@ -55,6 +55,30 @@ type Token struct {
 	Created time.Time `json:"created"`
 }
 
+// TokenStore keeps the gateway's tokens: the file in the state directory
+// ([Tokens]) or the Redis that replicas share ([RedisTokens]). A change
+// made through any TokenStore on the same file or Redis holds for every
+// gateway reading it from its next request on.
+type TokenStore interface {
+	// Create makes a new token and returns it; only its hash is kept. A
+	// name is unique.
+	Create(name string, role Role) (string, error)
+	// Revoke deletes the named token.
+	Revoke(name string) error
+	// List returns the tokens, oldest first.
+	List() ([]Token, error)
+	// Check returns the token that secret is, if it is one. An error means
+	// the tokens could not be read: the caller refuses the request.
+	Check(secret string) (Token, bool, error)
+	// Count reports how many tokens there are.
+	Count() (int, error)
+}
+
+var (
+	_ TokenStore = (*Tokens)(nil)
+	_ TokenStore = (*RedisTokens)(nil)
+)
+
 type tokenFile struct {
 	Tokens []Token `json:"tokens"`
 }
@@ -85,21 +109,37 @@ func (t *Tokens) Path() string { return t.path }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
-// Create makes a new token and returns it; only its hash is kept.
-func (t *Tokens) Create(name string, role Role) (string, error) {
+// newToken checks a name and makes a token for it: the secret to hand out
+// once, and the Token to keep.
+func newToken(name string, role Role) (string, Token, error) {
 	if !namePattern.MatchString(name) {
-		return "", fmt.Errorf("invalid token name %q: use letters, digits, '.', '_', '@' or '-' (at most 64)", name)
+		return "", Token{}, fmt.Errorf("invalid token name %q: use letters, digits, '.', '_', '@' or '-' (at most 64)", name)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
+		return "", Token{}, err
 	}
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	err := t.update(func(f *tokenFile) error {
+	return secret, Token{Name: name, Role: role, Hash: hashToken(secret), Created: time.Now().UTC().Truncate(time.Second)}, nil
+}
+
+func errNameTaken(name string) error {
+	return fmt.Errorf("a token named %q exists; revoke it first or pick another name", name)
+}
+
+func errNoToken(name string) error { return fmt.Errorf("no token named %q", name) }
+
+// Create makes a new token and returns it; only its hash is kept.
+func (t *Tokens) Create(name string, role Role) (string, error) {
+	secret, tok, err := newToken(name, role)
+	if err != nil {
+		return "", err
+	}
+	err = t.update(func(f *tokenFile) error {
 		if slices.ContainsFunc(f.Tokens, func(x Token) bool { return x.Name == name }) {
-			return fmt.Errorf("a token named %q exists; revoke it first or pick another name", name)
+			return errNameTaken(name)
 		}
-		f.Tokens = append(f.Tokens, Token{Name: name, Role: role, Hash: hashToken(secret), Created: time.Now().UTC().Truncate(time.Second)})
+		f.Tokens = append(f.Tokens, tok)
 		return nil
 	})
 	if err != nil {
@@ -113,7 +153,7 @@ func (t *Tokens) Revoke(name string) error {
 	return t.update(func(f *tokenFile) error {
 		i := slices.IndexFunc(f.Tokens, func(x Token) bool { return x.Name == name })
 		if i < 0 {
-			return fmt.Errorf("no token named %q", name)
+			return errNoToken(name)
 		}
 		f.Tokens = slices.Delete(f.Tokens, i, i+1)
 		return nil

@@ -118,7 +118,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		logw = lf
 	}
 	log := slog.New(slog.NewJSONHandler(logw, nil))
-	var tokens *gateway.Tokens
+	var tokens gateway.TokenStore
 	if !opts.noAuth {
 		tokens = gateway.OpenTokens(filepath.Join(dir, "tokens.json"))
 		n, err := tokens.Count()

@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Replicas of a gateway behind one load balancer share their tokens in
+// the Redis of the shared store (--store), in keys of their own beside the
+// store's:
+//
+//	claude-secure-gateway:tokens          hash: a token's SHA-256 (hex) →
+//	                                      its name, role and creation time (JSON)
+//	claude-secure-gateway:token-names     hash: a token's name → its SHA-256
+//
+// The prefix is not the store's "claude-secure:", so `store reset` leaves
+// the tokens alone. Redis holds no token, only its SHA-256, as the file
+// does.
+const redisPrefix = "claude-secure-gateway:"
+
+// redisTimeout bounds one call to Redis, as the store's calls are bounded.
+const redisTimeout = 3 * time.Second
+
+// ErrUnavailable means the Redis holding the gateway's shared state
+// (its tokens) could not be reached. A gateway refuses the
+// request with a 503 the client retries; it never serves it unchecked.
+var ErrUnavailable = errors.New("the gateway's shared state in Redis cannot be reached")
+
+// unavailable marks an error from Redis as ErrUnavailable, with a reason
+// that names no key and no value.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrUnavailable, redisReason(err))
+}
+
+// redisReason is what went wrong: the network error's kind, or Redis's
+// own error code (LOADING, READONLY, …).
+func redisReason(err error) string {
+	var re redis.Error
+	var ne net.Error
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.As(err, &re):
+		code, _, _ := strings.Cut(re.Error(), " ")
+		return "Redis answered " + code
+	case errors.Is(err, redis.ErrClosed):
+		return "connection closed"
+	case errors.As(err, &oe):
+		return oe.Op + " failed"
+	}
+	return "connection failed"
+}

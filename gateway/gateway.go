@@ -28,6 +28,7 @@ import (
 	"github.com/claude-secure/claude-secure/mask"
 	"github.com/claude-secure/claude-secure/proxy"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 )
 
 // TokenHeader carries a gateway token. A token may also be sent as the
@@ -50,6 +51,11 @@ type Config struct {
 	// authentication off, which Listen allows on loopback addresses only.
 	Tokens TokenStore
 	Limits Limits
+	// Shared, if set, is the Redis that replicas share (the shared
+	// store's): the Limits are counted there, for all replicas together.
+	// Nil counts them in this process. A Redis that cannot be reached
+	// refuses requests with a 503; none is served unlimited.
+	Shared redis.UniversalClient
 	// Log receives JSON lines: one per request, and the gateway's own.
 	Log *slog.Logger
 	// UpstreamAPIKey, if set, is sent as x-api-key for clients that bring
@@ -67,9 +73,11 @@ type Server struct {
 	h              *proxy.Handler
 	m              *metrics
 	metricsHandler http.Handler
-	lim            *limiter
-	draining       atomic.Bool
-	active         atomic.Int64 // API calls in flight
+	lim            rateLimiter
+	// clock, if set, replaces the limiter's own clock (tests)
+	clock    func() time.Time
+	draining atomic.Bool
+	active   atomic.Int64 // API calls in flight
 }
 
 // New builds a gateway.
@@ -77,7 +85,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		return nil, errors.New("gateway needs a logger")
 	}
-	s := &Server{cfg: cfg, m: newMetrics(), lim: newLimiter(cfg.Limits)}
+	s := &Server{cfg: cfg, m: newMetrics()}
+	if cfg.Shared != nil {
+		s.lim = newRedisLimiter(cfg.Shared, cfg.Limits)
+	} else {
+		s.lim = newLimiter(cfg.Limits)
+	}
 	s.metricsHandler = promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
 	tr := cfg.Transport
 	if tr == nil {
@@ -159,7 +172,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("token %q has role %s; calling the API needs user or admin", tok.Name, tok.Role), tok.Name)
 		return
 	}
-	if ok, wait := s.lim.allow(tok.Name, time.Now()); !ok {
+	var now time.Time
+	if s.clock != nil {
+		now = s.clock()
+	}
+	ok, wait, err := s.lim.take(r.Context(), tok.Name, now)
+	if err != nil {
+		s.cfg.Log.Error("rate limit check failed", "token", tok.Name, "error", err.Error())
+		w.Header().Set("Retry-After", "1")
+		s.h.RefuseAs(w, r, http.StatusServiceUnavailable, "api_error", "limit_store",
+			"the gateway cannot check its rate limits, nothing was sent; retry shortly", tok.Name)
+		return
+	}
+	if !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.h.RefuseAs(w, r, http.StatusTooManyRequests, "rate_limit_error", "rate_limited",

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"math"
 	"sync"
 	"time"
@@ -8,7 +9,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limits are the per-token request rates; zero means unlimited.
+// Limits are the per-token request rates; zero means unlimited. With a
+// shared Redis (Config.Shared) they hold across every replica using it.
 type Limits struct {
 	PerSecond float64 // sustained rate; the burst is the same number
 	PerHour   int
@@ -17,7 +19,16 @@ type Limits struct {
 // DefaultLimits are 10 requests a second and 1,000 an hour per token.
 var DefaultLimits = Limits{PerSecond: 10, PerHour: 1000}
 
-// limiter keeps two token buckets per caller: one per second, one per hour.
+// rateLimiter takes one request from a caller's allowance, or says how
+// long to wait before one would be allowed (and takes nothing). A zero now
+// means the limiter's own clock. An error means the limits could not be
+// checked: the request is refused.
+type rateLimiter interface {
+	take(ctx context.Context, caller string, now time.Time) (bool, time.Duration, error)
+}
+
+// limiter keeps two token buckets per caller in memory: one per second,
+// one per hour.
 type limiter struct {
 	limits Limits
 	mu     sync.Mutex
@@ -28,6 +39,15 @@ type buckets struct{ second, hour *rate.Limiter }
 
 func newLimiter(l Limits) *limiter {
 	return &limiter{limits: l, by: map[string]*buckets{}}
+}
+
+// take implements rateLimiter.
+func (l *limiter) take(_ context.Context, caller string, now time.Time) (bool, time.Duration, error) {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ok, wait := l.allow(caller, now)
+	return ok, wait, nil
 }
 
 // allow takes one request from the caller's buckets, or reports how long

@@ -11,13 +11,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Replicas of a gateway behind one load balancer share their tokens in
-// the Redis of the shared store (--store), in keys of their own beside the
-// store's:
+// Replicas of a gateway behind one load balancer share their tokens and
+// rate limits in the Redis of the shared store (--store), in keys of their
+// own beside the store's:
 //
 //	claude-secure-gateway:tokens          hash: a token's SHA-256 (hex) →
 //	                                      its name, role and creation time (JSON)
 //	claude-secure-gateway:token-names     hash: a token's name → its SHA-256
+//	claude-secure-gateway:limit:<name>:s  the per-second limit's theoretical
+//	claude-secure-gateway:limit:<name>:h  arrival time (GCRA), in µs; each
+//	                                      expires when its bucket is full again
 //
 // The prefix is not the store's "claude-secure:", so `store reset` leaves
 // the tokens alone. Redis holds no token, only its SHA-256, as the file
@@ -28,7 +31,7 @@ const redisPrefix = "claude-secure-gateway:"
 const redisTimeout = 3 * time.Second
 
 // ErrUnavailable means the Redis holding the gateway's shared state
-// (its tokens) could not be reached. A gateway refuses the
+// (tokens, rate limits) could not be reached. A gateway refuses the
 // request with a 503 the client retries; it never serves it unchecked.
 var ErrUnavailable = errors.New("the gateway's shared state in Redis cannot be reached")
 

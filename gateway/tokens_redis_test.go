@@ -34,13 +34,14 @@ func redisClient(t testing.TB, srv *redistest.Server) redis.UniversalClient {
 	return c
 }
 
-// newReplica is a gateway keeping its tokens in srv's Redis, with a
-// connection of its own.
+// newReplica is a gateway keeping its tokens and limits in srv's Redis,
+// with a connection of its own.
 func newReplica(t *testing.T, srv *redistest.Server, edit func(*Config)) *testGateway {
 	t.Helper()
 	c := redisClient(t, srv)
 	return newTestGateway(t, func(cfg *Config) {
 		cfg.Tokens = NewRedisTokens(c)
+		cfg.Shared = c
 		if edit != nil {
 			edit(cfg)
 		}
@@ -162,8 +163,8 @@ func TestRedisHoldsNoTokenSecret(t *testing.T) {
 			t.Errorf("key %q has type %s", k, typ)
 		}
 	}
-	if len(keys) < 2 {
-		t.Fatalf("only %d keys: tokens and names expected", len(keys))
+	if len(keys) < 3 {
+		t.Fatalf("only %d keys: tokens, names and limits expected", len(keys))
 	}
 	err = filepath.WalkDir(srv.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(p, ".log") || strings.HasSuffix(p, ".conf") {

@@ -51,6 +51,12 @@ Off loopback, tokens are always required and TLS is required unless
 --insecure-listen is given. GET /healthz and /readyz need no token; /metrics
 (Prometheus) and /stats need a viewer or admin token.
 
+With a shared store (--store or CLAUDE_SECURE_STORE), the tokens and the rate
+limits live in that Redis too, so several replicas behind a load balancer
+act as one gateway: a token created or revoked on any host holds on every
+replica from its next request, and a token's limits count its requests to
+all of them. If Redis cannot be reached, requests are refused with a 503.
+
 SIGTERM or SIGINT: stop accepting, let requests in flight (streams included)
 finish for up to --shutdown-grace, then exit.`,
 		Example: `  claude-secure token create alice --role user
@@ -118,12 +124,23 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		logw = lf
 	}
 	log := slog.New(slog.NewJSONHandler(logw, nil))
+	shared, err := f.sharedRedis()
+	if err != nil {
+		return err
+	}
+	if shared != nil {
+		defer shared.Close()
+	}
 	var tokens gateway.TokenStore
 	if !opts.noAuth {
-		tokens = gateway.OpenTokens(filepath.Join(dir, "tokens.json"))
+		if shared != nil {
+			tokens = gateway.NewRedisTokens(shared)
+		} else {
+			tokens = gateway.OpenTokens(filepath.Join(dir, "tokens.json"))
+		}
 		n, err := tokens.Count()
 		if err != nil {
-			return err
+			return f.sharedError(err)
 		}
 		if n == 0 {
 			log.Warn("no tokens yet: every request will be refused until one is created with 'claude-secure token create NAME'")
@@ -139,6 +156,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		MaxBody:        opts.maxBodyMiB << 20,
 		Tokens:         tokens,
 		Limits:         gateway.Limits{PerSecond: opts.rate, PerHour: opts.hourly},
+		Shared:         shared,
 		Log:            log,
 		UpstreamAPIKey: f.Getenv("ANTHROPIC_API_KEY"),
 		Ready:          sess.store.Check,
@@ -159,7 +177,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log.Info("listening", "addr", ln.Addr().String(), "provider", t.provider.Name(), "upstream", up.Host, "tls", opts.tlsCert != "",
-		"auth", !opts.noAuth, "rate_per_s", opts.rate, "rate_per_hour", opts.hourly, "state_dir", dir)
+		"auth", !opts.noAuth, "rate_per_s", opts.rate, "rate_per_hour", opts.hourly, "state_dir", dir, "shared_state", shared != nil)
 	err = gw.Run(ctx, ln, opts.tlsCert, opts.tlsKey, opts.grace)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("gateway stopped: %w", err)

@@ -2,21 +2,54 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/claude-secure/claude-secure/gateway"
+	"github.com/claude-secure/claude-secure/mask/store"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 )
 
-func (f *factory) tokens() (*gateway.Tokens, error) {
-	dir, err := f.stateDir()
-	if err != nil {
+// sharedRedis connects to the Redis of a shared store (--store), where
+// the replicas of a gateway keep their tokens and rate limits; nil without
+// a shared store. The caller closes it.
+func (f *factory) sharedRedis() (redis.UniversalClient, error) {
+	url, err := f.storeLocation()
+	if err != nil || url == "" {
 		return nil, err
 	}
-	return gateway.OpenTokens(filepath.Join(dir, "tokens.json")), nil
+	return store.NewRedisClient(url)
+}
+
+// tokens opens where the gateway's tokens are kept: the Redis of a shared
+// store, else tokens.json in the state directory. done releases it.
+func (f *factory) tokens() (ts gateway.TokenStore, done func(), err error) {
+	c, err := f.sharedRedis()
+	if err != nil {
+		return nil, nil, err
+	}
+	if c != nil {
+		return gateway.NewRedisTokens(c), func() { c.Close() }, nil
+	}
+	dir, err := f.stateDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	return gateway.OpenTokens(filepath.Join(dir, "tokens.json")), func() {}, nil
+}
+
+// sharedError names the Redis that could not be reached, and what to check.
+func (f *factory) sharedError(err error) error {
+	if !errors.Is(err, gateway.ErrUnavailable) {
+		return err
+	}
+	url, _ := f.storeLocation()
+	return withHint(fmt.Errorf("%w (%s)", err, store.RedactURL(url)),
+		"check that Redis is running and that the --store URL or CLAUDE_SECURE_STORE names it")
 }
 
 func newCmdToken(f *factory) *cobra.Command {
@@ -24,8 +57,10 @@ func newCmdToken(f *factory) *cobra.Command {
 		Use:   "token",
 		Short: "Manage the tokens clients use to reach 'claude-secure serve'",
 		Long: `Manage gateway tokens. A token is printed once, when it is created; only its
-SHA-256 hash is kept (tokens.json in the state directory). A running gateway
-notices new and revoked tokens on the next request.
+SHA-256 hash is kept: in tokens.json in the state directory or, with a shared
+store (--store or CLAUDE_SECURE_STORE), in that Redis, where every replica of a
+gateway using it reads them. A running gateway notices new and revoked tokens
+on the next request.
 
 Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
 		Example: `  claude-secure token create alice
@@ -44,13 +79,14 @@ Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
 			if err != nil {
 				return &usageError{err}
 			}
-			t, err := f.tokens()
+			t, done, err := f.tokens()
 			if err != nil {
 				return err
 			}
+			defer done()
 			secret, err := t.Create(args[0], r)
 			if err != nil {
-				return err
+				return f.sharedError(err)
 			}
 			fmt.Fprintln(f.Out, secret)
 			fmt.Fprintf(f.Err, "claude-secure: created token %q (role %s); it is shown only this once\n", args[0], r)
@@ -66,13 +102,14 @@ Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
 		Example: `  claude-secure token list
   claude-secure token list --json | jq -r '.[].name'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := f.tokens()
+			t, done, err := f.tokens()
 			if err != nil {
 				return err
 			}
+			defer done()
 			toks, err := t.List()
 			if err != nil {
-				return err
+				return f.sharedError(err)
 			}
 			if asJSON {
 				type row struct {
@@ -112,7 +149,8 @@ Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
 			var names []string
-			if t, err := f.tokens(); err == nil {
+			if t, done, err := f.tokens(); err == nil {
+				defer done()
 				toks, _ := t.List()
 				for _, k := range toks {
 					names = append(names, k.Name+"\t"+string(k.Role))
@@ -121,12 +159,13 @@ Roles: user may call the API; viewer may read /metrics and /stats; admin both.`,
 			return names, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := f.tokens()
+			t, done, err := f.tokens()
 			if err != nil {
 				return err
 			}
+			defer done()
 			if err := t.Revoke(args[0]); err != nil {
-				return err
+				return f.sharedError(err)
 			}
 			fmt.Fprintf(f.Err, "claude-secure: revoked token %q\n", args[0])
 			return nil

@@ -19,6 +19,10 @@ import (
 // token.
 type RedisTokens struct {
 	c redis.UniversalClient
+	// Replicas is how many Redis replicas a create or a revoke waits for
+	// (WAIT) before it is acknowledged, so that a failover does not bring
+	// back a revoked token.
+	Replicas int
 }
 
 // NewRedisTokens keeps tokens in the Redis c is connected to; the caller
@@ -66,6 +70,9 @@ func (t *RedisTokens) Create(name string, role Role) (string, error) {
 	if made == 0 {
 		return "", errNameTaken(name)
 	}
+	if err := t.waitReplicas(ctx); err != nil {
+		return "", err
+	}
 	return secret, nil
 }
 
@@ -79,6 +86,21 @@ func (t *RedisTokens) Revoke(name string) error {
 	}
 	if gone == 0 {
 		return errNoToken(name)
+	}
+	return t.waitReplicas(ctx)
+}
+
+// waitReplicas waits for the last write to reach t.Replicas replicas.
+func (t *RedisTokens) waitReplicas(ctx context.Context) error {
+	if t.Replicas <= 0 {
+		return nil
+	}
+	n, err := t.c.Do(ctx, "wait", t.Replicas, (redisTimeout * 2 / 3).Milliseconds()).Int64()
+	if err != nil {
+		return unavailable(err)
+	}
+	if n < int64(t.Replicas) {
+		return fmt.Errorf("%w: the change reached %d of %d Redis replicas; run it again", ErrUnavailable, n, t.Replicas)
 	}
 	return nil
 }

@@ -134,7 +134,9 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	var tokens gateway.TokenStore
 	if !opts.noAuth {
 		if shared != nil {
-			tokens = gateway.NewRedisTokens(shared)
+			t := gateway.NewRedisTokens(shared)
+			t.Replicas = f.sharedReplicas()
+			tokens = t
 		} else {
 			tokens = gateway.OpenTokens(filepath.Join(dir, "tokens.json"))
 		}

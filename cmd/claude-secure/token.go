@@ -25,6 +25,16 @@ func (f *factory) sharedRedis() (redis.UniversalClient, error) {
 	return store.NewRedisClient(url)
 }
 
+// sharedReplicas is how many Redis replicas a write to the shared store's
+// Redis waits for.
+func (f *factory) sharedReplicas() int {
+	url, err := f.storeLocation()
+	if err != nil || url == "" {
+		return 0
+	}
+	return store.WriteReplicas(url)
+}
+
 // tokens opens where the gateway's tokens are kept: the Redis of a shared
 // store, else tokens.json in the state directory. done releases it.
 func (f *factory) tokens() (ts gateway.TokenStore, done func(), err error) {
@@ -33,7 +43,9 @@ func (f *factory) tokens() (ts gateway.TokenStore, done func(), err error) {
 		return nil, nil, err
 	}
 	if c != nil {
-		return gateway.NewRedisTokens(c), func() { c.Close() }, nil
+		t := gateway.NewRedisTokens(c)
+		t.Replicas = f.sharedReplicas()
+		return t, func() { c.Close() }, nil
 	}
 	dir, err := f.stateDir()
 	if err != nil {

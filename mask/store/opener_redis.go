@@ -103,3 +103,15 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 	c, _, err := redisClient(rawURL)
 	return c, err
 }
+
+// WriteReplicas is how many replicas a write to the Redis a URL names waits
+// for before it is acknowledged (WAIT): 1 through Sentinel unless the URL's
+// replicas says otherwise, 0 for one server.
+func WriteReplicas(rawURL string) int {
+	c, n, err := redisClient(rawURL)
+	if err != nil {
+		return 0
+	}
+	c.Close()
+	return n
+}

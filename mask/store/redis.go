@@ -140,7 +140,7 @@ func redisClient(raw string) (redis.UniversalClient, int, error) {
 			return nil, 0, fmt.Errorf("store URL %s: %w", RedactURL(raw), urlError(err))
 		}
 		limitTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout)
-		opt.MaxRetries = 1
+		opt.MaxRetries, opt.DialerRetries = 1, 1
 		return redis.NewClient(opt), 0, nil
 	}
 	u, err := url.Parse(raw)
@@ -174,7 +174,7 @@ func redisClient(raw string) (redis.UniversalClient, int, error) {
 		}
 	}
 	limitTimeouts(&fo.DialTimeout, &fo.ReadTimeout, &fo.WriteTimeout)
-	fo.MaxRetries = 1
+	fo.MaxRetries, fo.DialerRetries = 1, 1
 	return redis.NewFailoverClient(fo), replicas, nil
 }
 

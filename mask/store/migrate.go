@@ -101,7 +101,7 @@ func (o Opener) createWithSeed(ctx context.Context, key, seed []byte) (Backend, 
 		if err != nil {
 			return nil, err
 		}
-		made, err := s.exists(ctx)
+		made, err := s.holdsAny(ctx)
 		if err == nil && made {
 			err = fmt.Errorf("%w: %s", ErrTargetNotEmpty, s.name)
 		}
@@ -156,4 +156,24 @@ func (o Opener) placeKey(key Key) error {
 		return writeKeyFile(o.keyFile(), key.Bytes)
 	}
 	return nil
+}
+
+// holdsAny reports whether Redis holds any key of a store, even one left
+// behind by a reset that stopped.
+func (s *RedisStore) holdsAny(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*RedisTimeout)
+	defer cancel()
+	var cursor uint64
+	for {
+		names, next, err := s.c.Scan(ctx, cursor, redisPrefix+"*", 1000).Result()
+		if err != nil {
+			return false, s.unavailable(err)
+		}
+		if len(names) > 0 {
+			return true, nil
+		}
+		if cursor = next; cursor == 0 {
+			return false, nil
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/claude-secure/claude-secure/mask"
@@ -70,6 +71,13 @@ type RedisStore struct {
 	gen  string // changes when the key is rotated
 	// replicas a write waits for (WAIT) before it is acknowledged
 	replicas int
+
+	// the log cursor the last read ended at and the forward key of the
+	// entry before it: a log that no longer holds that entry there lost
+	// mappings (a Redis restarted without them)
+	mu         sync.Mutex
+	lastCursor uint64
+	lastKey    string
 }
 
 var (
@@ -115,18 +123,33 @@ func IsRedisURL(s string) bool {
 	return false
 }
 
-// RedactURL is a store URL without its passwords, to show.
+// RedactURL is a store URL without its passwords, to show. Whatever
+// stands between the scheme and the last "@" is user information and is
+// replaced as text, before parsing: a password that does not parse as
+// one (an unescaped "/" or "?") would otherwise be read as a port or a
+// path and shown.
 func RedactURL(raw string) string {
+	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			raw = scheme + "://xxxxx@" + rest[at+1:]
+		}
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(a Redis URL that does not parse)"
 	}
 	q := u.Query()
-	if q.Has("sentinel_password") {
-		q.Set("sentinel_password", "xxxxx")
+	changed := false
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
 		u.RawQuery = q.Encode()
 	}
-	return u.Redacted()
+	return u.String()
 }
 
 // redisClient connects to the Redis a URL names: redis:// and rediss://
@@ -455,8 +478,12 @@ func (s *RedisStore) IssueContext(ctx context.Context, batch []mask.Mapping, ret
 // issueRound runs the issuing script for the mappings at idx, and waits
 // for replicas where it must.
 func (s *RedisStore) issueRound(ctx context.Context, work []mask.Mapping, idx []int) ([]string, error) {
-	args := make([]any, 0, 2+7*len(idx))
-	args = append(args, s.gen, len(idx))
+	args := make([]any, 0, 3+7*len(idx))
+	waits := "0"
+	if s.replicas > 0 {
+		waits = "1"
+	}
+	args = append(args, s.gen, waits, len(idx))
 	for _, i := range idx {
 		m := work[i]
 		f := s.fwdKey(m.Family, m.Original)
@@ -534,17 +561,30 @@ func (s *RedisStore) SinceContext(ctx context.Context, cursor uint64, each func(
 		cctx, cancel := context.WithTimeout(ctx, RedisTimeout)
 		var gen *redis.SliceCmd
 		var page *redis.StringSliceCmd
+		var before *redis.StringCmd
+		s.mu.Lock()
+		expect := ""
+		if cursor > 0 && cursor == s.lastCursor {
+			expect = s.lastKey
+		}
+		s.mu.Unlock()
 		_, err := s.c.Pipelined(cctx, func(p redis.Pipeliner) error {
 			gen = p.HMGet(cctx, redisKeys{}.meta(), "gen", "rotating")
 			page = p.LRange(cctx, redisKeys{}.log(), int64(cursor), int64(cursor)+sincePage-1)
+			if expect != "" {
+				before = p.LIndex(cctx, redisKeys{}.log(), int64(cursor)-1)
+			}
 			return nil
 		})
 		cancel()
-		if err != nil {
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return s.unavailable(err)
 		}
 		if err := s.sameGeneration(gen.Val()); err != nil {
 			return err
+		}
+		if before != nil && !strings.HasPrefix(before.Val(), expect) {
+			return fmt.Errorf("%w (%s): the store's log lost mappings this process read (Redis restarted without them?); restart it, and keep Redis's append-only file (appendonly yes, appendfsync always)", mask.ErrStoreUnavailable, s.name)
 		}
 		vals := page.Val()
 		if len(vals) == 0 {
@@ -562,6 +602,9 @@ func (s *RedisStore) SinceContext(ctx context.Context, cursor uint64, each func(
 			batch = append(batch, m)
 		}
 		cursor += uint64(len(vals))
+		s.mu.Lock()
+		s.lastCursor, s.lastKey = cursor, vals[len(vals)-1][:sha256.Size]
+		s.mu.Unlock()
 		each(batch, cursor)
 		if len(vals) < sincePage {
 			return nil
@@ -680,7 +723,8 @@ func (s *RedisStore) Info() (Info, error) {
 }
 
 // ResetRedis deletes every key of the store in the Redis a URL names (and
-// nothing else there). It needs no key.
+// nothing else there): its meta first, which stops every replica's
+// issuing, then the rest. It needs no key.
 func ResetRedis(ctx context.Context, rawURL string) (deleted int, err error) {
 	c, _, err := redisClient(rawURL)
 	if err != nil {
@@ -690,6 +734,13 @@ func ResetRedis(ctx context.Context, rawURL string) (deleted int, err error) {
 	s := &RedisStore{c: c, name: RedactURL(rawURL)}
 	ctx, cancel := context.WithTimeout(ctx, 10*RedisTimeout)
 	defer cancel()
+	// meta first: from then on every replica's issuing is refused, so
+	// nothing is written behind the sweep
+	if n, err := c.Unlink(ctx, redisKeys{}.meta()).Result(); err != nil {
+		return 0, s.unavailable(err)
+	} else {
+		deleted += int(n)
+	}
 	iter := c.Scan(ctx, 0, redisPrefix+"*", 1000).Iterator()
 	var batch []string
 	flush := func() error {

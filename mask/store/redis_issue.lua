@@ -1,20 +1,25 @@
 -- Issues mappings atomically (see redis.go). KEYS[1] is the store's meta
--- key; ARGV: the key generation, the count, then for each mapping its
--- forward key, the pseudonym's reverse key, the original's keyed hash,
--- the original's reverse key, the pseudonym's keyed hash, "1" when the
--- pseudonym is the original itself, and the sealed mapping.
+-- key; ARGV: the key generation, "1" when the answer waits for replicas,
+-- the count, then for each mapping its forward key, the pseudonym's
+-- reverse key, the original's keyed hash, the original's reverse key, the
+-- pseudonym's keyed hash, "1" when the pseudonym is the original itself,
+-- and the sealed mapping.
 -- Answers, for each: the sealed mapping already recorded for the original,
 -- "+" recorded now, "-" the original is another's pseudonym (never masked
 -- again), "?" the pseudonym is taken (propose another).
+-- The log entry is pushed before anything else is written, so a failed
+-- write leaves no mapping outside the log.
 local meta = KEYS[1]
 local p = string.sub(meta, 1, #meta - 4)
 local gen = redis.call('HGET', meta, 'gen')
 if gen ~= ARGV[1] or gen == 'rotating' then
   return redis.error_reply('STALE the store key was rotated')
 end
-local n = tonumber(ARGV[2])
+local waits = ARGV[2] == '1'
+local n = tonumber(ARGV[3])
 local out = {}
-local at = 3
+local wrote = false
+local at = 4
 for i = 1, n do
   local f, r, o, ro, op, same, val =
     ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
@@ -32,15 +37,21 @@ for i = 1, n do
         or (same == '0' and redis.call('EXISTS', p .. 'o:' .. op) == 1) then
         out[i] = '?'
       else
+        redis.call('RPUSH', p .. 'log', f .. val)
         redis.call('SET', p .. 'f:' .. f, val)
         if not byPseud then
           redis.call('SET', p .. 'r:' .. r, o .. f)
         end
         redis.call('SET', p .. 'o:' .. o, '')
-        redis.call('RPUSH', p .. 'log', f .. val)
         out[i] = '+'
+        wrote = true
       end
     end
   end
+end
+if waits and not wrote then
+  -- a write of this connection, so that the WAIT after it also covers
+  -- the mappings found here, which another client may have just written
+  redis.call('SET', p .. 'sync', '')
 end
 return out

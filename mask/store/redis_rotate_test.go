@@ -6,7 +6,9 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/claude-secure/claude-secure/internal/redistest"
 	"github.com/claude-secure/claude-secure/mask"
@@ -81,11 +83,14 @@ func TestRedisInterruptedRotation(t *testing.T) {
 	}
 	before := redisLog(t, s)
 	ctx := context.Background()
-	if ok, err := freezeScript.Run(ctx, s.c, []string{redisKeys{}.meta()}, s.gen).Int(); err != nil || ok != 1 {
+	old := rotationLease
+	rotationLease = 300 * time.Millisecond
+	t.Cleanup(func() { rotationLease = old })
+	if ok, err := freezeScript.Run(ctx, s.c, []string{redisKeys{}.meta(), rotationKey()}, s.gen, "token-1", rotationLease.Milliseconds()).Int(); err != nil || ok != 1 {
 		t.Fatalf("freeze: %v %v", ok, err)
 	}
 	nk, _ := deriveKeys(bytes.Repeat([]byte{5}, 32))
-	if _, err := s.resealInto(ctx, &RedisStore{keys: nk, c: s.c, seed: s.seed}); err != nil {
+	if _, err := s.resealInto(ctx, &RedisStore{keys: nk, c: s.c, seed: s.seed}, "token-1"); err != nil {
 		t.Fatal(err)
 	}
 	// the process stops here; another opens the store with the old key
@@ -100,6 +105,11 @@ func TestRedisInterruptedRotation(t *testing.T) {
 	if err := again.Check(); !errors.Is(err, mask.ErrStoreUnavailable) {
 		t.Errorf("ready during an interrupted rotation: %v", err)
 	}
+	// while the stopped rotation's lease lasts, no other may start
+	if _, err := again.RotateKey(ctx, bytes.Repeat([]byte{6}, 32)); !errors.Is(err, mask.ErrStoreUnavailable) {
+		t.Fatalf("a rotation started while another held the lease: %v", err)
+	}
+	time.Sleep(2 * rotationLease)
 	ns, err := again.RotateKey(ctx, bytes.Repeat([]byte{6}, 32))
 	if err != nil {
 		t.Fatalf("rotating again: %v", err)
@@ -107,8 +117,10 @@ func TestRedisInterruptedRotation(t *testing.T) {
 	if !slices.Equal(redisLog(t, ns), before) {
 		t.Error("the second rotation changed the mappings")
 	}
-	if got, _ := redistest.Do(srv.Addr(), "DBSIZE"); got != ":"+itoa(2+3*len(before)) {
-		t.Errorf("after rotation Redis holds %s keys, want %d", got, 2+3*len(before))
+	// the old key's entries are gone; the stopped rotation's stay, sealed
+	// under a key that was never installed (no name of them is known)
+	if got, _ := redistest.Do(srv.Addr(), "DBSIZE"); got != ":"+itoa(2+6*len(before)) {
+		t.Errorf("after rotation Redis holds %s keys, want %d", got, 2+6*len(before))
 	}
 	if _, err := ns.Issue([]mask.Mapping{{Family: "f", Kind: "k", Original: "orig-new", Pseudonym: "ps-new"}}, nil); err != nil {
 		t.Errorf("issuing after the rotation: %v", err)
@@ -117,4 +129,71 @@ func TestRedisInterruptedRotation(t *testing.T) {
 
 func itoa(n int) string {
 	return strconv.Itoa(n)
+}
+
+// Two rotations at once: one runs, the other is refused, and the store
+// opens whole under the winner's key.
+func TestRedisConcurrentRotations(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedisTest(t, srv.URL(), testKey)
+	batch := make([]mask.Mapping, 3000)
+	for i := range batch {
+		batch[i] = mask.Mapping{Family: "f", Kind: "k", Original: "orig-" + strconv.Itoa(i), Pseudonym: "ps-" + strconv.Itoa(i)}
+	}
+	if _, err := s.Issue(batch, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := redisLog(t, s)
+	keys := [][]byte{bytes.Repeat([]byte{5}, 32), bytes.Repeat([]byte{6}, 32)}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = openRedisTest(t, srv.URL(), testKey).RotateKey(context.Background(), keys[i])
+		}()
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		if err == nil {
+			if won >= 0 {
+				t.Fatal("both rotations say they succeeded")
+			}
+			won = i
+		}
+	}
+	if won < 0 {
+		t.Fatalf("neither rotation succeeded: %v / %v", errs[0], errs[1])
+	}
+	if got := redisLog(t, openRedisTest(t, srv.URL(), keys[won])); !slices.Equal(got, before) {
+		t.Errorf("the winner's key reads %d of %d mappings", len(got), len(before))
+	}
+}
+
+// What a replica on the new key writes right after the switch stays: the
+// sweep deletes only the old key's entries.
+func TestRedisRotationKeepsNewKeyWrites(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedisTest(t, srv.URL(), testKey)
+	if _, err := engineOver(t, s).MaskBytes([]byte(sample), nil); err != nil {
+		t.Fatal(err)
+	}
+	newKey := bytes.Repeat([]byte{5}, 32)
+	ns, err := s.RotateKey(context.Background(), newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Issue([]mask.Mapping{{Family: "f", Kind: "k", Original: "orig-new", Pseudonym: "ps-new"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// a second rotation's sweep must not take it either
+	ns2, err := ns.RotateKey(context.Background(), bytes.Repeat([]byte{6}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if orig, _, ok, err := ns2.LookupOne("ps-new"); err != nil || !ok || orig != "orig-new" {
+		t.Errorf("a mapping written under the new key is gone: %v %v", ok, err)
+	}
 }

@@ -322,8 +322,21 @@ func TestRedisURLs(t *testing.T) {
 	if got := RedactURL("redis://u:hunter22@h:1/0"); strings.Contains(got, "hunter22") {
 		t.Errorf("redacted: %s", got)
 	}
-	if got := RedactURL("redis-sentinel://:pw1@h:1,h:2/0?master=m&sentinel_password=pw2"); strings.Contains(got, "pw1") || strings.Contains(got, "pw2") {
-		t.Errorf("redacted: %s", got)
+	for _, u := range []string{
+		"redis-sentinel://:Hunter2a@h:1,h:2/0?master=m&sentinel_password=Hunter2b",
+		"redis://:/Hunter2+base64pw@h:6379/0",
+		"redis://default:42/Hunter2c@h/0",
+		"rediss://:7?Hunter2d@h/0",
+		"redis://h:1/0?password=Hunter2e",
+		"unix://:Hunter2f@/tmp/redis.sock",
+	} {
+		got := RedactURL(u)
+		if strings.Contains(got, "Hunter2") {
+			t.Errorf("a password is shown: %s", got)
+		}
+		if _, _, err := redisClient(u); err != nil && strings.Contains(err.Error(), "Hunter2") {
+			t.Errorf("an error shows a password: %v", err)
+		}
 	}
 }
 
@@ -381,5 +394,35 @@ func TestRedisReplicaRefusesAfterReset(t *testing.T) {
 	}
 	if err := s.Check(); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("check after a reset: %v", err)
+	}
+}
+
+// A Redis that comes back with fewer mappings than a replica read (it
+// restarted from an older snapshot) is refused, not read on from a cursor
+// past its end.
+func TestRedisLostMappingsAreRefused(t *testing.T) {
+	srv := redistest.Start(t, "appendonly no")
+	s := openRedisTest(t, srv.URL(), testKey)
+	e := engineOver(t, s)
+	if _, err := e.MaskBytes([]byte("i-0a1b2c3d4e5f60718"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redistest.Do(srv.Addr(), "SAVE"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.MaskBytes([]byte(sample), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	srv.Restart() // from the snapshot: one mapping of five
+	other := engineOver(t, openRedisTest(t, srv.URL(), testKey))
+	if _, err := other.MaskBytes([]byte("i-0a1b2c3d4e5f60799 and i-0a1b2c3d4e5f60798 and i-0a1b2c3d4e5f60797 and i-0a1b2c3d4e5f60796"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Refresh(); !errors.Is(err, mask.ErrStoreUnavailable) {
+		t.Errorf("refresh over a log that lost mappings: %v", err)
 	}
 }

@@ -8,15 +8,19 @@ want=2.15.1
 gr="$(go env GOPATH)/bin/goreleaser"
 if ! "$gr" --version 2>/dev/null | grep -q "$want"; then
 	echo "== installing goreleaser v$want"
+	t=$(date +%s)
 	go install "github.com/goreleaser/goreleaser/v2@v$want"
+	echo "== installed goreleaser v$want ($(($(date +%s) - t)) s)"
 fi
 echo "== goreleaser check"
 "$gr" check
 echo "== goreleaser snapshot build"
+t=$(date +%s)
 "$gr" release --snapshot --clean --skip=publish >/tmp/goreleaser-snapshot.log 2>&1 || {
 	tail -40 /tmp/goreleaser-snapshot.log
 	exit 1
 }
+echo "== goreleaser snapshot build ($(($(date +%s) - t)) s)"
 n=$(ls dist/*.tar.gz dist/*.zip 2>/dev/null | wc -l)
 [ "$n" -eq 6 ] || { echo "release-check: expected 6 archives, got $n" >&2; exit 1; }
 for t in linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64 windows_arm64; do

@@ -10,6 +10,19 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# took PHASE: prints how long PHASE took (since the previous call) and keeps
+# it for the summary at the end
+begin=$(date +%s)
+mark=$begin
+summary=""
+took() {
+	now=$(date +%s)
+	echo "== $1 ($((now - mark)) s)"
+	summary="$summary$(printf '%6s s  %s' "$((now - mark))" "$1")
+"
+	mark=$now
+}
+
 need=""
 command -v dbus-run-session >/dev/null 2>&1 || need="$need dbus"
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need="$need gnome-keyring"
@@ -22,6 +35,7 @@ if [ -n "$need" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
+	took "installing$need"
 fi
 
 # the Redis tests start their own redis-server and redis-sentinel processes
@@ -30,6 +44,7 @@ export CLAUDE_SECURE_REQUIRE_REDIS=1
 
 echo "== go mod download"
 go mod download
+took "go mod download"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -37,9 +52,11 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
 	exit 1
 fi
+took "gofmt"
 
 echo "== go vet"
 go vet ./...
+took "go vet"
 
 echo "== go test -race"
 # the failed tests' own output first, then each package's result and every
@@ -47,17 +64,22 @@ echo "== go test -race"
 if ! go test -race -count=1 -json ./... 2>&1 | python3 scripts/gotest-report.py; then
 	exit 1
 fi
+took "go test -race"
 
 echo "== end to end with the real Claude Code"
 scripts/e2e.sh
+took "end to end"
 
 echo "== release: goreleaser check, snapshot build of six targets, installer"
 scripts/release-check.sh
+took "release checks"
 
 echo "== keyring tests against a real Secret Service"
 if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then
 	scripts/test-keyring.sh 2>&1 | grep -v 'Failed to set fd limit'
+	took "keyring tests"
 else
 	echo "dbus-run-session or gnome-keyring-daemon is missing after the install step" >&2
 	exit 1
 fi
+printf '== all passed in %s s\n%s' "$(($(date +%s) - begin))" "$summary"

@@ -23,6 +23,11 @@ took() {
 	mark=$now
 }
 
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 need=""
 command -v dbus-run-session >/dev/null 2>&1 || need="$need dbus"
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need="$need gnome-keyring"
@@ -76,7 +81,11 @@ took "release checks"
 
 echo "== keyring tests against a real Secret Service"
 if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then
-	scripts/test-keyring.sh 2>&1 | grep -v 'Failed to set fd limit'
+	# the tests' own exit status, not that of a filter in a pipe
+	rc=0
+	scripts/test-keyring.sh >"$tmp/keyring.log" 2>&1 || rc=$?
+	grep -v 'Failed to set fd limit' "$tmp/keyring.log" || true
+	[ "$rc" -eq 0 ] || { echo "keyring tests failed (exit $rc)" >&2; exit 1; }
 	took "keyring tests"
 else
 	echo "dbus-run-session or gnome-keyring-daemon is missing after the install step" >&2

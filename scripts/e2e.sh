@@ -6,6 +6,9 @@
 # TypeScript SDK through a `claude-secure serve` process, both against fake
 # upstreams on loopback.
 #
+# `scripts/e2e.sh install` only installs them (scripts/test.sh does that in
+# the background while the other tests run).
+#
 # E2E_DUMP=DIR keeps every request body the scripted fake upstream of
 # e2e/identity_test.go receives (masked, unless one leaked).
 set -eu
@@ -32,11 +35,12 @@ bin=$dir/node_modules/@anthropic-ai/claude-code-$platform/claude
 if [ ! -x "$bin" ]; then
 	npm_install "$dir" "@anthropic-ai/claude-code@$version"
 fi
-echo "== Claude Code $("$bin" --version 2>/dev/null || echo '(version unknown)')"
 sdk_version=${ANTHROPIC_TS_SDK_VERSION:-1.14.0}
 sdk=.cache/anthropic-sdk-$sdk_version
 if [ ! -f "$sdk/node_modules/@anthropic-ai/sdk/package.json" ]; then
 	npm_install "$sdk" "@anthropic-ai/sdk@$sdk_version"
 fi
+[ "${1:-}" != install ] || exit 0
+echo "== Claude Code $("$bin" --version 2>/dev/null || echo '(version unknown)')"
 echo "== @anthropic-ai/sdk $sdk_version, node $(node --version)"
 CLAUDE_CODE_BIN="$PWD/$bin" ANTHROPIC_TS_SDK_DIR="$PWD/$sdk" go test -count=1 -race -v ./e2e/

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,6 +155,31 @@ func (o outcome) restored() string {
 		return "the text is not the answer with the originals restored"
 	case tool != fakeapi.ToolInput(o.inst, o.acct):
 		return "the tool input is not the answer's with the originals restored"
+	}
+	return ""
+}
+
+// refusedCleanly says what is wrong with an answer that should be the
+// 503 of a store that cannot be reached (nothing: "").
+func (o outcome) refusedCleanly() string {
+	if o.err != nil {
+		return "transport error: " + redactErr(o.err, o.inst, o.acct)
+	}
+	var e struct {
+		Type  string `json:"type"`
+		Error struct{ Type, Message string }
+	}
+	switch {
+	case o.status != http.StatusServiceUnavailable:
+		return fmt.Sprintf("status %d, want 503", o.status)
+	case o.retryAfter == "":
+		return "a 503 without Retry-After"
+	case json.Unmarshal(o.body, &e) != nil || e.Type != "error" || e.Error.Type != "api_error":
+		return "a 503 whose body is not an Anthropic error"
+	case !strings.HasPrefix(e.Error.Message, "claude-secure: ") || !strings.Contains(e.Error.Message, "nothing was sent"):
+		return "a 503 that does not say claude-secure sent nothing"
+	case bytes.Contains(o.body, []byte(o.inst)) || bytes.Contains(o.body, []byte(o.acct)):
+		return "a 503 that quotes an original"
 	}
 	return ""
 }
@@ -566,4 +592,148 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("no %s within %v", what, d)
 		}
 	}
+}
+
+// readyz is the status of a replica's /readyz.
+func readyz(base string) int {
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// Redis killed while clients stream through two replicas: a request that
+// needs the store is refused with a clean 503 (an Anthropic error,
+// Retry-After) and nothing of it reaches the upstream; /readyz says 503.
+// Redis restarted (its append-only file fsynced at every write): the
+// replicas take requests again by themselves, and the store holds every
+// mapping acknowledged before the outage, in the same place in its log.
+func TestRedisOutageUnderLoad(t *testing.T) {
+	const replicas, clients = 2, 40
+	rs := startReplicas(t, replicas, time.Millisecond, "appendonly yes", "appendfsync always")
+	asks := &asksOf{salt: 3}
+	var mu sync.Mutex
+	var failed []string
+	var outcomes []outcome
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hammer(ctx, rs, clients, func(c int) int { return c % replicas }, asks.next, func(o outcome) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			outcomes = append(outcomes, o)
+			msg := o.restored()
+			if o.status == http.StatusServiceUnavailable {
+				msg = o.refusedCleanly()
+			}
+			if msg != "" {
+				failed = append(failed, fmt.Sprintf("client %d, request %d on replica %d: %s", o.client, o.seq, o.replica, msg))
+			}
+			return true
+		})
+	}()
+	count := func(status int, after time.Time) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, o := range outcomes {
+			if o.status == status && o.start.After(after) {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 20*time.Second, "requests before the outage", func() bool { return count(200, time.Time{}) >= 3*clients })
+
+	// the log as it stood just before Redis went down
+	before := logEntries(t, rs.redis.URL())
+	rs.redis.Kill()
+	down := time.Now()
+	for i := range replicas {
+		waitFor(t, 10*time.Second, fmt.Sprintf("503 from replica %d's /readyz", i), func() bool {
+			return readyz(rs.base(i)) == http.StatusServiceUnavailable
+		})
+	}
+	waitFor(t, 20*time.Second, "503s during the outage", func() bool { return count(503, down) >= 2*clients })
+	up := time.Now()
+	rs.redis.Restart()
+	for i := range replicas {
+		waitFor(t, 20*time.Second, fmt.Sprintf("200 from replica %d's /readyz", i), func() bool {
+			return readyz(rs.base(i)) == http.StatusOK
+		})
+	}
+	back := time.Now()
+	waitFor(t, 20*time.Second, "answers after the outage", func() bool { return count(200, back) >= 3*clients })
+	cancel()
+	<-done
+
+	for _, f := range failed[:min(len(failed), 10)] {
+		t.Error(f)
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d answers were neither restored nor a clean 503", len(failed))
+	}
+	originals, index := asks.originals()
+	u := readUpstream(t, rs.api, asks.lookup, originals)
+	refused := 0
+	var waits []time.Duration
+	for _, o := range outcomes {
+		if o.status == http.StatusServiceUnavailable {
+			refused++
+			if u.seen[[2]int{o.client, o.seq}] {
+				t.Errorf("client %d, request %d was refused with a 503 and reached the upstream", o.client, o.seq)
+			}
+		}
+		if o.start.After(down) && o.done.Before(up) {
+			if o.status != http.StatusServiceUnavailable {
+				t.Errorf("client %d, request %d, sent and answered while Redis was down: status %d", o.client, o.seq, o.status)
+			}
+			waits = append(waits, o.done.Sub(o.start))
+		}
+		if o.status == http.StatusOK && !u.seen[[2]int{o.client, o.seq}] {
+			t.Errorf("client %d, request %d was answered but never reached the upstream", o.client, o.seq)
+		}
+	}
+	// a refusal comes at once, not after the Retry-After it carries
+	slices.Sort(waits)
+	if len(waits) == 0 {
+		t.Error("no request was made and answered while Redis was down")
+	} else if med := waits[len(waits)/2]; med >= time.Second {
+		t.Errorf("a request made while Redis was down waited %v (median) for its 503", med.Round(time.Millisecond))
+	}
+	t.Logf("%d answers, %d refused with 503 while Redis was down (median wait %v)", len(outcomes), refused, waits[len(waits)/2].Round(time.Millisecond))
+	want := checkOnePseudonymEach(t, u, index)
+	checkStore(t, rs.redis.URL(), want, index)
+	after := logEntries(t, rs.redis.URL())
+	if len(after) < len(before) {
+		t.Fatalf("the log held %d mappings before the outage and %d after", len(before), len(after))
+	}
+	for i := range before {
+		if after[i] != before[i] {
+			t.Fatalf("log entry %d changed across the outage", i)
+		}
+	}
+}
+
+// logEntries is the shared store's log, each mapping as one string.
+func logEntries(t *testing.T, url string) []string {
+	t.Helper()
+	s, err := store.OpenRedis(context.Background(), url, storeKey(t))
+	if err != nil {
+		t.Fatalf("opening the shared store: %v", err)
+	}
+	defer s.Close()
+	var out []string
+	if err := s.Since(0, func(b []mask.Mapping, _ uint64) {
+		for _, m := range b {
+			out = append(out, m.Family+"\x00"+m.Original+"\x00"+m.Pseudonym)
+		}
+	}); err != nil {
+		t.Fatalf("reading the shared store's log: %v", err)
+	}
+	return out
 }

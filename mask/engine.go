@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Mapping is one original and the pseudonym issued for it. Family groups
@@ -61,6 +62,11 @@ type Engine struct {
 	// mappings reach the index once each, in the store's order; it is
 	// held by filling its one slot, so that a wait for it can end
 	refreshing chan struct{}
+	// refreshes counts the reads of the store begun; the one numbered
+	// refreshed ended last, with refreshErr (both held with the slot)
+	refreshes  atomic.Uint64
+	refreshed  uint64
+	refreshErr error
 }
 
 // New returns an engine. seed keys the pseudonym permutations (the store
@@ -96,13 +102,37 @@ func (e *Engine) Refresh() error { return e.RefreshContext(context.Background())
 
 // RefreshContext is Refresh that stops waiting for the store when ctx is
 // done.
+//
+// A call that waited for another to read the store takes the answer of a
+// read begun after it came, if one ended meanwhile: that read found every
+// mapping recorded before the call, or found the store unreachable after
+// the call came. Concurrent requests then cost a few reads of the store,
+// not one each, and when the store is down they are refused together
+// instead of one failed read after another.
 func (e *Engine) RefreshContext(ctx context.Context) error {
+	came := e.refreshes.Load()
 	select {
 	case e.refreshing <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("failed to read the store: %w", ctx.Err())
 	}
 	defer func() { <-e.refreshing }()
+	if e.refreshed > came {
+		return e.refreshErr
+	}
+	n := e.refreshes.Add(1)
+	err := e.refresh(ctx)
+	if ctx.Err() == nil {
+		// a read that ended with its own caller's context is no answer
+		// for the others
+		e.refreshed, e.refreshErr = n, err
+	}
+	return err
+}
+
+// refresh reads what the store recorded since the index's cursor into the
+// index; the caller holds the refreshing slot.
+func (e *Engine) refresh(ctx context.Context) error {
 	e.mu.RLock()
 	cur := e.idx.cursor
 	e.mu.RUnlock()

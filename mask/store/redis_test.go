@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func openRedisTest(t *testing.T, url string, key []byte) *RedisStore {
+func openRedisTest(t testing.TB, url string, key []byte) *RedisStore {
 	t.Helper()
 	s, err := OpenRedis(context.Background(), url, key)
 	if err != nil {

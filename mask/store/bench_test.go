@@ -82,16 +82,7 @@ func benchIssue(b *testing.B, s mask.Mappings, batch, callers int) {
 	for range callers {
 		wg.Go(func() {
 			for n := range next {
-				ms := make([]mask.Mapping, n)
-				for i := range ms {
-					k := issued.Add(1)
-					ms[i] = mask.Mapping{Family: "hex", Kind: "ec2-instance",
-						Original: fmt.Sprintf("i-0b%015x", k), Pseudonym: fmt.Sprintf("i-0c%015x", mix(k))}
-				}
-				_, err := s.Issue(ms, func(m mask.Mapping) (string, error) {
-					return fmt.Sprintf("i-0d%015x", mix(issued.Add(1))), nil
-				})
-				if err != nil {
+				if err := issueNew(s, n); err != nil {
 					b.Error(err)
 					return
 				}
@@ -99,6 +90,20 @@ func benchIssue(b *testing.B, s mask.Mappings, batch, callers int) {
 		})
 	}
 	wg.Wait()
+}
+
+// issueNew issues n new instance IDs through s in one call.
+func issueNew(s mask.Mappings, n int) error {
+	ms := make([]mask.Mapping, n)
+	for i := range ms {
+		k := issued.Add(1)
+		ms[i] = mask.Mapping{Family: "hex", Kind: "ec2-instance",
+			Original: fmt.Sprintf("i-0b%015x", k), Pseudonym: fmt.Sprintf("i-0c%015x", mix(k))}
+	}
+	_, err := s.Issue(ms, func(m mask.Mapping) (string, error) {
+		return fmt.Sprintf("i-0d%015x", mix(issued.Add(1))), nil
+	})
+	return err
 }
 
 // mix spreads k over 60 bits (splitmix64's finalizer), as a permutation
@@ -110,4 +115,53 @@ func mix(k uint64) uint64 {
 	k *= 0x94d049bb133111eb
 	k ^= k >> 31
 	return k >> 4
+}
+
+// The store's part of every request in steady state: the engine reads
+// what other processes recorded since it last looked (here nothing), once
+// per request; for Redis one round trip, for the file store a look at the
+// file. The store holds 10,000 mappings. "callers=200" is 200 requests at
+// once on one engine, as on a gateway with 200 clients (waiting requests
+// share a read begun after they came).
+func BenchmarkFileRefresh(b *testing.B) {
+	s, err := Open(b.TempDir(), testKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRefresh(b, s)
+}
+
+func BenchmarkRedisRefresh(b *testing.B) {
+	srv := redistest.Start(b, "appendonly yes", "appendfsync always")
+	benchRefresh(b, openRedisTest(b, srv.URL(), testKey))
+}
+
+func benchRefresh(b *testing.B, s Backend) {
+	for range 10000 / 100 {
+		if err := issueNew(s, 100); err != nil {
+			b.Fatal(err)
+		}
+	}
+	e, err := mask.New(s.Seed(), s, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("callers=1", func(b *testing.B) {
+		for b.Loop() {
+			if err := e.Refresh(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("callers=200", func(b *testing.B) {
+		b.SetParallelism(100) // 200 goroutines on 2 cores
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := e.Refresh(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }

@@ -33,8 +33,10 @@ while [ "$r" -le "$rounds" ]; do
 		echo "== round $r: $store store, $n replica(s)"
 		flag=""
 		[ "$store" = redis ] && flag="-store redis"
+		# its own status, not grep's: an error fails the script
 		"$work/loadtest" -bin "$work/claude-secure" -baseline 0 $flag -replicas "$n" \
-			-json "$work/r$r-$store-$n.json" "$@" | grep -E '^\| through|CPU'
+			-json "$work/r$r-$store-$n.json" "$@" >"$work/out.txt" || { cat "$work/out.txt"; exit 1; }
+		grep -E '^\| through|CPU' "$work/out.txt"
 	done
 	r=$((r + 1))
 done

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-secure/claude-secure/gateway"
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 	"github.com/claude-secure/claude-secure/internal/redistest"
 	"github.com/claude-secure/claude-secure/mask"
@@ -32,23 +34,46 @@ import (
 
 // replicaSet is the Redis, the fake API and the serve processes of a test.
 type replicaSet struct {
-	bin   string
-	redis *redistest.Server
-	api   *fakeapi.Server
-	homes []string
-	gws   []*gatewayProcess
+	bin    string
+	redis  *redistest.Server
+	api    *fakeapi.Server
+	homes  []string
+	gws    []*gatewayProcess
+	tokens []string // a gateway token for each client
 }
 
 // startReplicas starts a Redis with conf, a fake API that paces its
-// events by pace, and n serve processes on them.
-func startReplicas(t *testing.T, n int, pace time.Duration, conf ...string) *replicaSet {
+// events by pace, and n serve processes on them that know a token for
+// each of clients clients. Each client has a token of its own, as on a
+// team's gateway: a caller's requests are masked a few at a time, and
+// tokens let the clients' requests reach the store at once.
+func startReplicas(t *testing.T, n, clients int, pace time.Duration, conf ...string) *replicaSet {
 	t.Helper()
 	tmp := t.TempDir()
 	rs := &replicaSet{bin: buildClaudeSecure(t, tmp), redis: redistest.Start(t, conf...), api: fakeapi.New(true)}
 	t.Cleanup(rs.api.Close)
 	rs.api.SetPace(pace)
+	toks := gateway.OpenTokens(filepath.Join(tmp, "tokens.json"))
+	for c := range clients {
+		tok, err := toks.Create(fmt.Sprintf("client-%03d", c), gateway.RoleUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs.tokens = append(rs.tokens, tok)
+	}
+	tokens, err := os.ReadFile(filepath.Join(tmp, "tokens.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range n {
-		rs.homes = append(rs.homes, filepath.Join(tmp, fmt.Sprintf("replica%d", i)))
+		home := filepath.Join(tmp, fmt.Sprintf("replica%d", i))
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, "tokens.json"), tokens, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rs.homes = append(rs.homes, home)
 	}
 	// one at a time: the first creates the store, the others open it
 	for i := range n {
@@ -60,7 +85,7 @@ func startReplicas(t *testing.T, n int, pace time.Duration, conf ...string) *rep
 func (rs *replicaSet) start(t *testing.T, i int) *gatewayProcess {
 	t.Helper()
 	return startGateway(t, rs.bin, rs.homes[i], "--store", rs.redis.URL(), "--upstream", rs.api.URL,
-		"--no-auth", "--rate", "0", "--rate-hourly", "0")
+		"--rate", "0", "--rate-hourly", "0")
 }
 
 func (rs *replicaSet) base(i int) string { return "http://" + rs.gws[i].addr }
@@ -118,12 +143,14 @@ func replicaClient() *http.Client {
 	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: 1000, MaxIdleConnsPerHost: 400}}
 }
 
-// send makes one streaming request and reads the whole answer.
-func send(hc *http.Client, base string, a ask) outcome {
+// send makes one streaming request with token tok and reads the whole
+// answer.
+func send(hc *http.Client, base, tok string, a ask) outcome {
 	o := outcome{ask: a, start: time.Now()}
 	defer func() { o.done = time.Now() }()
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/messages", bytes.NewReader(a.body()))
 	req.Header.Set("content-type", "application/json")
+	req.Header.Set("x-api-key", tok)
 	resp, err := hc.Do(req)
 	if err != nil {
 		o.err = err
@@ -351,7 +378,7 @@ func (rs *replicaSet) storeInfo(t *testing.T) int {
 // replicas, use the pseudonyms the first replica issued.
 func TestReplicasShareOneStore(t *testing.T) {
 	const replicas, clients, rounds = 3, 200, 3
-	rs := startReplicas(t, replicas, 0)
+	rs := startReplicas(t, replicas, clients, 0)
 	asks := map[[2]int]ask{}
 	index := map[string]int{}
 	var originals []string
@@ -378,7 +405,7 @@ func TestReplicasShareOneStore(t *testing.T) {
 		for c := range clients {
 			wg.Go(func() {
 				<-go0
-				o := send(hc, rs.base((c+r)%replicas), asks[[2]int{c, r}])
+				o := send(hc, rs.base((c+r)%replicas), rs.tokens[c], asks[[2]int{c, r}])
 				if msg := o.restored(); msg != "" {
 					mu.Lock()
 					failed = append(failed, fmt.Sprintf("client %d, request %d on replica %d: %s", c, r, (c+r)%replicas, msg))
@@ -411,11 +438,16 @@ func TestReplicasShareOneStore(t *testing.T) {
 		t.Errorf("store info counts %d mappings, want %d", n, len(originals))
 	}
 	for i, g := range rs.gws {
-		for _, o := range originals {
+		for _, o := range append(originals, rs.tokens...) {
 			if strings.Contains(g.log(), o) {
-				t.Errorf("replica %d's log holds an original", i)
+				t.Errorf("replica %d's log holds an original or a token", i)
 				break
 			}
+		}
+	}
+	for c, tok := range rs.tokens {
+		if rs.api.Saw(tok) {
+			t.Errorf("client %d's gateway token reached the upstream", c)
 		}
 	}
 }
@@ -430,7 +462,7 @@ func hammer(ctx context.Context, rs *replicaSet, clients int, pick func(c int) i
 	for c := range clients {
 		wg.Go(func() {
 			for seq := 0; ctx.Err() == nil; seq++ {
-				o := send(hc, rs.base(pick(c)), next(c, seq))
+				o := send(hc, rs.base(pick(c)), rs.tokens[c], next(c, seq))
 				o.replica = pick(c)
 				if !record(o) {
 					return
@@ -500,7 +532,7 @@ func (a *asksOf) originals() ([]string, map[string]int) {
 // the store opens and reads whole afterwards.
 func TestReplicaKilledUnderLoad(t *testing.T) {
 	const replicas, clients, victim = 3, 60, 2
-	rs := startReplicas(t, replicas, 2*time.Millisecond)
+	rs := startReplicas(t, replicas, clients, 2*time.Millisecond)
 	asks := &asksOf{salt: 2}
 	var mu sync.Mutex
 	var failed []string
@@ -571,7 +603,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 		a, _ := asks.lookup(key[0], key[1])
 		a.seq += 1 << 20 // the same originals, a request of its own
 		asks.add(a)
-		if msg := send(replicaClient(), rs.base(victim), a).restored(); msg != "" {
+		if msg := send(replicaClient(), rs.base(victim), rs.tokens[a.client], a).restored(); msg != "" {
 			t.Errorf("the restarted replica, client %d, request %d again: %s", key[0], key[1], msg)
 		}
 	}
@@ -613,7 +645,7 @@ func readyz(base string) int {
 // mapping acknowledged before the outage, in the same place in its log.
 func TestRedisOutageUnderLoad(t *testing.T) {
 	const replicas, clients = 2, 40
-	rs := startReplicas(t, replicas, time.Millisecond, "appendonly yes", "appendfsync always")
+	rs := startReplicas(t, replicas, clients, time.Millisecond, "appendonly yes", "appendfsync always")
 	asks := &asksOf{salt: 3}
 	var mu sync.Mutex
 	var failed []string

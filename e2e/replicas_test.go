@@ -53,7 +53,13 @@ func startReplicas(t *testing.T, n, clients int, pace time.Duration, conf ...str
 	rs := &replicaSet{bin: buildClaudeSecure(t, tmp), redis: redistest.Start(t, conf...), api: fakeapi.New(true)}
 	t.Cleanup(rs.api.Close)
 	rs.api.SetPace(pace)
-	toks := gateway.OpenTokens(filepath.Join(tmp, "tokens.json"))
+	// the replicas of a shared store keep their tokens in its Redis
+	rc, err := store.NewRedisClient(rs.redis.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	toks := gateway.NewRedisTokens(rc)
 	for c := range clients {
 		tok, err := toks.Create(fmt.Sprintf("client-%03d", c), gateway.RoleUser)
 		if err != nil {
@@ -61,16 +67,9 @@ func startReplicas(t *testing.T, n, clients int, pace time.Duration, conf ...str
 		}
 		rs.tokens = append(rs.tokens, tok)
 	}
-	tokens, err := os.ReadFile(filepath.Join(tmp, "tokens.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := range n {
 		home := filepath.Join(tmp, fmt.Sprintf("replica%d", i))
 		if err := os.MkdirAll(home, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(home, "tokens.json"), tokens, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		rs.homes = append(rs.homes, home)

@@ -219,7 +219,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Token, bo
 		if errors.Is(err, ErrUnavailable) {
 			w.Header().Set("Retry-After", "1")
 		}
-		s.h.Refuse(w, r, http.StatusServiceUnavailable, "api_error", "token_store", "the gateway cannot read its tokens")
+		s.h.Refuse(w, r, http.StatusServiceUnavailable, "api_error", "token_store", "the gateway cannot read its tokens, nothing was sent; retry shortly")
 		return Token{}, false
 	}
 	if !ok {

@@ -322,12 +322,21 @@ func (o Opener) Open() (*Store, Key, error) {
 	if err != nil {
 		return nil, Key{}, err
 	}
-	s, err := Open(o.Dir, key.Bytes)
+	return openPending(o, key, func(k []byte) (*Store, error) { return Open(o.Dir, k) })
+}
+
+// openPending opens a store with key; when the key does not open it
+// because a key rotation stopped after the store was re-sealed, it opens
+// it with the pending key and makes that key the current one.
+func openPending[S Backend](o Opener, key Key, open func([]byte) (S, error)) (S, Key, error) {
+	var none S
+	s, err := open(key.Bytes)
 	if errors.Is(err, ErrWrongKey) && key.Source != SourceEnv {
 		if next, ok := o.pendingKey(key.Source); ok {
-			if s2, err2 := Open(o.Dir, next); err2 == nil {
+			if s2, err2 := open(next); err2 == nil {
 				if err := o.commitKey(key.Source, next); err != nil {
-					return nil, Key{}, err
+					s2.Close()
+					return none, Key{}, err
 				}
 				key.Bytes = next
 				return s2, key, nil
@@ -335,7 +344,7 @@ func (o Opener) Open() (*Store, Key, error) {
 		}
 	}
 	if err != nil {
-		return nil, Key{}, err
+		return none, Key{}, err
 	}
 	return s, key, nil
 }

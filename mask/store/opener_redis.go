@@ -64,20 +64,7 @@ func (o Opener) openRedis(ctx context.Context) (Backend, Key, error) {
 			key = Key{Bytes: b, Source: SourceFile, Warning: o.fileWarning()}
 		}
 	}
-	s, err := OpenRedis(ctx, o.URL, key.Bytes)
-	if errors.Is(err, ErrWrongKey) && key.Source != SourceEnv {
-		// a rotation that stopped after the store was re-sealed
-		if next, ok := o.pendingKey(key.Source); ok {
-			if s2, err2 := OpenRedis(ctx, o.URL, next); err2 == nil {
-				if err := o.commitKey(key.Source, next); err != nil {
-					s2.Close()
-					return nil, Key{}, err
-				}
-				key.Bytes = next
-				return s2, key, nil
-			}
-		}
-	}
+	s, key, err := openPending(o, key, func(k []byte) (*RedisStore, error) { return OpenRedis(ctx, o.URL, k) })
 	if err != nil {
 		return nil, Key{}, err
 	}

@@ -14,14 +14,7 @@ import (
 	"github.com/claude-secure/claude-secure/mask"
 )
 
-func redisLog(t *testing.T, s *RedisStore) []mask.Mapping {
-	t.Helper()
-	var out []mask.Mapping
-	if err := s.Since(0, func(b []mask.Mapping, _ uint64) { out = append(out, b...) }); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func redisLog(t *testing.T, s *RedisStore) []mask.Mapping { return backendLog(t, s) }
 
 func TestRedisRotateKeyKeepsEveryPseudonym(t *testing.T) {
 	srv := redistest.Start(t)

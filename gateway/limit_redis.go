@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/claude-secure/claude-secure/mask/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -49,7 +50,7 @@ func (l *redisLimiter) take(ctx context.Context, caller string, now time.Time) (
 		nowArg = strconv.FormatInt(now.UnixMicro(), 10)
 	}
 	key := redisPrefix + "limit:" + caller
-	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	ctx, cancel := context.WithTimeout(ctx, store.RedisTimeout)
 	defer cancel()
 	res, err := limitScript.Run(ctx, l.c, []string{key + ":s", key + ":h"}, nowArg, sInterval, sBurst, hInterval, hBurst).Int64Slice()
 	if err != nil {

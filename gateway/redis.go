@@ -1,14 +1,10 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
-	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/claude-secure/claude-secure/mask/store"
 )
 
 // Replicas of a gateway behind one load balancer share their tokens and
@@ -27,9 +23,6 @@ import (
 // does.
 const redisPrefix = "claude-secure-gateway:"
 
-// redisTimeout bounds one call to Redis, as the store's calls are bounded.
-const redisTimeout = 3 * time.Second
-
 // ErrUnavailable means the Redis holding the gateway's shared state
 // (tokens, rate limits) could not be reached. A gateway refuses the
 // request with a 503 the client retries; it never serves it unchecked.
@@ -41,27 +34,5 @@ func unavailable(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: %s", ErrUnavailable, redisReason(err))
-}
-
-// redisReason is what went wrong: the network error's kind, or Redis's
-// own error code (LOADING, READONLY, …).
-func redisReason(err error) string {
-	var re redis.Error
-	var ne net.Error
-	var oe *net.OpError
-	switch {
-	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-		return "timed out"
-	case errors.Is(err, context.Canceled):
-		return "cancelled"
-	case errors.As(err, &re):
-		code, _, _ := strings.Cut(re.Error(), " ")
-		return "Redis answered " + code
-	case errors.Is(err, redis.ErrClosed):
-		return "connection closed"
-	case errors.As(err, &oe):
-		return oe.Op + " failed"
-	}
-	return "connection failed"
+	return fmt.Errorf("%w: %s", ErrUnavailable, store.RedisReason(err))
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/claude-secure/claude-secure/mask/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -61,7 +62,7 @@ func (t *RedisTokens) Create(name string, role Role) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), store.RedisTimeout)
 	defer cancel()
 	made, err := createTokenScript.Run(ctx, t.c, []string{redisTokensKey, redisNamesKey}, tok.Name, tok.Hash, val).Int()
 	if err != nil {
@@ -78,7 +79,7 @@ func (t *RedisTokens) Create(name string, role Role) (string, error) {
 
 // Revoke implements TokenStore.
 func (t *RedisTokens) Revoke(name string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), store.RedisTimeout)
 	defer cancel()
 	gone, err := revokeTokenScript.Run(ctx, t.c, []string{redisTokensKey, redisNamesKey}, name).Int()
 	if err != nil {
@@ -95,7 +96,7 @@ func (t *RedisTokens) waitReplicas(ctx context.Context) error {
 	if t.Replicas <= 0 {
 		return nil
 	}
-	n, err := t.c.Do(ctx, "wait", t.Replicas, (redisTimeout * 2 / 3).Milliseconds()).Int64()
+	n, err := t.c.Do(ctx, "wait", t.Replicas, (store.RedisTimeout * 2 / 3).Milliseconds()).Int64()
 	if err != nil {
 		return unavailable(err)
 	}
@@ -107,7 +108,7 @@ func (t *RedisTokens) waitReplicas(ctx context.Context) error {
 
 // List implements TokenStore.
 func (t *RedisTokens) List() ([]Token, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), store.RedisTimeout)
 	defer cancel()
 	all, err := t.c.HGetAll(ctx, redisTokensKey).Result()
 	if err != nil {
@@ -133,7 +134,7 @@ func (t *RedisTokens) Check(secret string) (Token, bool, error) {
 		return Token{}, false, nil
 	}
 	hash := hashToken(secret)
-	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), store.RedisTimeout)
 	defer cancel()
 	v, err := t.c.HGet(ctx, redisTokensKey, hash).Result()
 	if errors.Is(err, redis.Nil) {
@@ -151,7 +152,7 @@ func (t *RedisTokens) Check(secret string) (Token, bool, error) {
 
 // Count implements TokenStore.
 func (t *RedisTokens) Count() (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), store.RedisTimeout)
 	defer cancel()
 	n, err := t.c.HLen(ctx, redisTokensKey).Result()
 	return int(n), unavailable(err)

@@ -241,7 +241,7 @@ func (s *RedisStore) unavailable(err error) error {
 	if errors.As(err, &re) && strings.HasPrefix(re.Error(), "STALE") {
 		return fmt.Errorf("%w (%s): %w: its key is being rotated, or was rotated (restart with the new key)", mask.ErrStoreUnavailable, s.name, ErrWrongKey)
 	}
-	return fmt.Errorf("%w (%s): %s", mask.ErrStoreUnavailable, s.name, redisReason(err))
+	return fmt.Errorf("%w (%s): %s", mask.ErrStoreUnavailable, s.name, RedisReason(err))
 }
 
 func isTimeout(err error) bool {
@@ -249,21 +249,23 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// redisReason is what went wrong, in words that hold no value: the
-// network error's kind, or Redis's own error code.
-func redisReason(err error) string {
+// RedisReason is what went wrong talking to Redis, in words that hold no
+// value: the network error's kind, or Redis's own error code (LOADING,
+// READONLY, …). The store and the gateway's shared state say it alike.
+func RedisReason(err error) string {
 	var re redis.Error
+	var oe *net.OpError
 	switch {
-	case isTimeout(err):
+	case isTimeout(err), errors.Is(err, context.DeadlineExceeded):
 		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
 	case errors.As(err, &re):
 		code, _, _ := strings.Cut(re.Error(), " ")
 		return "Redis answered " + code
 	case errors.Is(err, redis.ErrClosed):
 		return "connection closed"
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
+	case errors.As(err, &oe):
 		return oe.Op + " failed"
 	}
 	return "connection failed"

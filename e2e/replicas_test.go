@@ -415,12 +415,7 @@ func TestReplicasShareOneStore(t *testing.T) {
 		close(go0) // every client of the round at once
 		wg.Wait()
 	}
-	for _, f := range failed[:min(len(failed), 10)] {
-		t.Error(f)
-	}
-	if len(failed) > 0 {
-		t.Fatalf("%d of %d answers failed", len(failed), clients*rounds)
-	}
+	failOn(t, failed, "%d of %d answers failed", len(failed), clients*rounds)
 
 	u := readUpstream(t, rs.api, func(c, s int) (ask, bool) { a, ok := asks[[2]int{c, s}]; return a, ok }, originals)
 	if u.bodies != clients*rounds {
@@ -574,12 +569,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 	})
 	cancel()
 	<-done
-	for _, f := range failed[:min(len(failed), 10)] {
-		t.Error(f)
-	}
-	if len(failed) > 0 {
-		t.Fatalf("%d answers failed on the replicas that were not killed", len(failed))
-	}
+	failOn(t, failed, "%d answers failed on the replicas that were not killed", len(failed))
 
 	originals, index := asks.originals()
 	u := readUpstream(t, rs.api, asks.lookup, originals)
@@ -702,12 +692,7 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 	cancel()
 	<-done
 
-	for _, f := range failed[:min(len(failed), 10)] {
-		t.Error(f)
-	}
-	if len(failed) > 0 {
-		t.Fatalf("%d answers were neither restored nor a clean 503", len(failed))
-	}
+	failOn(t, failed, "%d answers were neither restored nor a clean 503", len(failed))
 	originals, index := asks.originals()
 	u := readUpstream(t, rs.api, asks.lookup, originals)
 	refused := 0
@@ -767,4 +752,16 @@ func logEntries(t *testing.T, url string) []string {
 		t.Fatalf("reading the shared store's log: %v", err)
 	}
 	return out
+}
+
+// failOn reports the first ten failures and ends the test with a count
+// (format, args) when there are any.
+func failOn(t *testing.T, failed []string, format string, args ...any) {
+	t.Helper()
+	for _, f := range failed[:min(len(failed), 10)] {
+		t.Error(f)
+	}
+	if len(failed) > 0 {
+		t.Fatalf(format, args...)
+	}
 }

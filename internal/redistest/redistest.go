@@ -34,11 +34,12 @@ type T interface {
 
 var _ T = (testing.TB)(nil)
 
-// Server is one redis-server process.
+// Server is one redis-server (or redis-sentinel) process.
 type Server struct {
 	t    T
 	Dir  string
 	Port int
+	bin  string
 	args []string
 
 	mu  sync.Mutex
@@ -70,8 +71,13 @@ func debPackage(bin string) string {
 // directives ("appendonly yes", "replicaof 127.0.0.1 6379", …).
 func Start(t T, conf ...string) *Server {
 	t.Helper()
-	Need(t, "redis-server")
-	s := &Server{t: t, Dir: t.TempDir(), args: conf}
+	return startBin(t, "redis-server", conf)
+}
+
+func startBin(t T, bin string, conf []string) *Server {
+	t.Helper()
+	Need(t, bin)
+	s := &Server{t: t, Dir: t.TempDir(), bin: bin, args: conf}
 	var err error
 	for range 5 { // the port picked may be taken before redis binds it
 		s.Port = freePort(t)
@@ -80,7 +86,7 @@ func Start(t T, conf ...string) *Server {
 			return s
 		}
 	}
-	t.Fatalf("redis-server did not start: %v", err)
+	t.Fatalf("%s did not start: %v", bin, err)
 	return nil
 }
 
@@ -106,7 +112,7 @@ func (s *Server) start() error {
 	if err := os.WriteFile(filepath.Join(s.Dir, "redis.conf"), []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
-	cmd := exec.Command("redis-server", filepath.Join(s.Dir, "redis.conf"))
+	cmd := exec.Command(s.bin, filepath.Join(s.Dir, "redis.conf"))
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -116,7 +122,7 @@ func (s *Server) start() error {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("redis-server exited: %v (%s)", err, s.logTail())
+			return fmt.Errorf("%s exited: %v (%s)", s.bin, err, s.logTail())
 		default:
 		}
 		if Ping(s.Addr()) == nil {
@@ -129,7 +135,7 @@ func (s *Server) start() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cmd.Process.Kill()
-	return fmt.Errorf("redis-server did not answer within 10 s (%s)", s.logTail())
+	return fmt.Errorf("%s did not answer within 10 s (%s)", s.bin, s.logTail())
 }
 
 func (s *Server) logTail() string {
@@ -171,7 +177,7 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Fatalf("redis-server did not start again: %v", err)
+	s.t.Fatalf("%s did not start again: %v", s.bin, err)
 }
 
 // Ping sends PING over a plain connection and reads the answer.

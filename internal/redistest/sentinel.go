@@ -40,6 +40,9 @@ func StartSentinel(t testing.TB, master string, conf ...string) *Sentinels {
 	Need(t, "redis-server")
 	Need(t, "redis-sentinel")
 	c := &Sentinels{t: t, Master: master}
+	// a replica's full sync starts at once, not after the default five
+	// seconds' wait for other replicas to share it
+	conf = append([]string{"repl-diskless-sync-delay 0"}, conf...)
 	primary := Start(t, conf...)
 	replica := Start(t, append([]string{"replicaof 127.0.0.1 " + strconv.Itoa(primary.Port)}, conf...)...)
 	c.Nodes = []*Server{primary, replica}

@@ -160,14 +160,14 @@ func (o Opener) placeKey(key Key) error {
 
 // holdsAny reports whether Redis holds any key of a store, even one left
 // behind by a reset that stopped.
-func (s *RedisStore) holdsAny(ctx context.Context) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*RedisTimeout)
+func (s *RedisStore) holdsAny(parent context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(parent, 10*RedisTimeout)
 	defer cancel()
 	var cursor uint64
 	for {
 		names, next, err := s.c.Scan(ctx, cursor, redisPrefix+"*", 1000).Result()
 		if err != nil {
-			return false, s.unavailable(err)
+			return false, s.unavailable(parent, err)
 		}
 		if len(names) > 0 {
 			return true, nil

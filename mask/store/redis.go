@@ -31,6 +31,8 @@ import (
 //	claude-secure:log        list of every mapping in the order issued
 //	                         (forward key, then the sealed mapping)
 //	claude-secure:b:<batch>  a message batch's restore set, sealed
+//	claude-secure:sync       a counter, written only to be replicated (see
+//	                         durable)
 //
 // Every key name past the prefix is an HMAC under the store key's index
 // key, and every value is AES-GCM sealed under its encryption key: Redis,
@@ -65,7 +67,7 @@ func init() { redis.SetLogger(quiet{}) }
 // that opens it with the same key. It is safe for concurrent use.
 type RedisStore struct {
 	keys
-	c    redis.UniversalClient
+	c    *redis.Client
 	name string // the URL without its password
 	seed []byte
 	gen  string // changes when the key is rotated
@@ -156,7 +158,7 @@ func RedactURL(raw string) string {
 // (TLS) for one server, unix:// for a socket, and
 // redis-sentinel://host:port,host:port/DB?master=NAME for a primary found
 // through Sentinel (whose writes then wait for one replica).
-func redisClient(raw string) (redis.UniversalClient, int, error) {
+func redisClient(raw string) (*redis.Client, int, error) {
 	if !strings.HasPrefix(raw, "redis-sentinel://") {
 		opt, err := redis.ParseURL(raw)
 		if err != nil {
@@ -232,9 +234,12 @@ func urlError(err error) error {
 }
 
 // unavailable marks an error reaching Redis as the store being unreachable
-// (mask.ErrStoreUnavailable), and keeps a script's own refusals.
-func (s *RedisStore) unavailable(err error) error {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+// (mask.ErrStoreUnavailable), and keeps a script's own refusals. ctx is
+// the caller's: its end is the caller's doing and is returned as it is,
+// while the end of the bound on one call (RedisTimeout) is Redis not
+// answering.
+func (s *RedisStore) unavailable(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return err
 	}
 	var re redis.Error
@@ -276,6 +281,7 @@ type redisKeys struct{}
 
 func (redisKeys) meta() string { return redisPrefix + "meta" }
 func (redisKeys) log() string  { return redisPrefix + "log" }
+func (redisKeys) sync() string { return redisPrefix + "sync" }
 
 // origKey is the keyed hash of an original, any family.
 func (s keys) origKey(original string) []byte {
@@ -322,42 +328,51 @@ func dialRedis(rawURL string, key []byte) (*RedisStore, error) {
 }
 
 // exists reports whether Redis holds a store.
-func (s *RedisStore) exists(ctx context.Context) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+func (s *RedisStore) exists(parent context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(parent, RedisTimeout)
 	defer cancel()
 	n, err := s.c.Exists(ctx, redisKeys{}.meta()).Result()
-	return n == 1, s.unavailable(err)
+	return n == 1, s.unavailable(parent, err)
 }
 
 // create writes a new, empty store with a fresh pseudonym seed, unless
 // another process did it first.
-func (s *RedisStore) create(ctx context.Context, seed []byte) error {
+func (s *RedisStore) create(parent context.Context, seed []byte) error {
 	gen := make([]byte, 16)
 	rand.Read(gen)
-	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+	ctx, cancel := context.WithTimeout(parent, RedisTimeout)
 	defer cancel()
 	_, err := s.c.HSetNX(ctx, redisKeys{}.meta(), "format", strconv.Itoa(redisFormat)).Result()
 	if err != nil {
-		return s.unavailable(err)
+		return s.unavailable(parent, err)
 	}
 	// the first to set the check sets the rest; a loser reads theirs
 	set, err := s.c.HSetNX(ctx, redisKeys{}.meta(), "check", s.seal([]byte(checkPlaintext), metaCheck)).Result()
 	if err != nil || !set {
-		return s.unavailable(err)
+		return s.unavailable(parent, err)
 	}
-	return s.unavailable(s.c.HSet(ctx, redisKeys{}.meta(), "seed", s.seal(seed, metaSeed), "gen", hex.EncodeToString(gen)).Err())
+	var wait *redis.Cmd
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, redisKeys{}.meta(), "seed", s.seal(seed, metaSeed), "gen", hex.EncodeToString(gen))
+		wait = s.queueDurable(ctx, p)
+		return nil
+	})
+	if err != nil {
+		return s.unavailable(parent, err)
+	}
+	return s.replicated(wait)
 }
 
 // load reads the store's format, verifies the key and reads the seed.
-func (s *RedisStore) load(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+func (s *RedisStore) load(parent context.Context) error {
+	ctx, cancel := context.WithTimeout(parent, RedisTimeout)
 	defer cancel()
 	var vals []any
 	for range 20 { // a creator may be between its two writes
 		var err error
 		vals, err = s.c.HMGet(ctx, redisKeys{}.meta(), "format", "check", "seed", "gen").Result()
 		if err != nil {
-			return s.unavailable(err)
+			return s.unavailable(parent, err)
 		}
 		if vals[2] != nil && vals[3] != nil {
 			break
@@ -384,7 +399,7 @@ func (s *RedisStore) load(ctx context.Context) error {
 		// rotate-key may go on from it
 		old, err := s.c.HGet(ctx, redisKeys{}.meta(), "rotating").Result()
 		if err != nil {
-			return s.unavailable(err)
+			return s.unavailable(parent, err)
 		}
 		s.gen = old
 	}
@@ -411,7 +426,7 @@ func (s *RedisStore) Check() error {
 	defer cancel()
 	vals, err := s.c.HMGet(ctx, redisKeys{}.meta(), "check", "gen").Result()
 	if err != nil {
-		return s.unavailable(err)
+		return s.unavailable(context.Background(), err)
 	}
 	c, _ := vals[0].(string)
 	g, _ := vals[1].(string)
@@ -490,13 +505,9 @@ func (s *RedisStore) IssueContext(ctx context.Context, batch []mask.Mapping, ret
 
 // issueRound runs the issuing script for the mappings at idx, and waits
 // for replicas where it must.
-func (s *RedisStore) issueRound(ctx context.Context, work []mask.Mapping, idx []int) ([]string, error) {
-	args := make([]any, 0, 3+7*len(idx))
-	waits := "0"
-	if s.replicas > 0 {
-		waits = "1"
-	}
-	args = append(args, s.gen, waits, len(idx))
+func (s *RedisStore) issueRound(parent context.Context, work []mask.Mapping, idx []int) ([]string, error) {
+	args := make([]any, 0, 2+7*len(idx))
+	args = append(args, s.gen, len(idx))
 	for _, i := range idx {
 		m := work[i]
 		f := s.fwdKey(m.Family, m.Original)
@@ -513,37 +524,75 @@ func (s *RedisStore) issueRound(ctx context.Context, work []mask.Mapping, idx []
 			same,
 			string(s.seal(encodeRecord(m), f)))
 	}
-	ctx, cancel := context.WithTimeout(ctx, RedisTimeout)
+	ctx, cancel := context.WithTimeout(parent, RedisTimeout)
 	defer cancel()
-	var res *redis.Cmd
-	var wait *redis.Cmd
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		res = issueScript.EvalSha(ctx, p, []string{redisKeys{}.meta()}, args...)
-		if s.replicas > 0 {
-			wait = p.Do(ctx, "wait", s.replicas, waitMillis())
-		}
-		return nil
-	})
+	keys := []string{redisKeys{}.meta()}
+	var res, wait *redis.Cmd
+	// the script and its WAIT go down one connection, in one pipeline:
+	// WAIT counts what its own connection wrote
+	run := func(script func(p redis.Pipeliner) *redis.Cmd) error {
+		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			res = script(p)
+			wait = s.queueDurable(ctx, p)
+			return nil
+		})
+		return err
+	}
+	err := run(func(p redis.Pipeliner) *redis.Cmd { return issueScript.EvalSha(ctx, p, keys, args...) })
 	if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
-		res = issueScript.Eval(ctx, s.c, []string{redisKeys{}.meta()}, args...)
-		if err = res.Err(); err == nil && s.replicas > 0 {
-			wait = s.c.Do(ctx, "wait", s.replicas, waitMillis())
-			err = wait.Err()
-		}
+		// a primary that has not run it yet (one just promoted: Redis
+		// does not replicate its script cache)
+		err = run(func(p redis.Pipeliner) *redis.Cmd { return issueScript.Eval(ctx, p, keys, args...) })
 	}
 	if err != nil {
-		return nil, s.unavailable(err)
+		return nil, s.unavailable(parent, err)
 	}
-	if wait != nil {
-		if n, _ := wait.Int64(); n < int64(s.replicas) {
-			return nil, fmt.Errorf("%w (%s): the write reached %d of %d replicas", mask.ErrStoreUnavailable, s.name, n, s.replicas)
-		}
+	if err := s.replicated(wait); err != nil {
+		return nil, err
 	}
 	vals, err := res.StringSlice()
 	if err != nil || len(vals) != len(idx) {
 		return nil, s.damaged("the issuing script answered out of form")
 	}
 	return vals, nil
+}
+
+// queueDurable queues on p, after what p already holds, what makes the
+// answers to it durable where writes wait for replicas: a write, then a
+// WAIT for the replicas, whose answer it returns (nil where writes do not
+// wait).
+//
+// An answer can rest on what another process wrote: the mapping the
+// script found already issued, a page of the log. That write may not have
+// reached a replica yet (its own WAIT has not returned), and a failover
+// would lose it after this answer was given. WAIT waits for the
+// replication offset its connection reached with its last command (Redis
+// 7.0), or with its last command that Redis replicated (7.2 and later,
+// where a script that only read leaves it on an older write). The write
+// queued here (INCR of the sync key) puts everything Redis did before it,
+// for any client, ahead of it in the replication stream, so the WAIT
+// covers what was read under either rule.
+func (s *RedisStore) queueDurable(ctx context.Context, p redis.Pipeliner) *redis.Cmd {
+	if s.replicas == 0 {
+		return nil
+	}
+	p.Incr(ctx, redisKeys{}.sync())
+	return p.Do(ctx, "wait", s.replicas, waitMillis())
+}
+
+// replicated checks the answer to a WAIT queueDurable queued.
+func (s *RedisStore) replicated(wait *redis.Cmd) error {
+	if wait == nil {
+		return nil
+	}
+	n, err := wait.Int64()
+	if err != nil {
+		return s.unavailable(context.Background(), err)
+	}
+	if n < int64(s.replicas) {
+		return fmt.Errorf("%w (%s): %d of %d replicas acknowledged the write in time", mask.ErrStoreUnavailable, s.name, n, s.replicas)
+	}
+	return nil
 }
 
 // recordAt opens a sealed mapping stored under the forward key f.
@@ -571,35 +620,16 @@ func (s *RedisStore) Since(cursor uint64, each func([]mask.Mapping, uint64)) err
 // cursor a page at a time; with nothing new it is one round trip.
 func (s *RedisStore) SinceContext(ctx context.Context, cursor uint64, each func([]mask.Mapping, uint64)) error {
 	for {
-		cctx, cancel := context.WithTimeout(ctx, RedisTimeout)
-		var gen *redis.SliceCmd
-		var page *redis.StringSliceCmd
-		var before *redis.StringCmd
 		s.mu.Lock()
 		expect := ""
 		if cursor > 0 && cursor == s.lastCursor {
 			expect = s.lastKey
 		}
 		s.mu.Unlock()
-		_, err := s.c.Pipelined(cctx, func(p redis.Pipeliner) error {
-			gen = p.HMGet(cctx, redisKeys{}.meta(), "gen", "rotating")
-			page = p.LRange(cctx, redisKeys{}.log(), int64(cursor), int64(cursor)+sincePage-1)
-			if expect != "" {
-				before = p.LIndex(cctx, redisKeys{}.log(), int64(cursor)-1)
-			}
-			return nil
-		})
-		cancel()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return s.unavailable(err)
-		}
-		if err := s.sameGeneration(gen.Val()); err != nil {
+		vals, err := s.logPage(ctx, cursor, expect)
+		if err != nil {
 			return err
 		}
-		if before != nil && !strings.HasPrefix(before.Val(), expect) {
-			return fmt.Errorf("%w (%s): the store's log lost mappings this process read (Redis restarted without them?); restart it, and keep Redis's append-only file (appendonly yes, appendfsync always)", mask.ErrStoreUnavailable, s.name)
-		}
-		vals := page.Val()
 		if len(vals) == 0 {
 			return nil
 		}
@@ -639,6 +669,58 @@ func (s *RedisStore) sameGeneration(vals []any) error {
 	return fmt.Errorf("%w (%s): %w: the store was reset or its key rotated since this process opened it; restart it", mask.ErrStoreUnavailable, s.name, ErrWrongKey)
 }
 
+// logPage reads a page of the log from cursor, after checking that the
+// store is still the generation this process opened and, when expect is
+// set, that the entry before cursor is still the one this process read
+// last. Where writes wait for replicas, a page that holds anything waits
+// for them too (see queueDurable), on the connection that read it: no
+// process learns a mapping that a failover could still lose.
+func (s *RedisStore) logPage(parent context.Context, cursor uint64, expect string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(parent, RedisTimeout)
+	defer cancel()
+	var c redis.Cmdable = s.c
+	if s.replicas > 0 {
+		conn := s.c.Conn()
+		defer conn.Close()
+		c = conn
+	}
+	var gen *redis.SliceCmd
+	var page *redis.StringSliceCmd
+	var before *redis.StringCmd
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		gen = p.HMGet(ctx, redisKeys{}.meta(), "gen", "rotating")
+		page = p.LRange(ctx, redisKeys{}.log(), int64(cursor), int64(cursor)+sincePage-1)
+		if expect != "" {
+			before = p.LIndex(ctx, redisKeys{}.log(), int64(cursor)-1)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.unavailable(parent, err)
+	}
+	if err := s.sameGeneration(gen.Val()); err != nil {
+		return nil, err
+	}
+	if before != nil && !strings.HasPrefix(before.Val(), expect) {
+		return nil, fmt.Errorf("%w (%s): the store's log lost mappings this process read (Redis restarted without them?); restart it, and keep Redis's append-only file (appendonly yes, appendfsync always)", mask.ErrStoreUnavailable, s.name)
+	}
+	vals := page.Val()
+	if len(vals) == 0 || s.replicas == 0 {
+		return vals, nil
+	}
+	var wait *redis.Cmd
+	if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		wait = s.queueDurable(ctx, p)
+		return nil
+	}); err != nil {
+		return nil, s.unavailable(parent, err)
+	}
+	if err := s.replicated(wait); err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
 // LookupOne implements Backend.
 func (s *RedisStore) LookupOne(pseudonym string) (original, kind string, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), RedisTimeout)
@@ -648,7 +730,7 @@ func (s *RedisStore) LookupOne(pseudonym string) (original, kind string, ok bool
 		return "", "", false, nil
 	}
 	if err != nil {
-		return "", "", false, s.unavailable(err)
+		return "", "", false, s.unavailable(context.Background(), err)
 	}
 	if len(r) != 2*sha256.Size {
 		return "", "", false, s.damaged("a reverse entry is out of form")
@@ -659,7 +741,7 @@ func (s *RedisStore) LookupOne(pseudonym string) (original, kind string, ok bool
 		if errors.Is(err, redis.Nil) {
 			return "", "", false, s.damaged("a reverse entry has no mapping")
 		}
-		return "", "", false, s.unavailable(err)
+		return "", "", false, s.unavailable(context.Background(), err)
 	}
 	m, err := s.recordAt([]byte(v), []byte(f))
 	if err != nil {
@@ -673,14 +755,16 @@ func (s *RedisStore) SaveBatch(id string, pseudonyms []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), RedisTimeout)
 	defer cancel()
 	k := s.batchKey(id)
-	err := s.c.Set(ctx, redisPrefix+"b:"+string(k), s.seal(encodeBatch(id, pseudonyms), k), 0).Err()
-	if err == nil && s.replicas > 0 {
-		var n int64
-		if n, err = s.c.Do(ctx, "wait", s.replicas, waitMillis()).Int64(); err == nil && n < int64(s.replicas) {
-			return fmt.Errorf("%w (%s): the write reached %d of %d replicas", mask.ErrStoreUnavailable, s.name, n, s.replicas)
-		}
+	var wait *redis.Cmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, redisPrefix+"b:"+string(k), s.seal(encodeBatch(id, pseudonyms), k), 0)
+		wait = s.queueDurable(ctx, p)
+		return nil
+	})
+	if err != nil {
+		return s.unavailable(context.Background(), err)
 	}
-	return s.unavailable(err)
+	return s.replicated(wait)
 }
 
 // LoadBatch implements Backend.
@@ -693,7 +777,7 @@ func (s *RedisStore) LoadBatch(id string) ([]string, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, s.unavailable(err)
+		return nil, false, s.unavailable(context.Background(), err)
 	}
 	plain, err := s.open([]byte(v), k)
 	if err != nil {
@@ -715,7 +799,7 @@ func (s *RedisStore) Info() (Info, error) {
 	for cursor := int64(0); ; cursor += sincePage {
 		vals, err := s.c.LRange(ctx, redisKeys{}.log(), cursor, cursor+sincePage-1).Result()
 		if err != nil {
-			return info, s.unavailable(err)
+			return info, s.unavailable(context.Background(), err)
 		}
 		for _, v := range vals {
 			info.Size += int64(len(v))
@@ -738,19 +822,19 @@ func (s *RedisStore) Info() (Info, error) {
 // ResetRedis deletes every key of the store in the Redis a URL names (and
 // nothing else there): its meta first, which stops every replica's
 // issuing, then the rest. It needs no key.
-func ResetRedis(ctx context.Context, rawURL string) (deleted int, err error) {
+func ResetRedis(parent context.Context, rawURL string) (deleted int, err error) {
 	c, _, err := redisClient(rawURL)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
 	s := &RedisStore{c: c, name: RedactURL(rawURL)}
-	ctx, cancel := context.WithTimeout(ctx, 10*RedisTimeout)
+	ctx, cancel := context.WithTimeout(parent, 10*RedisTimeout)
 	defer cancel()
 	// meta first: from then on every replica's issuing is refused, so
 	// nothing is written behind the sweep
 	if n, err := c.Unlink(ctx, redisKeys{}.meta()).Result(); err != nil {
-		return 0, s.unavailable(err)
+		return 0, s.unavailable(parent, err)
 	} else {
 		deleted += int(n)
 	}
@@ -769,12 +853,12 @@ func ResetRedis(ctx context.Context, rawURL string) (deleted int, err error) {
 		batch = append(batch, iter.Val())
 		if len(batch) == 1000 {
 			if err := flush(); err != nil {
-				return deleted, s.unavailable(err)
+				return deleted, s.unavailable(parent, err)
 			}
 		}
 	}
 	if err := iter.Err(); err != nil {
-		return deleted, s.unavailable(err)
+		return deleted, s.unavailable(parent, err)
 	}
-	return deleted, s.unavailable(flush())
+	return deleted, s.unavailable(parent, flush())
 }

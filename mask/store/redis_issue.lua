@@ -1,9 +1,8 @@
 -- Issues mappings atomically (see redis.go). KEYS[1] is the store's meta
--- key; ARGV: the key generation, "1" when the answer waits for replicas,
--- the count, then for each mapping its forward key, the pseudonym's
--- reverse key, the original's keyed hash, the original's reverse key, the
--- pseudonym's keyed hash, "1" when the pseudonym is the original itself,
--- and the sealed mapping.
+-- key; ARGV: the key generation, the count, then for each mapping its
+-- forward key, the pseudonym's reverse key, the original's keyed hash, the
+-- original's reverse key, the pseudonym's keyed hash, "1" when the
+-- pseudonym is the original itself, and the sealed mapping.
 -- Answers, for each: the sealed mapping already recorded for the original,
 -- "+" recorded now, "-" the original is another's pseudonym (never masked
 -- again), "?" the pseudonym is taken (propose another).
@@ -15,11 +14,9 @@ local gen = redis.call('HGET', meta, 'gen')
 if gen ~= ARGV[1] or gen == 'rotating' then
   return redis.error_reply('STALE the store key was rotated')
 end
-local waits = ARGV[2] == '1'
-local n = tonumber(ARGV[3])
+local n = tonumber(ARGV[2])
 local out = {}
-local wrote = false
-local at = 4
+local at = 3
 for i = 1, n do
   local f, r, o, ro, op, same, val =
     ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
@@ -44,14 +41,8 @@ for i = 1, n do
         end
         redis.call('SET', p .. 'o:' .. o, '')
         out[i] = '+'
-        wrote = true
       end
     end
   end
-end
-if waits and not wrote then
-  -- a write of this connection, so that the WAIT after it also covers
-  -- the mappings found here, which another client may have just written
-  redis.call('SET', p .. 'sync', '')
 end
 return out

@@ -106,7 +106,7 @@ func (s *RedisStore) RotateKey(ctx context.Context, newKey []byte) (*RedisStore,
 	token := hex.EncodeToString(tok)
 	ok, err := freezeScript.Run(ctx, s.c, []string{meta, rotationKey()}, s.gen, token, rotationLease.Milliseconds()).Int()
 	if err != nil {
-		return nil, s.unavailable(err)
+		return nil, s.unavailable(ctx, err)
 	}
 	switch ok {
 	case -1:
@@ -125,21 +125,27 @@ func (s *RedisStore) RotateKey(ctx context.Context, newKey []byte) (*RedisStore,
 	gen := make([]byte, 16)
 	rand.Read(gen)
 	ns.gen = hex.EncodeToString(gen)
-	done, err := switchScript.Run(ctx, s.c, []string{meta, redisKeys{}.log(), redisKeys{}.log() + ".next", rotationKey()},
-		s.gen, token, ns.seal([]byte(checkPlaintext), metaCheck), ns.seal(s.seed, metaSeed), ns.gen).Int()
-	if err != nil {
-		return nil, s.unavailable(err)
+	// the switch and its WAIT go down one connection (WAIT counts what
+	// its own connection wrote); the script is sent whole, as a primary
+	// just promoted has no script cache
+	var sw, wait *redis.Cmd
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		sw = switchScript.Eval(ctx, p, []string{meta, redisKeys{}.log(), redisKeys{}.log() + ".next", rotationKey()},
+			s.gen, token, ns.seal([]byte(checkPlaintext), metaCheck), ns.seal(s.seed, metaSeed), ns.gen)
+		wait = s.queueDurable(ctx, p)
+		return nil
+	})
+	done, serr := sw.Int()
+	if serr != nil {
+		return nil, s.unavailable(ctx, serr)
 	}
 	if done != 1 {
 		return nil, fmt.Errorf("%w (%s): the rotation lost its lease to another; run rotate-key again", mask.ErrStoreUnavailable, s.name)
 	}
 	// the old key's entries go once the switch is on the replicas: a
 	// failover to a replica without it must find them
-	if s.replicas > 0 {
-		n, err := s.c.Do(ctx, "wait", s.replicas, waitMillis()).Int64()
-		if err != nil || n < int64(s.replicas) {
-			return ns, nil // the old entries stay, unreadable under the new key
-		}
+	if err != nil || s.replicated(wait) != nil {
+		return ns, nil // the old entries stay, unreadable under the new key
 	}
 	if err := s.unlink(ctx, dead); err != nil {
 		return nil, fmt.Errorf("the key was rotated, but the old key's entries were not all deleted: %w", err)
@@ -154,12 +160,12 @@ func (s *RedisStore) resealInto(ctx context.Context, ns *RedisStore, token strin
 	var dead []string
 	next := redisKeys{}.log() + ".next"
 	if err := s.c.Del(ctx, next).Err(); err != nil {
-		return nil, s.unavailable(err)
+		return nil, s.unavailable(ctx, err)
 	}
 	renew := func() error {
 		ok, err := renewScript.Run(ctx, s.c, []string{rotationKey()}, token, rotationLease.Milliseconds()).Int()
 		if err != nil {
-			return s.unavailable(err)
+			return s.unavailable(ctx, err)
 		}
 		if ok != 1 {
 			return fmt.Errorf("%w (%s): the rotation lost its lease", mask.ErrStoreUnavailable, s.name)
@@ -196,7 +202,7 @@ func (s *RedisStore) resealInto(ctx context.Context, ns *RedisStore, token strin
 		}
 		_, werr = p.Exec(ctx)
 		if werr != nil {
-			werr = s.unavailable(werr)
+			werr = s.unavailable(ctx, werr)
 		}
 	})
 	if err == nil {
@@ -211,7 +217,7 @@ func (s *RedisStore) resealInto(ctx context.Context, ns *RedisStore, token strin
 		return s.c.Set(ctx, redisPrefix+"b:"+string(k), ns.seal(encodeBatch(id, ps), k), 0).Err()
 	})
 	if err != nil {
-		return nil, s.unavailable(err)
+		return nil, s.unavailable(ctx, err)
 	}
 	return dead, renew()
 }
@@ -221,7 +227,7 @@ func (s *RedisStore) unlink(ctx context.Context, names []string) error {
 	for len(names) > 0 {
 		n := min(len(names), 1000)
 		if err := s.c.Unlink(ctx, names[:n]...).Err(); err != nil {
-			return s.unavailable(err)
+			return s.unavailable(ctx, err)
 		}
 		names = names[n:]
 	}
@@ -243,7 +249,7 @@ func (s *RedisStore) Batches(each func(id string, pseudonyms []string) error) er
 		}
 		cancel()
 		if err != nil {
-			return s.unavailable(err)
+			return s.unavailable(ctx, err)
 		}
 		for i, name := range names {
 			v, _ := vals[i].(string)

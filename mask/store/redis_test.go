@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/claude-secure/claude-secure/internal/redistest"
 	"github.com/claude-secure/claude-secure/mask"
@@ -424,5 +426,61 @@ func TestRedisLostMappingsAreRefused(t *testing.T) {
 	}
 	if err := e.Refresh(); !errors.Is(err, mask.ErrStoreUnavailable) {
 		t.Errorf("refresh over a log that lost mappings: %v", err)
+	}
+}
+
+// Where writes wait for a replica, so does every answer: a mapping issued,
+// one found already issued by another process, a page of the log, a
+// batch's restore set. A replica that is connected but applies nothing
+// (CLIENT PAUSE WRITE) acknowledges nothing, and nothing is answered.
+func TestRedisAnswersOnlyWhatAReplicaHolds(t *testing.T) {
+	old := RedisTimeout
+	RedisTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { RedisTimeout = old })
+	primary := redistest.Start(t, "repl-diskless-sync-delay 0")
+	replica := redistest.Start(t, "replicaof 127.0.0.1 "+strconv.Itoa(primary.Port))
+	for {
+		info, _ := redistest.DoAll(replica.Addr(), "INFO", "replication")
+		if strings.Contains(strings.Join(info, ""), "master_link_status:up") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a, b := openRedisTest(t, primary.URL(), testKey), openRedisTest(t, primary.URL(), testKey)
+	a.replicas, b.replicas = 1, 1 // as a redis-sentinel:// URL sets
+	m := func(orig string) []mask.Mapping {
+		return []mask.Mapping{{Family: "f", Kind: "k", Original: orig, Pseudonym: "ps-" + orig}}
+	}
+	if _, err := a.Issue(m("orig-1"), proposeAgain); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redistest.Do(replica.Addr(), "CLIENT", "PAUSE", "10000", "WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	unavailable := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, mask.ErrStoreUnavailable) {
+			t.Errorf("%s with the replica behind: %v, want ErrStoreUnavailable", what, err)
+		}
+	}
+	_, err := a.Issue(m("orig-2"), proposeAgain)
+	unavailable("a new mapping", err)
+	_, err = b.Issue(m("orig-2"), proposeAgain)
+	unavailable("a mapping another process wrote", err)
+	unavailable("the log", b.Since(1, func([]mask.Mapping, uint64) { t.Error("a page of the log was answered") }))
+	unavailable("a batch's restore set", a.SaveBatch("msgbatch_01", []string{"ps-orig-1"}))
+	if err := b.Since(2, func([]mask.Mapping, uint64) { t.Error("an empty page was answered") }); err != nil {
+		t.Errorf("the log's end with the replica behind: %v (nothing new needs the replica)", err)
+	}
+	if _, err := redistest.Do(replica.Addr(), "CLIENT", "UNPAUSE"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Issue(m("orig-2"), proposeAgain)
+	if err != nil || got[0] != "ps-orig-2" {
+		t.Errorf("once the replica caught up: %q %v", got, err)
+	}
+	var n int
+	if err := b.Since(0, func(batch []mask.Mapping, _ uint64) { n += len(batch) }); err != nil || n != 2 {
+		t.Errorf("once the replica caught up the log holds %d mappings: %v", n, err)
 	}
 }

@@ -52,7 +52,7 @@ func (f *factory) storeLocation() (string, error) {
 		u = f.Getenv(store.StoreEnv)
 	}
 	if u != "" && !store.IsRedisURL(u) {
-		return "", usagef("--store takes a redis://, rediss://, redis-sentinel:// or unix:// URL (see claude-secure --help)")
+		return "", usagef("--store takes a redis://, rediss://, redis-sentinel://, rediss-sentinel:// or unix:// URL (see claude-secure --help)")
 	}
 	return u, nil
 }

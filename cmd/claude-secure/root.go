@@ -41,7 +41,7 @@ Mappings live in an encrypted store whose key sits in the OS keyring.`,
 		SilenceUsage:  true,
 	}
 	root.PersistentFlags().StringVar(&f.configPath, "config", "", "configuration file (default: config.toml in the state directory)")
-	root.PersistentFlags().StringVar(&f.storeURL, "store", "", "a shared store in Redis: redis://, rediss:// or redis-sentinel:// URL (default: $"+store.StoreEnv+", else the encrypted file in the state directory)")
+	root.PersistentFlags().StringVar(&f.storeURL, "store", "", "a shared store in Redis: redis://, rediss://, redis-sentinel:// or rediss-sentinel:// URL (default: $"+store.StoreEnv+", else the encrypted file in the state directory)")
 	root.AddCommand(
 		newCmdMask(f, nil),
 		newCmdUnmask(f, nil),

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	_ "embed"
 	"encoding/hex"
 	"errors"
@@ -117,7 +118,7 @@ func (s *Store) Close() error { return nil }
 // IsRedisURL reports whether a store location names Redis rather than a
 // directory.
 func IsRedisURL(s string) bool {
-	for _, p := range []string{"redis://", "rediss://", "redis-sentinel://", "unix://"} {
+	for _, p := range []string{"redis://", "rediss://", "redis-sentinel://", "rediss-sentinel://", "unix://"} {
 		if strings.HasPrefix(s, p) {
 			return true
 		}
@@ -157,9 +158,12 @@ func RedactURL(raw string) string {
 // redisClient connects to the Redis a URL names: redis:// and rediss://
 // (TLS) for one server, unix:// for a socket, and
 // redis-sentinel://host:port,host:port/DB?master=NAME for a primary found
-// through Sentinel (whose writes then wait for one replica).
+// through Sentinel (whose writes then wait for one replica), or
+// rediss-sentinel:// for the same over TLS to the sentinels and the data
+// nodes, each certificate checked against the address it is reached at.
 func redisClient(raw string) (*redis.Client, int, error) {
-	if !strings.HasPrefix(raw, "redis-sentinel://") {
+	sentinelTLS := strings.HasPrefix(raw, "rediss-sentinel://")
+	if !strings.HasPrefix(raw, "redis-sentinel://") && !sentinelTLS {
 		opt, err := redis.ParseURL(raw)
 		if err != nil {
 			return nil, 0, fmt.Errorf("store URL %s: %w", RedactURL(raw), urlError(err))
@@ -200,6 +204,11 @@ func redisClient(raw string) (*redis.Client, int, error) {
 		if replicas, err = strconv.Atoi(v); err != nil || replicas < 0 {
 			return nil, 0, fmt.Errorf("store URL %s: replicas is a number of replicas a write waits for", RedactURL(raw))
 		}
+	}
+	if sentinelTLS {
+		// no ServerName: each connection checks the name it dialled, a
+		// sentinel's or the primary's that the sentinels named
+		fo.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	limitTimeouts(&fo.DialTimeout, &fo.ReadTimeout, &fo.WriteTimeout)
 	fo.MaxRetries = 1
@@ -259,6 +268,7 @@ func isTimeout(err error) bool {
 // READONLY, …). The store and the gateway's shared state say it alike.
 func RedisReason(err error) string {
 	var re redis.Error
+	var ce *tls.CertificateVerificationError
 	var oe *net.OpError
 	switch {
 	case isTimeout(err), errors.Is(err, context.DeadlineExceeded):
@@ -270,6 +280,8 @@ func RedisReason(err error) string {
 		return "Redis answered " + code
 	case errors.Is(err, redis.ErrClosed):
 		return "connection closed"
+	case errors.As(err, &ce):
+		return "its TLS certificate was not accepted"
 	case errors.As(err, &oe):
 		return oe.Op + " failed"
 	}

@@ -3,8 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -321,6 +326,26 @@ func TestRedisURLs(t *testing.T) {
 			t.Errorf("%s: %v", RedactURL(c.url), err)
 		}
 	}
+	for _, c := range []struct {
+		url string
+		tls bool
+	}{
+		{"redis-sentinel://h1:26379,h2:26379/0?master=m", false},
+		{"rediss-sentinel://h1:26379,h2:26379/0?master=m", true},
+	} {
+		cl, replicas, err := redisClient(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := cl.Options().TLSConfig
+		if (tc != nil) != c.tls || replicas != 1 || !IsRedisURL(c.url) {
+			t.Errorf("%s: TLS %v, %d replicas", c.url, tc != nil, replicas)
+		}
+		if tc != nil && (tc.ServerName != "" || tc.InsecureSkipVerify || tc.MinVersion < tls.VersionTLS12) {
+			t.Errorf("%s: certificates are not checked against each address", c.url)
+		}
+		cl.Close()
+	}
 	if got := RedactURL("redis://u:hunter22@h:1/0"); strings.Contains(got, "hunter22") {
 		t.Errorf("redacted: %s", got)
 	}
@@ -482,5 +507,18 @@ func TestRedisAnswersOnlyWhatAReplicaHolds(t *testing.T) {
 	var n int
 	if err := b.Since(0, func(batch []mask.Mapping, _ uint64) { n += len(batch) }); err != nil || n != 2 {
 		t.Errorf("once the replica caught up the log holds %d mappings: %v", n, err)
+	}
+}
+
+// A TLS certificate the system does not trust is refused, and the error
+// says so.
+func TestRedisUntrustedCertificateRefused(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler()) // any TLS server with its own CA
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	_, err := OpenRedis(context.Background(), "rediss://"+srv.Listener.Addr().String()+"/0", testKey)
+	if !errors.Is(err, mask.ErrStoreUnavailable) || !strings.Contains(err.Error(), "TLS certificate was not accepted") {
+		t.Errorf("got %v", err)
 	}
 }

@@ -113,6 +113,13 @@ func (s *Server) start() error {
 		return err
 	}
 	cmd := exec.Command(s.bin, filepath.Join(s.Dir, "redis.conf"))
+	// a configuration it refuses is reported on stderr, before any log
+	out, err := os.Create(filepath.Join(s.Dir, "stderr.log"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -140,7 +147,8 @@ func (s *Server) start() error {
 
 func (s *Server) logTail() string {
 	b, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	e, _ := os.ReadFile(filepath.Join(s.Dir, "stderr.log"))
+	lines := strings.Split(strings.TrimSpace(string(b)+"\n"+string(e)), "\n")
 	if len(lines) > 3 {
 		lines = lines[len(lines)-3:]
 	}

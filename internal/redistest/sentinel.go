@@ -47,12 +47,12 @@ func StartSentinel(t testing.TB, master string, conf ...string) *Sentinels {
 	replica := Start(t, append([]string{"replicaof 127.0.0.1 " + strconv.Itoa(primary.Port)}, conf...)...)
 	c.Nodes = []*Server{primary, replica}
 	for range 3 {
-		c.Watch = append(c.Watch, startBin(t, "redis-sentinel", []string{
+		c.Watch = append(c.Watch, StartSentinelProcess(t, []string{
 			fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2", master, primary.Port),
 			fmt.Sprintf("sentinel down-after-milliseconds %s %d", master, downAfter.Milliseconds()),
 			fmt.Sprintf("sentinel failover-timeout %s %d", master, failoverTimeout.Milliseconds()),
 			fmt.Sprintf("sentinel parallel-syncs %s 1", master),
-		}))
+		}...))
 	}
 	// sentinels find each other through the primary's hello channel,
 	// which each publishes to every two seconds
@@ -74,6 +74,13 @@ func StartSentinel(t testing.TB, master string, conf ...string) *Sentinels {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// StartSentinelProcess starts one redis-sentinel with the given
+// directives, on loopback like Start.
+func StartSentinelProcess(t testing.TB, conf ...string) *Server {
+	t.Helper()
+	return startBin(t, "redis-sentinel", conf)
 }
 
 // URL is the redis-sentinel:// URL naming every sentinel and the primary.

@@ -464,13 +464,7 @@ func TestRedisAnswersOnlyWhatAReplicaHolds(t *testing.T) {
 	t.Cleanup(func() { RedisTimeout = old })
 	primary := redistest.Start(t, "repl-diskless-sync-delay 0")
 	replica := redistest.Start(t, "replicaof 127.0.0.1 "+strconv.Itoa(primary.Port))
-	for {
-		info, _ := redistest.DoAll(replica.Addr(), "INFO", "replication")
-		if strings.Contains(strings.Join(info, ""), "master_link_status:up") {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReplicating(t, replica)
 	a, b := openRedisTest(t, primary.URL(), testKey), openRedisTest(t, primary.URL(), testKey)
 	a.replicas, b.replicas = 1, 1 // as a redis-sentinel:// URL sets
 	m := func(orig string) []mask.Mapping {
@@ -520,5 +514,56 @@ func TestRedisUntrustedCertificateRefused(t *testing.T) {
 	_, err := OpenRedis(context.Background(), "rediss://"+srv.Listener.Addr().String()+"/0", testKey)
 	if !errors.Is(err, mask.ErrStoreUnavailable) || !strings.Contains(err.Error(), "TLS certificate was not accepted") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// With min-replicas-to-write (deploy/team/redis.conf), a primary without
+// its replica takes no write: a new mapping is refused at once, and
+// nothing that no replica holds enters the log, so the other processes'
+// refreshes, and their requests that need no new mapping, go on.
+func TestRedisWithoutReplicaRefusesOnlyNewMappings(t *testing.T) {
+	old := RedisTimeout
+	RedisTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { RedisTimeout = old })
+	for _, c := range []struct {
+		conf          []string
+		refreshPasses bool
+	}{
+		{[]string{"repl-diskless-sync-delay 0", "min-replicas-to-write 1"}, true},
+		// without it, the failed write's mapping is in the log, and no
+		// one reads past it until a replica holds it
+		{[]string{"repl-diskless-sync-delay 0"}, false},
+	} {
+		primary := redistest.Start(t, c.conf...)
+		replica := redistest.Start(t, "replicaof 127.0.0.1 "+strconv.Itoa(primary.Port))
+		waitReplicating(t, replica)
+		a, b := openRedisTest(t, primary.URL(), testKey), openRedisTest(t, primary.URL(), testKey)
+		a.replicas, b.replicas = 1, 1
+		if _, err := a.Issue(newMappings("orig-1"), proposeAgain); err != nil {
+			t.Fatal(err)
+		}
+		replica.Kill()
+		if _, err := a.Issue(newMappings("orig-2"), proposeAgain); !errors.Is(err, mask.ErrStoreUnavailable) {
+			t.Errorf("%v: a new mapping without the replica: %v", c.conf, err)
+		}
+		err := b.Since(1, func([]mask.Mapping, uint64) {})
+		if (err == nil) != c.refreshPasses {
+			t.Errorf("%v: a refresh without the replica: %v", c.conf, err)
+		}
+	}
+}
+
+func waitReplicating(t *testing.T, replica *redistest.Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, _ := redistest.DoAll(replica.Addr(), "INFO", "replication")
+		if strings.Contains(strings.Join(info, ""), "master_link_status:up") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica did not catch up with its primary within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,8 +43,11 @@ func StartSentinel(t testing.TB, master string, conf ...string) *Sentinels {
 	Need(t, "redis-sentinel")
 	c := &Sentinels{t: t, Master: master}
 	// a replica's full sync starts at once, not after the default five
-	// seconds' wait for other replicas to share it
-	conf = append([]string{"repl-diskless-sync-delay 0"}, conf...)
+	// seconds' wait for other replicas to share it; a node killed and
+	// started again comes back with its data, as a team's would (an
+	// empty one could be promoted in a second failover, and its
+	// emptiness copied to the other)
+	conf = append([]string{"repl-diskless-sync-delay 0", "appendonly yes"}, conf...)
 	primary := Start(t, conf...)
 	replica := Start(t, append([]string{"replicaof 127.0.0.1 " + strconv.Itoa(primary.Port)}, conf...)...)
 	c.Nodes = []*Server{primary, replica}
@@ -63,7 +68,12 @@ func StartSentinel(t testing.TB, master string, conf ...string) *Sentinels {
 			m, err := sentinelMaster(w.Addr(), master)
 			ready = ready && err == nil && m["num-slaves"] == "1" && m["num-other-sentinels"] == "2" && m["flags"] == "master"
 		}
+		// the replica has loaded its copy, and its primary has put it
+		// online (a WAIT counts only those)
 		if info, _ := DoAll(replica.Addr(), "INFO", "replication"); !strings.Contains(strings.Join(info, ""), "master_link_status:up") {
+			ready = false
+		}
+		if info, _ := DoAll(primary.Addr(), "INFO", "replication"); !strings.Contains(strings.Join(info, ""), ",state=online,") {
 			ready = false
 		}
 		if ready {
@@ -147,6 +157,21 @@ func (c *Sentinels) WaitFailover(old *Server, within time.Duration) *Server {
 	}
 	c.t.Fatalf("the sentinels did not fail over within %v (%s)", within, c.Watch[0].logTail())
 	return nil
+}
+
+// Events is what the sentinels logged: each one's failover events, for a
+// test that failed to show.
+func (c *Sentinels) Events() string {
+	var b strings.Builder
+	for i, w := range c.Watch {
+		log, _ := os.ReadFile(filepath.Join(w.Dir, "redis.log"))
+		for _, l := range strings.Split(string(log), "\n") {
+			if strings.Contains(l, " # ") { // Redis marks warnings, which Sentinel's events are, with #
+				fmt.Fprintf(&b, "sentinel %d: %s\n", i, l)
+			}
+		}
+	}
+	return b.String()
 }
 
 // sentinelMaster is SENTINEL MASTER's answer as a map.

@@ -242,7 +242,7 @@ func TestRedisSentinelFailoverKeepsEveryAnswer(t *testing.T) {
 			if time.Now().After(deadline) {
 				run.mu.Lock()
 				defer run.mu.Unlock()
-				t.Fatalf("%s: not within %v (errors: %v)", what, d, run.errs)
+				t.Fatalf("%s: not within %v (errors: %v)\n%s", what, d, run.errs, cluster.Events())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -255,6 +255,11 @@ func (s *RedisStore) unavailable(ctx context.Context, err error) error {
 	if errors.As(err, &re) && strings.HasPrefix(re.Error(), "STALE") {
 		return fmt.Errorf("%w (%s): %w: its key is being rotated, or was rotated (restart with the new key)", mask.ErrStoreUnavailable, s.name, ErrWrongKey)
 	}
+	if errors.As(err, &re) && strings.HasPrefix(re.Error(), "GONE") {
+		// never issue into a store without its meta: the next process to
+		// open it would create another, with another seed
+		return s.damaged("it is gone from Redis (reset, or Redis lost its data)")
+	}
 	return fmt.Errorf("%w (%s): %s", mask.ErrStoreUnavailable, s.name, RedisReason(err))
 }
 
@@ -536,25 +541,30 @@ func (s *RedisStore) issueRound(parent context.Context, work []mask.Mapping, idx
 			same,
 			string(s.seal(encodeRecord(m), f)))
 	}
-	ctx, cancel := context.WithTimeout(parent, RedisTimeout)
-	defer cancel()
 	keys := []string{redisKeys{}.meta()}
 	var res, wait *redis.Cmd
-	// the script and its WAIT go down one connection, in one pipeline:
-	// WAIT counts what its own connection wrote
-	run := func(script func(p redis.Pipeliner) *redis.Cmd) error {
+	// the script and its WAIT go down one connection, in one pipeline
+	// (WAIT counts what its own connection wrote), within one bound
+	run := func(script func(ctx context.Context, p redis.Pipeliner) *redis.Cmd) error {
+		ctx, cancel := context.WithTimeout(parent, RedisTimeout)
+		defer cancel()
 		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			res = script(p)
+			res = script(ctx, p)
 			wait = s.queueDurable(ctx, p)
 			return nil
 		})
 		return err
 	}
-	err := run(func(p redis.Pipeliner) *redis.Cmd { return issueScript.EvalSha(ctx, p, keys, args...) })
+	err := run(func(ctx context.Context, p redis.Pipeliner) *redis.Cmd {
+		return issueScript.EvalSha(ctx, p, keys, args...)
+	})
 	if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
 		// a primary that has not run it yet (one just promoted: Redis
-		// does not replicate its script cache)
-		err = run(func(p redis.Pipeliner) *redis.Cmd { return issueScript.Eval(ctx, p, keys, args...) })
+		// does not replicate its script cache); the first pipeline's WAIT
+		// ran too, so this one has a bound of its own
+		err = run(func(ctx context.Context, p redis.Pipeliner) *redis.Cmd {
+			return issueScript.Eval(ctx, p, keys, args...)
+		})
 	}
 	if err != nil {
 		return nil, s.unavailable(parent, err)

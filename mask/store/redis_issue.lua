@@ -3,7 +3,9 @@
 -- forward key, the pseudonym's reverse key, the original's keyed hash, the
 -- original's reverse key, the pseudonym's keyed hash, "1" when the
 -- pseudonym is the original itself, and the sealed mapping.
--- Answers, for each: the sealed mapping already recorded for the original,
+-- Refuses with GONE when the store's meta is gone (a reset, or a Redis
+-- that lost its data), STALE when its key generation changed. Answers,
+-- for each: the sealed mapping already recorded for the original,
 -- "+" recorded now, "-" the original is another's pseudonym (never masked
 -- again), "?" the pseudonym is taken (propose another).
 -- The log entry is pushed before anything else is written, so a failed
@@ -11,6 +13,9 @@
 local meta = KEYS[1]
 local p = string.sub(meta, 1, #meta - 4)
 local gen = redis.call('HGET', meta, 'gen')
+if not gen then
+  return redis.error_reply('GONE the store is not in this Redis')
+end
 if gen ~= ARGV[1] or gen == 'rotating' then
   return redis.error_reply('STALE the store key was rotated')
 end

@@ -307,6 +307,14 @@ func TestRedisResetDeletesOnlyTheStore(t *testing.T) {
 	if got, _ := redistest.Do(srv.Addr(), "DBSIZE"); got != ":1" {
 		t.Errorf("after reset DBSIZE is %s, want only the other key", got)
 	}
+	// a process that had it open issues nothing into a store without
+	// its meta (the next to open it would make another, with another seed)
+	if _, err := s.Issue(newMappings("orig-1"), proposeAgain); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "gone from Redis") {
+		t.Errorf("issuing into a store that was reset: %v", err)
+	}
+	if got, _ := redistest.Do(srv.Addr(), "DBSIZE"); got != ":1" {
+		t.Errorf("issuing into a store that was reset wrote to Redis: DBSIZE %s", got)
+	}
 	// a reset store is created afresh, with a new seed
 	s2 := openRedisTest(t, srv.URL(), bytes.Repeat([]byte{9}, 32))
 	if bytes.Equal(s2.Seed(), s.Seed()) {
@@ -460,11 +468,11 @@ func TestRedisLostMappingsAreRefused(t *testing.T) {
 // (CLIENT PAUSE WRITE) acknowledges nothing, and nothing is answered.
 func TestRedisAnswersOnlyWhatAReplicaHolds(t *testing.T) {
 	old := RedisTimeout
-	RedisTimeout = 300 * time.Millisecond
+	RedisTimeout = time.Second
 	t.Cleanup(func() { RedisTimeout = old })
 	primary := redistest.Start(t, "repl-diskless-sync-delay 0")
 	replica := redistest.Start(t, "replicaof 127.0.0.1 "+strconv.Itoa(primary.Port))
-	waitReplicating(t, replica)
+	waitReplicating(t, primary)
 	a, b := openRedisTest(t, primary.URL(), testKey), openRedisTest(t, primary.URL(), testKey)
 	a.replicas, b.replicas = 1, 1 // as a redis-sentinel:// URL sets
 	m := func(orig string) []mask.Mapping {
@@ -517,13 +525,14 @@ func TestRedisUntrustedCertificateRefused(t *testing.T) {
 	}
 }
 
-// With min-replicas-to-write (deploy/team/redis.conf), a primary without
-// its replica takes no write: a new mapping is refused at once, and
-// nothing that no replica holds enters the log, so the other processes'
-// refreshes, and their requests that need no new mapping, go on.
+// With min-replicas-to-write (deploy/team/redis.conf), a primary that has
+// seen its replica go takes no write: a new mapping is refused at once,
+// and nothing that no replica holds enters the log, so the other
+// processes' refreshes, and their requests that need no new mapping, go
+// on.
 func TestRedisWithoutReplicaRefusesOnlyNewMappings(t *testing.T) {
 	old := RedisTimeout
-	RedisTimeout = 300 * time.Millisecond
+	RedisTimeout = time.Second
 	t.Cleanup(func() { RedisTimeout = old })
 	for _, c := range []struct {
 		conf          []string
@@ -536,13 +545,22 @@ func TestRedisWithoutReplicaRefusesOnlyNewMappings(t *testing.T) {
 	} {
 		primary := redistest.Start(t, c.conf...)
 		replica := redistest.Start(t, "replicaof 127.0.0.1 "+strconv.Itoa(primary.Port))
-		waitReplicating(t, replica)
+		waitReplicating(t, primary)
 		a, b := openRedisTest(t, primary.URL(), testKey), openRedisTest(t, primary.URL(), testKey)
 		a.replicas, b.replicas = 1, 1
 		if _, err := a.Issue(newMappings("orig-1"), proposeAgain); err != nil {
 			t.Fatal(err)
 		}
 		replica.Kill()
+		// the primary has seen its replica go (a write before that is
+		// made, and fails its WAIT)
+		for {
+			info, _ := redistest.DoAll(primary.Addr(), "INFO", "replication")
+			if strings.Contains(strings.Join(info, ""), "connected_slaves:0") {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		if _, err := a.Issue(newMappings("orig-2"), proposeAgain); !errors.Is(err, mask.ErrStoreUnavailable) {
 			t.Errorf("%v: a new mapping without the replica: %v", c.conf, err)
 		}
@@ -553,17 +571,26 @@ func TestRedisWithoutReplicaRefusesOnlyNewMappings(t *testing.T) {
 	}
 }
 
-func waitReplicating(t *testing.T, replica *redistest.Server) {
+// waitReplicating waits until the primary's replica acknowledges a write.
+func waitReplicating(t *testing.T, primary *redistest.Server) {
 	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr()})
+	defer c.Close()
+	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		info, _ := redistest.DoAll(replica.Addr(), "INFO", "replication")
-		if strings.Contains(strings.Join(info, ""), "master_link_status:up") {
+		var wait *redis.Cmd
+		c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "warm-up", "1", 0)
+			wait = p.Do(ctx, "wait", 1, 100)
+			return nil
+		})
+		if n, _ := wait.Int64(); n == 1 {
+			c.Del(ctx, "warm-up")
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the replica did not catch up with its primary within 10 s")
+			t.Fatal("the replica did not acknowledge a write within 10 s")
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

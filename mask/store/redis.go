@@ -33,7 +33,7 @@ import (
 //	                         (forward key, then the sealed mapping)
 //	claude-secure:b:<batch>  a message batch's restore set, sealed
 //	claude-secure:sync       a counter, written only to be replicated (see
-//	                         durable)
+//	                         queueDurable)
 //
 // Every key name past the prefix is an HMAC under the store key's index
 // key, and every value is AES-GCM sealed under its encryption key: Redis,

@@ -24,7 +24,8 @@ import (
 // A Redis store keeps what the file store keeps, sealed the same way, in
 // keys under one prefix:
 //
-//	claude-secure:meta       hash: format, gen, check and seed (sealed)
+//	claude-secure:meta       hash: format, gen, check and seed (sealed);
+//	                         rotating while a key rotation runs
 //	claude-secure:f:<fwd>    a mapping, sealed, by keyed hash of family and original
 //	claude-secure:r:<rev>    by keyed hash of the pseudonym: the original's
 //	                         keyed hash and the forward key (no value)
@@ -34,6 +35,8 @@ import (
 //	claude-secure:b:<batch>  a message batch's restore set, sealed
 //	claude-secure:sync       a counter, written only to be replicated (see
 //	                         queueDurable)
+//	claude-secure:rotation   the lease of a running key rotation
+//	                         (redis_rotate.go), and log.next its new log
 //
 // Every key name past the prefix is an HMAC under the store key's index
 // key, and every value is AES-GCM sealed under its encryption key: Redis,

@@ -190,3 +190,48 @@ func TestRedisRotationKeepsNewKeyWrites(t *testing.T) {
 		t.Errorf("a mapping written under the new key is gone: %v %v", ok, err)
 	}
 }
+
+// Where writes wait for a replica, a rotation waits for it too: with the
+// replica applying nothing, the rotation is refused and the old key keeps
+// the store; once the replica follows, it re-seals everything and sweeps
+// the old key's entries.
+func TestRedisRotationWaitsForTheReplica(t *testing.T) {
+	old := RedisTimeout
+	RedisTimeout = time.Second
+	t.Cleanup(func() { RedisTimeout = old })
+	primary := redistest.Start(t, "repl-diskless-sync-delay 0")
+	replica := redistest.Start(t, "replicaof 127.0.0.1 "+strconv.Itoa(primary.Port))
+	waitReplicating(t, primary)
+	s := openRedisTest(t, primary.URL(), testKey)
+	s.replicas = 1 // as a redis-sentinel:// URL sets
+	if _, err := s.Issue(newMappings("orig-1", "orig-2"), proposeAgain); err != nil {
+		t.Fatal(err)
+	}
+	newKey := bytes.Repeat([]byte{6}, 32)
+	if _, err := redistest.Do(replica.Addr(), "CLIENT", "PAUSE", "10000", "WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateKey(context.Background(), newKey); !errors.Is(err, mask.ErrStoreUnavailable) {
+		t.Errorf("a rotation with the replica behind: %v, want ErrStoreUnavailable", err)
+	}
+	if _, err := redistest.Do(replica.Addr(), "CLIENT", "UNPAUSE"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenRedis(context.Background(), primary.URL(), testKey); err != nil {
+		t.Fatalf("after the refused rotation the old key does not open the store: %v", err)
+	}
+	ns, err := s.RotateKey(context.Background(), newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(redisLog(t, ns)); n != 2 {
+		t.Errorf("the rotated store holds %d mappings, want 2", n)
+	}
+	keys, err := redistest.DoAll(primary.Addr(), "KEYS", "claude-secure:f:*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Errorf("%d forward entries after the rotation, want 2 (the old key's swept)", len(keys))
+	}
+}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,6 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/claude-secure/claude-secure/internal/redistest"
+	"github.com/claude-secure/claude-secure/mask"
+	"github.com/claude-secure/claude-secure/mask/store"
 )
 
 // fixture is realistic AWS material from mask/testdata with the secrets
@@ -127,6 +132,52 @@ func decodedTexts(b []byte) string {
 // of the same text, and the answer quoting it back restores it byte for
 // byte.
 func TestFixturesInEveryPositionThroughTheProxy(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		e := memoryEngine(t)
+		fixturesInEveryPosition(t, e, e)
+	})
+	// the proxy and `claude-secure mask` as two processes on one store
+	t.Run("file store", func(t *testing.T) {
+		dir := t.TempDir()
+		fixturesInEveryPosition(t, storeEngine(t, openFileStore(t, dir)), storeEngine(t, openFileStore(t, dir)))
+	})
+	t.Run("redis store", func(t *testing.T) {
+		srv := redistest.Start(t)
+		fixturesInEveryPosition(t, storeEngine(t, openRedisStore(t, srv.URL())), storeEngine(t, openRedisStore(t, srv.URL())))
+	})
+}
+
+var storeKey = []byte("0123456789abcdef0123456789abcdef")
+
+func openFileStore(t *testing.T, dir string) store.Backend {
+	s, err := store.Open(dir, storeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func openRedisStore(t *testing.T, url string) store.Backend {
+	s, err := store.OpenRedis(context.Background(), url, storeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func storeEngine(t *testing.T, b store.Backend) *mask.Engine {
+	e, err := mask.New(b.Seed(), b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// fixturesInEveryPosition sends every fixture in every position through a
+// proxy masking with proxyEngine, and compares with what cli makes of it.
+func fixturesInEveryPosition(t *testing.T, proxyEngine, cli *mask.Engine) {
 	var last []byte
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		last = body
@@ -139,11 +190,11 @@ func TestFixturesInEveryPositionThroughTheProxy(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"type": "message", "role": "assistant", "model": "m",
 			"content": []any{map[string]any{"type": "text", "text": string(req.Messages[0].Content)}}})
 	})
-	p, e := startProxy(t, up.URL)
+	p, _ := startProxy(t, up.URL, func(o *Options) { o.Engine = proxyEngine })
 	for _, f := range fixtures(t) {
 		// the CLI's masking of the text, once the store knows its values
-		e.MaskBytes([]byte(f.text), nil)
-		cli, err := e.MaskBytes([]byte(f.text), nil)
+		cli.MaskBytes([]byte(f.text), nil)
+		cliOut, err := cli.MaskBytes([]byte(f.text), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +217,7 @@ func TestFixturesInEveryPositionThroughTheProxy(t *testing.T) {
 				Messages []struct{ Content json.RawMessage }
 			}
 			mustJSON(t, last, &req)
-			if got := pos.get(t, req.Messages[0].Content); got != string(cli) {
+			if got := pos.get(t, req.Messages[0].Content); got != string(cliOut) {
 				t.Errorf("%s in %s: the proxy and mask disagree", f.name, pos.name)
 			}
 			// restored by identity, every pseudonym the request made

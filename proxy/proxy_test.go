@@ -54,13 +54,20 @@ func newFakeAPI(t *testing.T) *fakeapi.Server {
 	return api
 }
 
-// startProxy starts a session proxy in front of the upstream at upstream.
-func startProxy(t *testing.T, upstream string, opts ...func(*Options)) (*Proxy, *mask.Engine) {
+// memoryEngine is an engine on mappings in memory.
+func memoryEngine(t *testing.T) *mask.Engine {
 	t.Helper()
 	e, err := mask.New([]byte("proxy-test-seed"), mask.NewMemoryMappings(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// startProxy starts a session proxy in front of the upstream at upstream.
+func startProxy(t *testing.T, upstream string, opts ...func(*Options)) (*Proxy, *mask.Engine) {
+	t.Helper()
+	e := memoryEngine(t)
 	u, _ := url.Parse(upstream)
 	o := Options{Upstream: u, Engine: e}
 	for _, f := range opts {
@@ -76,7 +83,7 @@ func startProxy(t *testing.T, upstream string, opts ...func(*Options)) (*Proxy, 
 		defer cancel()
 		p.Shutdown(ctx)
 	})
-	return p, e
+	return p, o.Engine
 }
 
 func post(t *testing.T, url string, body []byte, hdr ...string) *http.Response {

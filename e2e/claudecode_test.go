@@ -195,7 +195,10 @@ type claudeScenario struct {
 	// API played by a fake Bedrock that checks every signature, or a fake
 	// Vertex AI that checks every token; "" is the Anthropic API
 	mode string
-	api  *fakeAPI
+	// network runs Claude Code with `run --network`: HTTPS_PROXY and the
+	// session CA, its base URL the provider's own
+	network bool
+	api     *fakeAPI
 	url  string // the fake API's address
 }
 

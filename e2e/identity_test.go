@@ -740,8 +740,12 @@ func runIdentity(t *testing.T, sc *claudeScenario, api *scriptAPI, prompt, want 
 		t.Cleanup(srv.Close)
 		upstream = srv.URL
 	}
-	args := append([]string{filepath.Join(sc.bin, "claude-secure"), "run", "--upstream", upstream, "--",
-		"claude", "-p", prompt, "--allowedTools", "Read,Write,Edit,Bash", "--output-format", "text"}, extra...)
+	args := []string{filepath.Join(sc.bin, "claude-secure"), "run", "--upstream", upstream}
+	if sc.network {
+		args = append(args, "--network")
+	}
+	args = append(append(args, "--",
+		"claude", "-p", prompt, "--allowedTools", "Read,Write,Edit,Bash", "--output-format", "text"), extra...)
 	stdout, stderr := sc.run(t, env, args...)
 	api.mu.Lock()
 	defer api.mu.Unlock()
@@ -830,10 +834,16 @@ func stripLineNumbers(s string) string {
 // unchanged to a new file: the copy must be the original, byte for byte.
 // On the Anthropic API, and with Claude Code in Bedrock and Vertex mode.
 func TestIdentityWriteInstancesJSON(t *testing.T) {
-	for _, mode := range []string{"anthropic", "bedrock", "vertex"} {
+	for _, mode := range []string{"anthropic", "bedrock", "vertex", "network", "network-bedrock"} {
 		t.Run(mode, func(t *testing.T) {
 			sc := newClaudeEnv(t)
-			if mode != "anthropic" {
+			var ok bool
+			if mode, ok = strings.CutPrefix(mode, "network"); ok {
+				// Claude Code at its default endpoints, through HTTPS_PROXY
+				sc.network = true
+				mode = strings.TrimPrefix(mode, "-")
+			}
+			if mode != "anthropic" && mode != "" {
 				sc.mode = mode
 			}
 			src, dst := filepath.Join(sc.work, "instances.json"), filepath.Join(sc.work, "copy.json")

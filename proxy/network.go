@@ -17,8 +17,10 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/claude-secure/claude-secure/mask"
 	"github.com/elazarl/goproxy"
 )
 
@@ -41,8 +43,9 @@ type Network struct {
 	gp    *goproxy.ProxyHttpServer
 	wg    sync.WaitGroup
 
-	mu     sync.Mutex
-	routes map[string]*route
+	mu      sync.Mutex
+	routes  map[string]*route
+	refused atomic.Int64 // requests the proxy refused itself
 }
 
 type route struct {
@@ -195,6 +198,7 @@ func (n *Network) authorized(r *http.Request) bool {
 
 // serve is the first stop of every request to the proxy.
 func (n *Network) serve(w http.ResponseWriter, r *http.Request) {
+	writeRefusal := n.refuse
 	if !n.authorized(r) {
 		w.Header().Set("Proxy-Authenticate", `Basic realm="claude-secure"`)
 		writeRefusal(w, r, http.StatusProxyAuthRequired, "authentication_error", "request refused: missing or wrong proxy credentials (use the HTTPS_PROXY this session set)")
@@ -229,6 +233,7 @@ func (n *Network) serve(w http.ResponseWriter, r *http.Request) {
 // end, with a leaf of the session CA, and what comes through the TLS
 // connection is served by the inner server.
 func (n *Network) intercept(w http.ResponseWriter, r *http.Request, host string) {
+	writeRefusal := n.refuse
 	leaf, err := n.opts.CA.Leaf(host)
 	if err != nil {
 		writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused: "+err.Error())
@@ -263,6 +268,7 @@ type hostKey struct{}
 // serveIntercepted serves one request that came through an intercepted
 // TLS connection: to its host's masking pipeline.
 func (n *Network) serveIntercepted(w http.ResponseWriter, r *http.Request) {
+	writeRefusal := n.refuse
 	host, _ := r.Context().Value(hostKey{}).(string)
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
 		r.Host = h
@@ -294,6 +300,32 @@ func (n *Network) route(host string) (*Handler, error) {
 		n.routes[host] = rt
 	}
 	return rt.h, rt.err
+}
+
+// Stats sums the counters of every intercepted host's pipeline, and
+// counts the requests the proxy itself refused.
+func (n *Network) Stats() Snapshot {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	sum := Snapshot{Masked: mask.Stats{}, Unmasked: mask.Stats{}, Refused: int(n.refused.Load())}
+	for _, rt := range n.routes {
+		if rt.h == nil {
+			continue
+		}
+		s := rt.h.Stats()
+		sum.Requests += s.Requests
+		sum.Errors += s.Errors
+		sum.Refused += s.Refused
+		sum.Masked.Add(s.Masked)
+		sum.Unmasked.Add(s.Unmasked)
+	}
+	return sum
+}
+
+// refuse answers with an error in the Anthropic shape, and counts it.
+func (n *Network) refuse(w http.ResponseWriter, r *http.Request, status int, typ, msg string) {
+	n.refused.Add(1)
+	writeRefusal(w, r, status, typ, msg)
 }
 
 // writeRefusal answers with an error in the Anthropic shape.

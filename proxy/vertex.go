@@ -75,6 +75,9 @@ func VertexEndpoint(region string) (string, bool) {
 	return "https://" + host + "/v1", true
 }
 
+// VertexHost is the host of the Vertex AI endpoint for region.
+func VertexHost(region string) (string, bool) { return vertexHost(region) }
+
 func vertexHost(region string) (string, bool) {
 	switch {
 	case !vertexRegionRE.MatchString(region):

@@ -17,6 +17,7 @@ import (
 //	disable     = ["ipv6"]                 # detectors switched off, by kind
 //	allow       = ["public-assets-bucket"] # values never masked
 //	allow_paths = ["/v1/files"]            # extra API paths whose bodies may be forwarded
+//	intercept_hosts = ["llm.internal"]     # more hosts run --network and proxy mask
 //
 //	[[rule]]                               # extra detectors
 //	kind  = "customer-id"
@@ -31,11 +32,15 @@ import (
 type configFile struct {
 	// AllowPaths are API paths (besides the Messages API) whose request
 	// bodies the proxy may forward, with every string masked.
-	AllowPaths []string      `toml:"allow_paths"`
-	Disable    []string      `toml:"disable"`
-	Allow      []string      `toml:"allow"`
-	Rule       []configRule  `toml:"rule"`
-	Literal    []configNames `toml:"literal"`
+	AllowPaths []string `toml:"allow_paths"`
+	// InterceptHosts are more hosts network mode intercepts and masks
+	// (they speak the Anthropic API over HTTPS), besides the model
+	// endpoints.
+	InterceptHosts []string      `toml:"intercept_hosts"`
+	Disable        []string      `toml:"disable"`
+	Allow          []string      `toml:"allow"`
+	Rule           []configRule  `toml:"rule"`
+	Literal        []configNames `toml:"literal"`
 }
 
 type configRule struct {

@@ -23,6 +23,7 @@ type runOptions struct {
 	upstream          string
 	quiet             bool
 	allowNonessential bool
+	network           bool
 	argv              []string
 }
 
@@ -39,10 +40,20 @@ Flags of run come before CMD; everything from CMD on goes to it untouched.
 The exit code is CMD's own (128+N when a signal N ended it; 127 when CMD is
 not found, 126 when it is not executable). Processes CMD leaves running know
 the proxy's address, so they are ended when it exits (SIGTERM, then SIGKILL
-after 3 s), before the proxy closes.`,
+after 3 s), before the proxy closes.
+
+With --network, CMD gets HTTPS_PROXY (a forward proxy on loopback, with the
+session's credentials in its URL) and trusts a CA made for this session
+(NODE_EXTRA_CA_CERTS; SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE
+name a bundle of the system's roots with it). Only the model endpoints
+(api.anthropic.com, Bedrock's and Vertex AI's) and intercept_hosts of the
+configuration are decrypted and masked; every other host is tunnelled
+untouched. The CA can sign for those names only (X.509 name constraints);
+its key is in memory only, and its files are removed on exit.`,
 		Example: `  claude-secure run
   claude-secure run -- claude --model opus
-  claude-secure run --upstream https://gateway.example.com -- python agent.py`,
+  claude-secure run --upstream https://gateway.example.com -- python agent.py
+  claude-secure run --network -- python agent_with_fixed_endpoint.py`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.argv = args
@@ -58,6 +69,7 @@ after 3 s), before the proxy closes.`,
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVar(&opts.upstream, "upstream", "", "where the proxy forwards (default: $ANTHROPIC_BASE_URL, else https://api.anthropic.com; in Bedrock or Vertex mode, $ANTHROPIC_BEDROCK_BASE_URL or $ANTHROPIC_VERTEX_BASE_URL, else the region's endpoint)")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print nothing before and after CMD")
+	cmd.Flags().BoolVar(&opts.network, "network", false, "network mode: CMD gets HTTPS_PROXY and a session CA instead of a base URL, for tools that ignore ANTHROPIC_BASE_URL")
 	cmd.Flags().BoolVar(&opts.allowNonessential, "allow-nonessential-traffic", false, "do not set CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 for CMD")
 	return cmd
 }
@@ -99,6 +111,9 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	child := shellwrap.Command{Path: opts.argv[0], Args: opts.argv[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 
 	ui := newUI(f.Err, f.Getenv)
+	if opts.network {
+		return runNetwork(ctx, opts, ui, child)
+	}
 	// inside a claude-secure session: a second proxy would mask pseudonyms.
 	// The marker counts only if the session's proxy proves it is there.
 	upstreamFlag := opts.upstream
@@ -160,6 +175,12 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		ui.banner(p.Addr(), up.Host, dir, keySourceText(sess.key.Source))
 	}
 	child.Env = childEnv(os.Environ(), t, p.BaseURL(), !opts.allowNonessential)
+	return superviseChild(ctx, opts, ui, child, p.Stats, p.Shutdown)
+}
+
+// superviseChild runs the child, ends what it left running, then closes
+// the proxy (shutdown) and prints the session's summary.
+func superviseChild(ctx context.Context, opts *runOptions, ui *ui, child shellwrap.Command, stats func() proxy.Snapshot, shutdown func(context.Context) error) error {
 	code, runErr := shellwrap.Run(child)
 	// what the child left running knows the proxy's address: once the
 	// port is free, anyone could take it and read what they send. So they
@@ -177,9 +198,9 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	// closing the proxy has its own deadline, whatever became of ctx
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = p.Shutdown(sctx)
+	_ = shutdown(sctx)
 	if !opts.quiet && runErr == nil {
-		ui.summary(p.Stats())
+		ui.summary(stats())
 	}
 	return childExit(code, runErr)
 }

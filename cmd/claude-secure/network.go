@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/claude-secure/claude-secure/proxy"
+	"github.com/claude-secure/claude-secure/shellwrap"
+)
+
+// bedrockRegions are the regions whose Bedrock runtime endpoints network
+// mode intercepts (besides the session's own AWS_REGION): the session CA
+// can sign for these names and no others.
+var bedrockRegions = []string{
+	"us-east-1", "us-east-2", "us-west-1", "us-west-2", "us-gov-east-1", "us-gov-west-1",
+	"ca-central-1", "ca-west-1", "mx-central-1", "sa-east-1",
+	"eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3",
+	"il-central-1", "me-central-1", "me-south-1", "af-south-1",
+	"ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
+	"ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
+}
+
+// vertexRegions are the Vertex AI regions whose endpoints network mode
+// intercepts (besides the session's own CLOUD_ML_REGION).
+var vertexRegions = []string{
+	"global", "us", "eu",
+	"us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west4",
+	"northamerica-northeast1", "southamerica-east1",
+	"europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9",
+	"europe-north1", "europe-southwest1", "europe-central2",
+	"asia-east1", "asia-east2", "asia-northeast1", "asia-northeast3", "asia-south1", "asia-southeast1", "asia-southeast2",
+	"australia-southeast1", "me-central1", "me-central2", "me-west1",
+}
+
+const anthropicHost = "api.anthropic.com"
+
+// network is what network mode serves: the hosts it intercepts, and the
+// masking pipeline of each.
+type network struct {
+	hosts []string
+	// own are the hosts the session's provider answers on; extra are
+	// hosts of the configuration (and of ANTHROPIC_BASE_URL) that speak
+	// the Anthropic API
+	own, extra map[string]bool
+	t          *target
+	opts       proxy.Options
+}
+
+// networkPlan decides what network mode intercepts for the target t, and
+// with which options each pipeline runs.
+func (f *factory) networkPlan(t *target, opts proxy.Options) (*network, error) {
+	cfg, err := f.configFile()
+	if err != nil {
+		return nil, err
+	}
+	n := &network{own: map[string]bool{}, extra: map[string]bool{}, t: t, opts: opts}
+	set := map[string]bool{anthropicHost: true}
+	for _, r := range bedrockRegions {
+		set["bedrock-runtime."+r+".amazonaws.com"] = true
+		set["bedrock-runtime-fips."+r+".amazonaws.com"] = true
+	}
+	for _, r := range vertexRegions {
+		if h, ok := proxy.VertexHost(r); ok {
+			set[h] = true
+		}
+	}
+	switch t.provider.Name() {
+	case "anthropic":
+		n.own[anthropicHost] = true
+	case "bedrock":
+		if r := f.Getenv("AWS_REGION"); r != "" {
+			n.own["bedrock-runtime."+r+".amazonaws.com"] = true
+		}
+	case "vertex":
+		if h, ok := proxy.VertexHost(strings.TrimSpace(f.Getenv("CLOUD_ML_REGION"))); ok {
+			n.own[h] = true
+		}
+	}
+	if t.upstream.Scheme == "https" && net.ParseIP(t.upstream.Hostname()) == nil {
+		n.own[strings.ToLower(t.upstream.Hostname())] = true
+	}
+	extra := slices.Clone(cfg.InterceptHosts)
+	if t.provider.Name() != "anthropic" {
+		// a gateway the child would reach with its base URL
+		if u, err := url.Parse(f.Getenv("ANTHROPIC_BASE_URL")); err == nil && u.Scheme == "https" && net.ParseIP(u.Hostname()) == nil {
+			extra = append(extra, u.Hostname())
+		}
+	}
+	for _, h := range extra {
+		h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
+		if h == "" || strings.ContainsAny(h, "/:*@ ") || net.ParseIP(h) != nil {
+			return nil, usagef("intercept_hosts: %q is not a host name", h)
+		}
+		if !n.own[h] {
+			n.extra[h] = true
+		}
+	}
+	for h := range n.own {
+		set[h] = true
+	}
+	for h := range n.extra {
+		set[h] = true
+	}
+	for h := range set {
+		n.hosts = append(n.hosts, h)
+	}
+	slices.Sort(n.hosts)
+	return n, nil
+}
+
+// route returns the masking pipeline for an intercepted host.
+func (n *network) route(host string) (*proxy.Handler, error) {
+	o := n.opts
+	switch {
+	case n.own[host]:
+		o.Provider, o.Upstream = n.t.provider, n.t.upstream
+	case host == anthropicHost || n.extra[host]:
+		o.Provider, o.Upstream = proxy.Anthropic(), &url.URL{Scheme: "https", Host: host}
+	case strings.HasPrefix(host, "bedrock-runtime"):
+		return nil, fmt.Errorf("this session does not sign Bedrock requests for %s (it signs for the region in AWS_REGION, with CLAUDE_CODE_USE_BEDROCK=1)", host)
+	default:
+		return nil, fmt.Errorf("this session does not send Vertex AI requests to %s (it uses the region in CLOUD_ML_REGION, with CLAUDE_CODE_USE_VERTEX=1)", host)
+	}
+	return proxy.NewHandler(o)
+}
+
+// networkFiles are the session CA's certificate, and a bundle of the
+// system's roots with it, written for the child: 0600, in a directory of
+// their own that is removed when the session ends.
+type networkFiles struct {
+	dir, ca, bundle string
+	// noRoots is set when no system roots were found for the bundle
+	noRoots bool
+}
+
+// systemRootFiles are where Linux and the BSDs keep their roots, as Go
+// looks for them.
+var systemRootFiles = []string{
+	"/etc/ssl/certs/ca-certificates.crt",
+	"/etc/pki/tls/certs/ca-bundle.crt",
+	"/etc/ssl/ca-bundle.pem",
+	"/etc/pki/tls/cacert.pem",
+	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+	"/etc/ssl/cert.pem",
+	"/usr/local/etc/ssl/cert.pem",
+	"/usr/local/share/certs/ca-root-nss.crt",
+}
+
+// writeNetworkFiles writes the CA files into dir (made 0700 if needed).
+func (f *factory) writeNetworkFiles(dir string, ca *proxy.CA) (*networkFiles, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	nf := &networkFiles{dir: dir, ca: filepath.Join(dir, "ca.pem"), bundle: filepath.Join(dir, "ca-bundle.pem")}
+	var roots []byte
+	files := systemRootFiles
+	if v := f.Getenv("SSL_CERT_FILE"); v != "" {
+		files = []string{v}
+	}
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+			roots = b
+			break
+		}
+	}
+	nf.noRoots = roots == nil
+	if len(roots) > 0 && roots[len(roots)-1] != '\n' {
+		roots = append(roots, '\n')
+	}
+	if err := os.WriteFile(nf.ca, ca.PEM(), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(nf.bundle, append(roots, ca.PEM()...), 0o600); err != nil {
+		return nil, err
+	}
+	return nf, nil
+}
+
+// networkEnv is what a process needs to go through network mode: the
+// proxy (with the session's credentials) for HTTPS and HTTP, the session
+// CA for Node (NODE_EXTRA_CA_CERTS adds it to Node's roots) and a bundle
+// of the system's roots with it for OpenSSL, Python and curl. Git keeps
+// its own roots (GIT_SSL_CAINFO is left alone): it is never intercepted.
+func networkEnv(proxyURL string, nf *networkFiles) []string {
+	return []string{
+		"HTTPS_PROXY=" + proxyURL, "https_proxy=" + proxyURL,
+		"HTTP_PROXY=" + proxyURL, "http_proxy=" + proxyURL,
+		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+		"NODE_EXTRA_CA_CERTS=" + nf.ca,
+		"SSL_CERT_FILE=" + nf.bundle, "REQUESTS_CA_BUNDLE=" + nf.bundle, "CURL_CA_BUNDLE=" + nf.bundle,
+	}
+}
+
+// childNetworkEnv is the parent's environment with network mode in it.
+// The child keeps its own base URL (an https one is intercepted); its
+// authentication to Bedrock or Vertex is left to the proxy as in run.
+func childNetworkEnv(parent []string, t *target, proxyURL string, nf *networkFiles, disableNonessential bool) []string {
+	set := append(networkEnv(proxyURL, nf), "CLAUDE_SECURE=1")
+	if t.skipAuth != "" {
+		set = append(set, t.skipAuth+"=1")
+	}
+	set = append(set, t.env...)
+	env := make([]string, 0, len(parent)+len(set)+1)
+	hasNonessential := false
+	for _, kv := range parent {
+		k, _, _ := strings.Cut(kv, "=")
+		if slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, k+"=") }) {
+			continue
+		}
+		if k == "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC" {
+			hasNonessential = true
+		}
+		env = append(env, kv)
+	}
+	env = append(env, set...)
+	if disableNonessential && !hasNonessential {
+		env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
+	}
+	return env
+}
+
+// startNetwork starts network mode for the target t at addr: the CA, the
+// files for clients in dir, and the proxy.
+func (f *factory) startNetwork(t *target, sess *session, audit *slog.Logger, addr, dir string) (*proxy.Network, *networkFiles, error) {
+	plan, err := f.networkPlan(t, proxy.Options{
+		Engine:     sess.engine,
+		Audit:      audit,
+		AllowPaths: sess.allowPaths,
+		Batches:    sess.store,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ca, err := proxy.NewCA(plan.hosts)
+	if err != nil {
+		return nil, nil, err
+	}
+	nf, err := f.writeNetworkFiles(dir, ca)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("failed to write the session CA: %w", err)
+	}
+	n, err := proxy.NewNetwork(proxy.NetworkOptions{Addr: addr, CA: ca, Route: plan.route})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	n.Start()
+	return n, nf, nil
+}
+
+// stopNetwork closes the proxy and removes the CA's files.
+func stopNetwork(ctx context.Context, n *proxy.Network, nf *networkFiles) error {
+	err := n.Shutdown(ctx)
+	if rerr := os.RemoveAll(nf.dir); rerr != nil && err == nil {
+		err = rerr
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	return err
+}
+
+// runNetwork is run --network: the child reaches the model endpoints
+// through a forward proxy that masks them, whatever base URL it uses.
+func runNetwork(ctx context.Context, opts *runOptions, ui *ui, child shellwrap.Command) error {
+	f := opts.f
+	if _, serr := shellwrap.Find(opts.argv[0]); serr != nil {
+		return childExit(serr.Code, serr)
+	}
+	t, err := f.runTarget(ctx, opts.upstream)
+	if err != nil {
+		return err
+	}
+	sess, err := f.session()
+	if err != nil {
+		return err
+	}
+	dir, err := f.stateDir()
+	if err != nil {
+		return err
+	}
+	audit, err := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to open the audit log: %w", err)
+	}
+	defer audit.Close()
+	caDir, err := os.MkdirTemp(dir, "network-")
+	if err != nil {
+		return fmt.Errorf("failed to make the session CA's directory: %w", err)
+	}
+	n, nf, err := f.startNetwork(t, sess, slog.New(slog.NewJSONHandler(audit, nil)), "", caDir)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(caDir) // also when the child cannot run
+	if !opts.quiet {
+		ui.banner(n.Addr(), "model endpoints (network mode)", dir, keySourceText(sess.key.Source))
+		if nf.noRoots {
+			ui.note("no system roots found for " + nf.bundle + ": it holds the session CA only")
+		}
+	}
+	child.Env = childNetworkEnv(os.Environ(), t, n.URL(), nf, !opts.allowNonessential)
+	return superviseChild(ctx, opts, ui, child, n.Stats, func(ctx context.Context) error { return stopNetwork(ctx, n, nf) })
+}

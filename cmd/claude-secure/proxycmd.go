@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type proxyOptions struct {
+	f        *factory
+	listen   string
+	upstream string
+}
+
+func newCmdProxy(f *factory) *cobra.Command {
+	opts := &proxyOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "proxy [--listen 127.0.0.1:PORT]",
+		Short: "Run network mode for a whole desktop session (HTTPS_PROXY)",
+		Long: `Run the network-mode proxy of 'run --network' on its own, for every tool of a
+desktop session that talks to Anthropic, Amazon Bedrock or Google Vertex AI
+over HTTPS, including those that ignore ANTHROPIC_BASE_URL (editor extensions,
+desktop apps, scripts with a fixed endpoint).
+
+It prints the variables to export (HTTPS_PROXY with this proxy's credentials,
+and the CA for Node, OpenSSL, Python and curl) and keeps them, 0600, in
+proxy/env in the state directory, beside the CA's certificate (proxy/ca.pem,
+which 'claude-secure proxy ca' prints, for tools that need it installed).
+Only the model endpoints and intercept_hosts of the configuration are
+decrypted and masked; every other host is tunnelled untouched. The CA is new
+at every start, its key in memory only, and it can sign for those names only
+(X.509 name constraints). Its files are removed when the proxy stops
+(SIGTERM or SIGINT).`,
+		Example: `  claude-secure proxy --listen 127.0.0.1:8790 &
+  . ~/.config/claude-secure/proxy/env     # in each shell whose tools go through it
+  claude-secure proxy ca > claude-secure-ca.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runProxy(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.listen, "listen", "127.0.0.1:0", "address to listen on (loopback only)")
+	cmd.Flags().StringVar(&opts.upstream, "upstream", "", "where intercepted requests of the session's provider go (default as for run)")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "ca",
+		Short: "Print the running proxy's CA certificate",
+		Long: `Print the CA certificate of the 'claude-secure proxy' running with this state
+directory, to install where a tool needs it. It changes at every start of
+the proxy, and can sign only for the hosts the proxy intercepts.`,
+		Example: `  claude-secure proxy ca > claude-secure-ca.pem`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := f.stateDir()
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "proxy", "ca.pem"))
+			if errors.Is(err, fs.ErrNotExist) {
+				return withHint(errors.New("no claude-secure proxy is running with this state directory"), "start one: claude-secure proxy --listen 127.0.0.1:8790")
+			}
+			if err != nil {
+				return err
+			}
+			_, err = f.Out.Write(b)
+			return err
+		},
+	})
+	return cmd
+}
+
+func runProxy(ctx context.Context, opts *proxyOptions) error {
+	f := opts.f
+	t, err := f.runTarget(ctx, opts.upstream)
+	if err != nil {
+		return err
+	}
+	sess, err := f.session()
+	if err != nil {
+		return err
+	}
+	dir, err := f.stateDir()
+	if err != nil {
+		return err
+	}
+	caDir := filepath.Join(dir, "proxy")
+	if _, err := os.Stat(filepath.Join(caDir, "env")); err == nil {
+		// another proxy's, or one that was killed: its CA is gone with it
+		if !proxyAlive(filepath.Join(caDir, "pid")) {
+			os.RemoveAll(caDir)
+		} else {
+			return withHint(errors.New("a claude-secure proxy is already running with this state directory"), "its variables are in "+filepath.Join(caDir, "env"))
+		}
+	}
+	audit, err := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("failed to open the audit log: %w", err)
+	}
+	defer audit.Close()
+	n, nf, err := f.startNetwork(t, sess, slog.New(slog.NewJSONHandler(audit, nil)), opts.listen, caDir)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	var env strings.Builder
+	for _, kv := range networkEnv(n.URL(), nf) {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&env, "export %s='%s'\n", k, v)
+	}
+	werr := os.WriteFile(filepath.Join(caDir, "env"), []byte(env.String()), 0o600)
+	if werr == nil {
+		werr = os.WriteFile(filepath.Join(caDir, "pid"), []byte(fmt.Sprint(os.Getpid())), 0o600)
+	}
+	if werr != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		stopNetwork(sctx, n, nf)
+		return fmt.Errorf("failed to write the proxy's variables: %w", werr)
+	}
+	fmt.Fprint(f.Out, env.String())
+	ui := newUI(f.Err, f.Getenv)
+	ui.banner(n.Addr(), "model endpoints (network mode)", dir, keySourceText(sess.key.Source))
+	if nf.noRoots {
+		ui.note("no system roots found for " + nf.bundle + ": it holds the session CA only")
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err = stopNetwork(sctx, n, nf)
+	ui.summary(n.Stats())
+	return err
+}
+
+// proxyAlive reports whether the process whose ID the file holds runs.
+func proxyAlive(pidFile string) bool {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return false
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return p.Signal(syscall.Signal(0)) == nil
+}

@@ -49,8 +49,9 @@ type Network struct {
 }
 
 type route struct {
-	h   *Handler
-	err error
+	h      *Handler
+	prefix string
+	err    error
 }
 
 // NetworkOptions configure a Network.
@@ -61,8 +62,10 @@ type NetworkOptions struct {
 	CA *CA
 	// Route returns the masking pipeline for an intercepted host (asked
 	// once per host), or why that host cannot be served: its requests are
-	// then refused, and nothing is sent.
-	Route func(host string) (*Handler, error)
+	// then refused, and nothing is sent. prefix is the path under which
+	// the host serves the API (a gateway's base URL path), taken off
+	// before the pipeline sees the path; requests outside it are refused.
+	Route func(host string) (h *Handler, prefix string, err error)
 	// Dial reaches the other end of a tunnel, and of plain-HTTP requests
 	// to other hosts; a direct dial by default (never a proxy from the
 	// environment).
@@ -278,28 +281,37 @@ func (n *Network) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, r, http.StatusMisdirectedRequest, "invalid_request_error", "request refused: its Host is not the host it connected to")
 		return
 	}
-	h, err := n.route(host)
+	h, prefix, err := n.route(host)
 	if err != nil {
 		writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused, nothing sent: "+err.Error())
 		return
 	}
-	h.Forward(w, r, r.URL.Path, "")
+	path := r.URL.Path
+	if prefix != "" {
+		rest, ok := strings.CutPrefix(path, prefix)
+		if !ok || rest != "" && rest[0] != '/' {
+			writeRefusal(w, r, http.StatusNotFound, "not_found_error", "request refused, nothing sent: the API on "+host+" is under "+prefix)
+			return
+		}
+		path = rest
+	}
+	h.Forward(w, r, path, "")
 }
 
 // route returns host's pipeline, asking Route once per host.
-func (n *Network) route(host string) (*Handler, error) {
+func (n *Network) route(host string) (*Handler, string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	rt, ok := n.routes[host]
 	if !ok {
-		h, err := n.opts.Route(host)
+		h, prefix, err := n.opts.Route(host)
 		if err == nil && h == nil {
 			err = fmt.Errorf("%s is not served", host)
 		}
-		rt = &route{h: h, err: err}
+		rt = &route{h: h, prefix: strings.TrimSuffix(prefix, "/"), err: err}
 		n.routes[host] = rt
 	}
-	return rt.h, rt.err
+	return rt.h, rt.prefix, rt.err
 }
 
 // Stats sums the counters of every intercepted host's pipeline, and

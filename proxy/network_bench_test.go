@@ -53,8 +53,9 @@ func newNetworkBench(b *testing.B, handler http.HandlerFunc, keepAlive bool) *ne
 	}
 	p.Start()
 	b.Cleanup(func() { p.Shutdown(b.Context()) })
-	n, err := NewNetwork(NetworkOptions{CA: ca, Route: func(string) (*Handler, error) {
-		return NewHandler(Options{Upstream: upURL, Engine: e, Transport: tr})
+	n, err := NewNetwork(NetworkOptions{CA: ca, Route: func(string) (*Handler, string, error) {
+		h, err := NewHandler(Options{Upstream: upURL, Engine: e, Transport: tr})
+		return h, "", err
 	}})
 	if err != nil {
 		b.Fatal(err)

@@ -34,11 +34,12 @@ func startNetwork(t *testing.T, upstream string, dial func(addr string) string) 
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	n, err := NewNetwork(NetworkOptions{
 		CA: ca,
-		Route: func(host string) (*Handler, error) {
+		Route: func(host string) (*Handler, string, error) {
 			if host != "api.anthropic.com" {
-				return nil, fmt.Errorf("no provider is set up for %s", host)
+				return nil, "", fmt.Errorf("no provider is set up for %s", host)
 			}
-			return NewHandler(Options{Upstream: up, Engine: e})
+			h, err := NewHandler(Options{Upstream: up, Engine: e})
+			return h, "", err
 		},
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if dial != nil {
@@ -307,5 +308,53 @@ func TestSessionCANameConstraints(t *testing.T) {
 	}
 	if !ca.Certificate().PermittedDNSDomainsCritical || len(ca.Certificate().ExcludedIPRanges) != 2 {
 		t.Error("the CA's constraints are not critical, or do not exclude every address")
+	}
+}
+
+// A host that serves the API under a path (a gateway's base URL): the
+// path is taken off before the pipeline reads it, and put back upstream;
+// a request outside it is refused.
+func TestNetworkModeHostWithAPIPath(t *testing.T) {
+	var paths []string
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		paths = append(paths, r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"type": "message", "content": []any{map[string]any{"type": "text", "text": maskedText(t, body)}}})
+	})
+	ca, err := NewCA([]string{"llm.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := url.Parse(up.URL + "/gw")
+	e := memoryEngine(t)
+	n, err := NewNetwork(NetworkOptions{CA: ca, Route: func(string) (*Handler, string, error) {
+		h, err := NewHandler(Options{Upstream: base, Engine: e})
+		return h, "/gw/", err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Start()
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
+	c := networkClient(n.URL(), ca.Certificate())
+	for _, c2 := range []struct {
+		path   string
+		status int
+	}{{"/gw/v1/messages", 200}, {"/v1/messages", 404}, {"/gwx/v1/messages", 404}} {
+		resp, err := c.Post("https://llm.example.org"+c2.path, "application/json", bytes.NewReader(requestBody(clientText)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c2.status {
+			t.Errorf("%s: status %d, want %d", c2.path, resp.StatusCode, c2.status)
+		}
+		if c2.status == 200 && !strings.Contains(string(answer), clientText) {
+			t.Errorf("%s: the answer was not restored", c2.path)
+		}
+	}
+	if len(paths) != 1 || paths[0] != "/gw/v1/messages" {
+		t.Errorf("the upstream got %q", paths)
 	}
 }

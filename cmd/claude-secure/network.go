@@ -50,8 +50,11 @@ type network struct {
 	// hosts of the configuration (and of ANTHROPIC_BASE_URL) that speak
 	// the Anthropic API
 	own, extra map[string]bool
-	t          *target
-	opts       proxy.Options
+	// prefixes are the API's paths on hosts given by a base URL with a
+	// path (a gateway's)
+	prefixes map[string]string
+	t        *target
+	opts     proxy.Options
 }
 
 // networkPlan decides what network mode intercepts for the target t, and
@@ -61,7 +64,7 @@ func (f *factory) networkPlan(t *target, opts proxy.Options) (*network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &network{own: map[string]bool{}, extra: map[string]bool{}, t: t, opts: opts}
+	n := &network{own: map[string]bool{}, extra: map[string]bool{}, prefixes: map[string]string{}, t: t, opts: opts}
 	set := map[string]bool{anthropicHost: true}
 	for _, r := range bedrockRegions {
 		set["bedrock-runtime."+r+".amazonaws.com"] = true
@@ -85,13 +88,16 @@ func (f *factory) networkPlan(t *target, opts proxy.Options) (*network, error) {
 		}
 	}
 	if t.upstream.Scheme == "https" && net.ParseIP(t.upstream.Hostname()) == nil {
-		n.own[strings.ToLower(t.upstream.Hostname())] = true
+		h := strings.ToLower(t.upstream.Hostname())
+		n.own[h] = true
+		n.prefixes[h] = strings.TrimSuffix(t.upstream.Path, "/")
 	}
 	extra := slices.Clone(cfg.InterceptHosts)
 	if t.provider.Name() != "anthropic" {
 		// a gateway the child would reach with its base URL
 		if u, err := url.Parse(f.Getenv("ANTHROPIC_BASE_URL")); err == nil && u.Scheme == "https" && net.ParseIP(u.Hostname()) == nil {
 			extra = append(extra, u.Hostname())
+			n.prefixes[strings.ToLower(u.Hostname())] = strings.TrimSuffix(u.Path, "/")
 		}
 	}
 	for _, h := range extra {
@@ -116,20 +122,23 @@ func (f *factory) networkPlan(t *target, opts proxy.Options) (*network, error) {
 	return n, nil
 }
 
-// route returns the masking pipeline for an intercepted host.
-func (n *network) route(host string) (*proxy.Handler, error) {
+// route returns the masking pipeline for an intercepted host, and the
+// path the API is under there.
+func (n *network) route(host string) (*proxy.Handler, string, error) {
 	o := n.opts
+	prefix := n.prefixes[host]
 	switch {
 	case n.own[host]:
 		o.Provider, o.Upstream = n.t.provider, n.t.upstream
 	case host == anthropicHost || n.extra[host]:
-		o.Provider, o.Upstream = proxy.Anthropic(), &url.URL{Scheme: "https", Host: host}
+		o.Provider, o.Upstream = proxy.Anthropic(), &url.URL{Scheme: "https", Host: host, Path: prefix}
 	case strings.HasPrefix(host, "bedrock-runtime"):
-		return nil, fmt.Errorf("this session does not sign Bedrock requests for %s (it signs for the region in AWS_REGION, with CLAUDE_CODE_USE_BEDROCK=1)", host)
+		return nil, "", fmt.Errorf("this session does not sign Bedrock requests for %s (it signs for the region in AWS_REGION, with CLAUDE_CODE_USE_BEDROCK=1)", host)
 	default:
-		return nil, fmt.Errorf("this session does not send Vertex AI requests to %s (it uses the region in CLOUD_ML_REGION, with CLAUDE_CODE_USE_VERTEX=1)", host)
+		return nil, "", fmt.Errorf("this session does not send Vertex AI requests to %s (it uses the region in CLOUD_ML_REGION, with CLAUDE_CODE_USE_VERTEX=1)", host)
 	}
-	return proxy.NewHandler(o)
+	h, err := proxy.NewHandler(o)
+	return h, prefix, err
 }
 
 // networkFiles are the session CA's certificate, and a bundle of the

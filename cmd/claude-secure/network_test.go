@@ -1,0 +1,71 @@
+package main
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/claude-secure/claude-secure/mask"
+	"github.com/claude-secure/claude-secure/proxy"
+)
+
+// What network mode intercepts, and where each intercepted host goes.
+func TestNetworkPlan(t *testing.T) {
+	e, err := mask.New([]byte("seed"), mask.NewMemoryMappings(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bedrock, err := proxy.Bedrock(proxy.BedrockOptions{Region: "eu-west-3", BearerToken: "token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"AWS_REGION": "eu-west-3", "ANTHROPIC_BASE_URL": "https://llm-gateway.example.org/anthropic"}
+	f := testFactory()
+	f.Getenv = func(k string) string { return vars[k] }
+	f.configPath = writeConfig(t, `intercept_hosts = ["Models.Example.COM."]`)
+	up, _ := url.Parse("https://bedrock-runtime.eu-west-3.amazonaws.com")
+	plan, err := f.networkPlan(&target{provider: bedrock, upstream: up}, proxy.Options{Engine: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"api.anthropic.com", "bedrock-runtime.eu-west-3.amazonaws.com", "bedrock-runtime.us-east-1.amazonaws.com",
+		"bedrock-runtime-fips.us-west-2.amazonaws.com", "us-east5-aiplatform.googleapis.com", "aiplatform.googleapis.com",
+		"models.example.com", "llm-gateway.example.org"} {
+		if !slices.Contains(plan.hosts, h) {
+			t.Errorf("%s is not intercepted", h)
+		}
+	}
+	for _, h := range []string{"amazonaws.com", "s3.amazonaws.com", "github.com", "googleapis.com"} {
+		if slices.Contains(plan.hosts, h) {
+			t.Errorf("%s is intercepted", h)
+		}
+	}
+	for host, want := range map[string]string{
+		"bedrock-runtime.eu-west-3.amazonaws.com": "",
+		"api.anthropic.com":                       "",
+		"models.example.com":                      "",
+		"llm-gateway.example.org":                 "",
+		"bedrock-runtime.us-east-1.amazonaws.com": "does not sign Bedrock requests for bedrock-runtime.us-east-1.amazonaws.com",
+		"us-east5-aiplatform.googleapis.com":      "does not send Vertex AI requests to us-east5-aiplatform.googleapis.com",
+	} {
+		h, prefix, err := plan.route(host)
+		if wantPrefix := map[string]string{"llm-gateway.example.org": "/anthropic"}[host]; prefix != wantPrefix {
+			t.Errorf("%s: the API is under %q, want %q", host, prefix, wantPrefix)
+		}
+		switch {
+		case want == "" && (err != nil || h == nil):
+			t.Errorf("%s: no pipeline: %v", host, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: %v, want an error saying %q", host, err, want)
+		}
+	}
+
+	// an intercept host that is not a host name is refused
+	for _, bad := range []string{"10.0.0.1", "*.example.com", "https://x.example.com", "x.example.com:443"} {
+		f.configPath = writeConfig(t, `intercept_hosts = ["`+bad+`"]`)
+		if _, err := f.networkPlan(&target{provider: bedrock, upstream: up}, proxy.Options{Engine: e}); err == nil {
+			t.Errorf("intercept_hosts %q was accepted", bad)
+		}
+	}
+}

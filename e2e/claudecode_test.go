@@ -199,7 +199,7 @@ type claudeScenario struct {
 	// session CA, its base URL the provider's own
 	network bool
 	api     *fakeAPI
-	url  string // the fake API's address
+	url     string // the fake API's address
 }
 
 func newClaudeScenario(t *testing.T) *claudeScenario {

@@ -834,7 +834,7 @@ func stripLineNumbers(s string) string {
 // unchanged to a new file: the copy must be the original, byte for byte.
 // On the Anthropic API, and with Claude Code in Bedrock and Vertex mode.
 func TestIdentityWriteInstancesJSON(t *testing.T) {
-	for _, mode := range []string{"anthropic", "bedrock", "vertex", "network", "network-bedrock"} {
+	for _, mode := range []string{"anthropic", "bedrock", "vertex", "network", "network-bedrock", "network-vertex"} {
 		t.Run(mode, func(t *testing.T) {
 			sc := newClaudeEnv(t)
 			var ok bool

@@ -85,6 +85,7 @@ func (f *factory) networkPlan(t *target, opts proxy.Options) (*network, error) {
 	case "vertex":
 		if h, ok := proxy.VertexHost(strings.TrimSpace(f.Getenv("CLOUD_ML_REGION"))); ok {
 			n.own[h] = true
+			n.prefixes[h] = "/v1" // the API's version, in the base URL run gives
 		}
 	}
 	if t.upstream.Scheme == "https" && net.ParseIP(t.upstream.Hostname()) == nil {

@@ -53,8 +53,11 @@ type network struct {
 	// prefixes are the API's paths on hosts given by a base URL with a
 	// path (a gateway's)
 	prefixes map[string]string
-	t        *target
-	opts     proxy.Options
+	// anthropicUp is where api.anthropic.com's requests go when the
+	// session's provider is another
+	anthropicUp *url.URL
+	t           *target
+	opts        proxy.Options
 }
 
 // networkPlan decides what network mode intercepts for the target t, and
@@ -93,15 +96,14 @@ func (f *factory) networkPlan(t *target, opts proxy.Options) (*network, error) {
 		n.own[h] = true
 		n.prefixes[h] = strings.TrimSuffix(t.upstream.Path, "/")
 	}
-	extra := slices.Clone(cfg.InterceptHosts)
-	if t.provider.Name() != "anthropic" {
-		// a gateway the child would reach with its base URL
-		if u, err := url.Parse(f.Getenv("ANTHROPIC_BASE_URL")); err == nil && u.Scheme == "https" && net.ParseIP(u.Hostname()) == nil {
-			extra = append(extra, u.Hostname())
-			n.prefixes[strings.ToLower(u.Hostname())] = strings.TrimSuffix(u.Path, "/")
-		}
+	// the child's base URL variables are unset (childNetworkEnv): it
+	// reaches api.anthropic.com, which goes where ANTHROPIC_BASE_URL says
+	if t.provider.Name() == "anthropic" {
+		n.anthropicUp = t.upstream
+	} else if n.anthropicUp, err = f.upstream(""); err != nil {
+		return nil, err
 	}
-	for _, h := range extra {
+	for _, h := range cfg.InterceptHosts {
 		h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
 		if h == "" || strings.ContainsAny(h, "/:*@ ") || net.ParseIP(h) != nil {
 			return nil, usagef("intercept_hosts: %q is not a host name", h)
@@ -131,7 +133,9 @@ func (n *network) route(host string) (*proxy.Handler, string, error) {
 	switch {
 	case n.own[host]:
 		o.Provider, o.Upstream = n.t.provider, n.t.upstream
-	case host == anthropicHost || n.extra[host]:
+	case host == anthropicHost:
+		o.Provider, o.Upstream = proxy.Anthropic(), n.anthropicUp
+	case n.extra[host]:
 		o.Provider, o.Upstream = proxy.Anthropic(), &url.URL{Scheme: "https", Host: host, Path: prefix}
 	case strings.HasPrefix(host, "bedrock-runtime"):
 		return nil, "", fmt.Errorf("this session does not sign Bedrock requests for %s (it signs for the region in AWS_REGION, with CLAUDE_CODE_USE_BEDROCK=1)", host)
@@ -209,9 +213,15 @@ func networkEnv(proxyURL string, nf *networkFiles) []string {
 	}
 }
 
-// childNetworkEnv is the parent's environment with network mode in it.
-// The child keeps its own base URL (an https one is intercepted); its
-// authentication to Bedrock or Vertex is left to the proxy as in run.
+// baseURLVars are the variables that point Claude Code (and the SDKs) at
+// another endpoint. A child in network mode does not get them: it reaches
+// the provider's own endpoint, which the proxy intercepts and sends where
+// they said. (Kept, an http:// one would go around the masking.)
+var baseURLVars = []string{"ANTHROPIC_BASE_URL", "ANTHROPIC_BEDROCK_BASE_URL", "ANTHROPIC_VERTEX_BASE_URL"}
+
+// childNetworkEnv is the parent's environment with network mode in it,
+// without the base URL variables; the child's authentication to Bedrock
+// or Vertex is left to the proxy as in run.
 func childNetworkEnv(parent []string, t *target, proxyURL string, nf *networkFiles, disableNonessential bool) []string {
 	set := append(networkEnv(proxyURL, nf), "CLAUDE_SECURE=1")
 	if t.skipAuth != "" {
@@ -222,7 +232,7 @@ func childNetworkEnv(parent []string, t *target, proxyURL string, nf *networkFil
 	hasNonessential := false
 	for _, kv := range parent {
 		k, _, _ := strings.Cut(kv, "=")
-		if slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, k+"=") }) {
+		if slices.Contains(baseURLVars, k) || slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, k+"=") }) {
 			continue
 		}
 		if k == "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC" {

@@ -31,12 +31,16 @@ func TestNetworkPlan(t *testing.T) {
 	}
 	for _, h := range []string{"api.anthropic.com", "bedrock-runtime.eu-west-3.amazonaws.com", "bedrock-runtime.us-east-1.amazonaws.com",
 		"bedrock-runtime-fips.us-west-2.amazonaws.com", "us-east5-aiplatform.googleapis.com", "aiplatform.googleapis.com",
-		"models.example.com", "llm-gateway.example.org"} {
+		"models.example.com"} {
 		if !slices.Contains(plan.hosts, h) {
 			t.Errorf("%s is not intercepted", h)
 		}
 	}
-	for _, h := range []string{"amazonaws.com", "s3.amazonaws.com", "github.com", "googleapis.com"} {
+	if plan.anthropicUp.String() != vars["ANTHROPIC_BASE_URL"] {
+		t.Errorf("api.anthropic.com goes to %s, not where ANTHROPIC_BASE_URL says", plan.anthropicUp)
+	}
+	// the child does not get it: it goes to api.anthropic.com, intercepted
+	for _, h := range []string{"amazonaws.com", "s3.amazonaws.com", "github.com", "googleapis.com", "llm-gateway.example.org"} {
 		if slices.Contains(plan.hosts, h) {
 			t.Errorf("%s is intercepted", h)
 		}
@@ -45,12 +49,11 @@ func TestNetworkPlan(t *testing.T) {
 		"bedrock-runtime.eu-west-3.amazonaws.com": "",
 		"api.anthropic.com":                       "",
 		"models.example.com":                      "",
-		"llm-gateway.example.org":                 "",
 		"bedrock-runtime.us-east-1.amazonaws.com": "does not sign Bedrock requests for bedrock-runtime.us-east-1.amazonaws.com",
 		"us-east5-aiplatform.googleapis.com":      "does not send Vertex AI requests to us-east5-aiplatform.googleapis.com",
 	} {
 		h, prefix, err := plan.route(host)
-		if wantPrefix := map[string]string{"llm-gateway.example.org": "/anthropic"}[host]; prefix != wantPrefix {
+		if wantPrefix := map[string]string{"bedrock-runtime.eu-west-3.amazonaws.com": ""}[host]; prefix != wantPrefix {
 			t.Errorf("%s: the API is under %q, want %q", host, prefix, wantPrefix)
 		}
 		switch {

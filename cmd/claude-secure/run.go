@@ -45,7 +45,9 @@ after 3 s), before the proxy closes.
 With --network, CMD gets HTTPS_PROXY (a forward proxy on loopback, with the
 session's credentials in its URL) and trusts a CA made for this session
 (NODE_EXTRA_CA_CERTS; SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE
-name a bundle of the system's roots with it). Only the model endpoints
+name a bundle of the system's roots with it), and not the base URL
+variables: it reaches the provider's own endpoint, whose requests go where
+they said. Only the model endpoints
 (api.anthropic.com, Bedrock's and Vertex AI's) and intercept_hosts of the
 configuration are decrypted and masked; every other host is tunnelled
 untouched. The CA can sign for those names only (X.509 name constraints);

@@ -48,7 +48,7 @@ func NewCA(hosts []string) (*CA, error) {
 	set := map[string]bool{}
 	for _, h := range hosts {
 		h = strings.ToLower(strings.TrimSuffix(h, "."))
-		if h == "" || net.ParseIP(h) != nil || strings.ContainsAny(h, "*/: ") {
+		if h == "" || net.ParseIP(h) != nil || strings.ContainsAny(h, "*/: ") || !strings.Contains(h, ".") {
 			return nil, fmt.Errorf("a CA signs for host names only, not %q", h)
 		}
 		set[h] = true
@@ -79,14 +79,21 @@ func NewCA(hosts []string) (*CA, error) {
 		IsCA:                  true,
 		MaxPathLen:            0,
 		MaxPathLenZero:        true,
-		// only these names; every IP address excluded, so that no
-		// certificate it signs is good for an address either
+		// exactly these names: a DNS constraint permits a name and its
+		// subdomains, so the subdomains are excluded again. Every IP
+		// address is excluded, and email addresses and URIs are held to
+		// a domain that cannot exist, so that no certificate it signs is
+		// good for anything else. Server authentication only.
 		PermittedDNSDomainsCritical: true,
 		PermittedDNSDomains:         names,
+		ExcludedDNSDomains:          subdomains(names),
 		ExcludedIPRanges: []*net.IPNet{
 			{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
 			{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
 		},
+		PermittedEmailAddresses: []string{".invalid"},
+		PermittedURIDomains:     []string{".invalid"},
+		ExtKeyUsage:             []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -104,6 +111,15 @@ func NewCA(hosts []string) (*CA, error) {
 		hosts:   set,
 		leaves:  map[string]*tls.Certificate{},
 	}, nil
+}
+
+// subdomains turns each name into the constraint for its subdomains only.
+func subdomains(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "." + n
+	}
+	return out
 }
 
 func serial() *big.Int {

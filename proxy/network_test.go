@@ -278,7 +278,8 @@ func TestSessionCANameConstraints(t *testing.T) {
 	if _, err := ca.Leaf("github.com"); err == nil {
 		t.Error("the CA made a leaf for a host it does not intercept")
 	}
-	for _, host := range []string{"github.com", "amazonaws.com", "s3.us-east-1.amazonaws.com", "anthropic.com", "evil-api.anthropic.com.example"} {
+	for _, host := range []string{"github.com", "amazonaws.com", "s3.us-east-1.amazonaws.com", "anthropic.com", "evil-api.anthropic.com.example",
+		"evil.api.anthropic.com", "x.bedrock-runtime.us-east-1.amazonaws.com"} {
 		forged, err := ca.SignForTest(host)
 		if err != nil {
 			t.Fatal(err)
@@ -303,8 +304,26 @@ func TestSessionCANameConstraints(t *testing.T) {
 	if _, err := ipLeaf.Verify(x509.VerifyOptions{DNSName: "127.0.0.1", Roots: roots}); !errors.As(err, &ce) || ce.Reason != x509.CANotAuthorizedForThisName {
 		t.Errorf("a leaf for an IP address signed with the CA's key: %v, want CANotAuthorizedForThisName", err)
 	}
-	if _, err := NewCA([]string{"127.0.0.1"}); err == nil {
-		t.Error("a CA was made for an IP address")
+	for _, bad := range []string{"127.0.0.1", "com", "*.example.com"} {
+		if _, err := NewCA([]string{bad}); err == nil {
+			t.Errorf("a CA was made for %q", bad)
+		}
+	}
+	// a client certificate or an email address signed with its key
+	clientTmpl := &x509.Certificate{
+		SerialNumber: serial(), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"api.anthropic.com"}, EmailAddresses: []string{"someone@example.com"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection},
+	}
+	der, err = x509.CreateCertificate(rand.Reader, clientTmpl, ca.cert, &ca.leafKey.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := x509.ParseCertificate(der)
+	for _, eku := range []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection} {
+		if _, err := other.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{eku}}); err == nil {
+			t.Errorf("a certificate for key usage %v signed with the CA's key verifies", eku)
+		}
 	}
 	if !ca.Certificate().PermittedDNSDomainsCritical || len(ca.Certificate().ExcludedIPRanges) != 2 {
 		t.Error("the CA's constraints are not critical, or do not exclude every address")

@@ -109,10 +109,11 @@ func NewNetwork(opts NetworkOptions) (*Network, error) {
 	}
 	n.gp = n.newForwarder()
 	discard := log.New(io.Discard, "", 0)
-	n.srv = &http.Server{Handler: http.HandlerFunc(n.serve), ReadHeaderTimeout: 30 * time.Second, ErrorLog: discard}
+	n.srv = &http.Server{Handler: http.HandlerFunc(n.serve), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: discard}
 	n.inner = &http.Server{
 		Handler:           http.HandlerFunc(n.serveIntercepted),
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          discard,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if ic, ok := c.(*interceptedConn); ok {
@@ -214,6 +215,12 @@ func (n *Network) serve(w http.ResponseWriter, r *http.Request) {
 			writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused: "+r.URL.Hostname()+" is reached over HTTPS only")
 			return
 		}
+		if looksLikeModelCall(r) {
+			// an API call in clear text to a host that is not intercepted
+			// (a gateway at an http:// base URL): it would pass unmasked
+			writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused, nothing sent: an Anthropic or Bedrock API call in clear text to "+r.URL.Hostname()+", which network mode does not mask; use https, or run without --network")
+			return
+		}
 		n.gp.ServeHTTP(w, r)
 		return
 	}
@@ -221,6 +228,7 @@ func (n *Network) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		host, port = r.Host, "443"
 	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if !n.opts.CA.Signs(host) {
 		n.gp.ServeHTTP(w, r) // a tunnel, never decrypted
 		return
@@ -229,7 +237,20 @@ func (n *Network) serve(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused: "+host+" is intercepted on port 443 only, and is not tunnelled elsewhere")
 		return
 	}
-	n.intercept(w, r, strings.ToLower(host))
+	n.intercept(w, r, host)
+}
+
+// looksLikeModelCall says whether a plain-HTTP request carries the marks
+// of a model API call: Anthropic's version or key headers, or a SigV4
+// signature for Bedrock.
+func looksLikeModelCall(r *http.Request) bool {
+	for _, h := range []string{"Anthropic-Version", "Anthropic-Beta", "X-Api-Key"} {
+		if r.Header.Get(h) != "" {
+			return true
+		}
+	}
+	auth := r.Header.Get("Authorization")
+	return strings.HasPrefix(auth, "AWS4-HMAC-SHA256") && strings.Contains(auth, "/bedrock/")
 }
 
 // intercept answers a CONNECT to a model endpoint: the proxy is the other
@@ -276,7 +297,7 @@ func (n *Network) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
 		r.Host = h
 	}
-	if host == "" || !strings.EqualFold(r.Host, host) {
+	if host == "" || !strings.EqualFold(strings.TrimSuffix(r.Host, "."), host) {
 		// the TLS connection was made for another name
 		writeRefusal(w, r, http.StatusMisdirectedRequest, "invalid_request_error", "request refused: its Host is not the host it connected to")
 		return

@@ -103,8 +103,10 @@ func TestNetworkModeMasksTheInterceptedHost(t *testing.T) {
 	})
 	n, ca := startNetwork(t, up.URL, nil)
 	c := networkClient(n.URL(), ca.Certificate())
-	for i := range 2 { // the second one on the same connection
-		req, _ := http.NewRequest(http.MethodPost, "https://api.anthropic.com/v1/messages", bytes.NewReader(requestBody(clientText)))
+	for i, target := range []string{"https://api.anthropic.com", "https://api.anthropic.com", "https://API.Anthropic.com.:443"} {
+		// the second one on the same connection; the third by another
+		// spelling of the name
+		req, _ := http.NewRequest(http.MethodPost, target+"/v1/messages", bytes.NewReader(requestBody(clientText)))
 		req.Header.Set("x-api-key", "sk-test")
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := c.Do(req)
@@ -228,6 +230,15 @@ func TestNetworkModeRefusesWhatItCannotMask(t *testing.T) {
 		assertErrorShape(t, resp.Body)
 		resp.Body.Close()
 	}
+	// an API call in clear text to a host that is not intercepted (a
+	// gateway at an http:// base URL) is refused too
+	req, _ := http.NewRequest(http.MethodPost, sink.URL+"/v1/messages", bytes.NewReader(requestBody(clientText)))
+	req.Header.Set("anthropic-version", "2023-06-01")
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a plain-HTTP API call to another host: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// a model endpoint on another port is not tunnelled either
 	raw, err := net.Dial("tcp", n.Addr())
 	if err != nil {
@@ -235,7 +246,7 @@ func TestNetworkModeRefusesWhatItCannotMask(t *testing.T) {
 	}
 	u, _ := url.Parse(n.URL())
 	pw, _ := u.User.Password()
-	req, _ := http.NewRequest(http.MethodConnect, "http://api.anthropic.com:8443", nil)
+	req, _ = http.NewRequest(http.MethodConnect, "http://api.anthropic.com:8443", nil)
 	req.Host = "api.anthropic.com:8443"
 	req.SetBasicAuth(u.User.Username(), pw)
 	req.Header.Set("Proxy-Authorization", req.Header.Get("Authorization"))

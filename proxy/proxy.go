@@ -367,6 +367,7 @@ func (p *Handler) ForwardFor(w http.ResponseWriter, r *http.Request, path, calle
 	}
 	up.RawQuery = r.URL.RawQuery
 	r2 := r.Clone(r.Context())
+	r2.Trailer = nil // trailers would carry values around the masking
 	r2.URL = &up
 	r2.Host = up.Host
 	r2.RequestURI = ""

@@ -26,6 +26,25 @@ var bedrockRegions = []string{
 	"il-central-1", "me-central-1", "me-south-1", "af-south-1",
 	"ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
 	"ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
+	"cn-north-1", "cn-northwest-1",
+}
+
+// bedrockChinaRegions are the regions whose endpoints end in .com.cn.
+var bedrockChinaRegions = []string{"cn-north-1", "cn-northwest-1"}
+
+// bedrockHosts are the names of region's Bedrock runtime endpoint: the
+// standard one first, then FIPS and dual-stack.
+func bedrockHosts(region string) []string {
+	suffix := ".amazonaws.com"
+	if slices.Contains(bedrockChinaRegions, region) {
+		suffix = ".amazonaws.com.cn"
+	}
+	return []string{
+		"bedrock-runtime." + region + suffix,
+		"bedrock-runtime-fips." + region + suffix,
+		"bedrock-runtime." + region + ".api.aws",
+		"bedrock-runtime-fips." + region + ".api.aws",
+	}
 }
 
 // vertexRegions are the Vertex AI regions whose endpoints network mode
@@ -56,6 +75,10 @@ type network struct {
 	// anthropicUp is where api.anthropic.com's requests go when the
 	// session's provider is another
 	anthropicUp *url.URL
+	// bedrockSelf are Bedrock endpoints whose requests go to themselves
+	// (or where AWS_ENDPOINT_URL_BEDROCK_RUNTIME says), signed by the
+	// session when it is a Bedrock one
+	bedrockSelf map[string]*url.URL
 	t           *target
 	opts        proxy.Options
 }
@@ -67,11 +90,28 @@ func (f *factory) networkPlan(t *target, opts proxy.Options) (*network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &network{own: map[string]bool{}, extra: map[string]bool{}, prefixes: map[string]string{}, t: t, opts: opts}
+	n := &network{own: map[string]bool{}, extra: map[string]bool{}, prefixes: map[string]string{}, bedrockSelf: map[string]*url.URL{}, t: t, opts: opts}
 	set := map[string]bool{anthropicHost: true}
 	for _, r := range bedrockRegions {
-		set["bedrock-runtime."+r+".amazonaws.com"] = true
-		set["bedrock-runtime-fips."+r+".amazonaws.com"] = true
+		for _, h := range bedrockHosts(r) {
+			set[h] = true
+		}
+	}
+	// a Bedrock endpoint the AWS SDKs are told to use instead (a VPC
+	// endpoint): intercepted, or the child would tunnel to it unmasked
+	for _, v := range []string{"AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL"} {
+		raw := f.Getenv(v)
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" || net.ParseIP(u.Hostname()) != nil || u.Port() != "" && u.Port() != "443" {
+			return nil, withHint(fmt.Errorf("%s is not an https:// URL with a host name on port 443: network mode could not mask what is sent there", v),
+				"unset "+v+" (with CLAUDE_CODE_USE_BEDROCK=1, --upstream or ANTHROPIC_BEDROCK_BASE_URL name where Bedrock requests go)")
+		}
+		h := strings.ToLower(u.Hostname())
+		set[h] = true
+		n.bedrockSelf[h] = &url.URL{Scheme: "https", Host: u.Host, Path: strings.TrimSuffix(u.Path, "/")}
 	}
 	for _, r := range vertexRegions {
 		if h, ok := proxy.VertexHost(r); ok {
@@ -83,7 +123,13 @@ func (f *factory) networkPlan(t *target, opts proxy.Options) (*network, error) {
 		n.own[anthropicHost] = true
 	case "bedrock":
 		if r := f.Getenv("AWS_REGION"); r != "" {
-			n.own["bedrock-runtime."+r+".amazonaws.com"] = true
+			hosts := bedrockHosts(r)
+			n.own[hosts[0]] = true
+			for _, h := range hosts[1:] {
+				// the FIPS and dual-stack names are answered by themselves
+				set[h] = true
+				n.bedrockSelf[h] = &url.URL{Scheme: "https", Host: h}
+			}
 		}
 	case "vertex":
 		if h, ok := proxy.VertexHost(strings.TrimSpace(f.Getenv("CLOUD_ML_REGION"))); ok {
@@ -133,11 +179,14 @@ func (n *network) route(host string) (*proxy.Handler, string, error) {
 	switch {
 	case n.own[host]:
 		o.Provider, o.Upstream = n.t.provider, n.t.upstream
+	case n.bedrockSelf[host] != nil && n.t.provider.Name() == "bedrock":
+		o.Provider, o.Upstream = n.t.provider, n.bedrockSelf[host]
+		prefix = n.bedrockSelf[host].Path
 	case host == anthropicHost:
 		o.Provider, o.Upstream = proxy.Anthropic(), n.anthropicUp
 	case n.extra[host]:
 		o.Provider, o.Upstream = proxy.Anthropic(), &url.URL{Scheme: "https", Host: host, Path: prefix}
-	case strings.HasPrefix(host, "bedrock-runtime"):
+	case strings.HasPrefix(host, "bedrock-runtime") || n.bedrockSelf[host] != nil:
 		return nil, "", fmt.Errorf("this session does not sign Bedrock requests for %s (it signs for the region in AWS_REGION, with CLAUDE_CODE_USE_BEDROCK=1)", host)
 	default:
 		return nil, "", fmt.Errorf("this session does not send Vertex AI requests to %s (it uses the region in CLOUD_ML_REGION, with CLAUDE_CODE_USE_VERTEX=1)", host)
@@ -151,6 +200,9 @@ func (n *network) route(host string) (*proxy.Handler, string, error) {
 // their own that is removed when the session ends.
 type networkFiles struct {
 	dir, ca, bundle string
+	// node is what NODE_EXTRA_CA_CERTS names: the CA, and the
+	// certificates the parent's NODE_EXTRA_CA_CERTS named
+	node string
 	// noRoots is set when no system roots were found for the bundle
 	noRoots bool
 }
@@ -174,10 +226,16 @@ func (f *factory) writeNetworkFiles(dir string, ca *proxy.CA) (*networkFiles, er
 		return nil, err
 	}
 	nf := &networkFiles{dir: dir, ca: filepath.Join(dir, "ca.pem"), bundle: filepath.Join(dir, "ca-bundle.pem")}
+	nf.node = nf.ca
 	var roots []byte
+	// the roots the user's tools trust already (a company's bundle), else
+	// the system's
 	files := systemRootFiles
-	if v := f.Getenv("SSL_CERT_FILE"); v != "" {
-		files = []string{v}
+	for _, v := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"} {
+		if p := f.Getenv(v); p != "" {
+			files = []string{p}
+			break
+		}
 	}
 	for _, p := range files {
 		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
@@ -195,6 +253,20 @@ func (f *factory) writeNetworkFiles(dir string, ca *proxy.CA) (*networkFiles, er
 	if err := os.WriteFile(nf.bundle, append(roots, ca.PEM()...), 0o600); err != nil {
 		return nil, err
 	}
+	if p := f.Getenv("NODE_EXTRA_CA_CERTS"); p != "" {
+		// Node reads one file: the parent's extra certificates stay in it
+		extra, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("NODE_EXTRA_CA_CERTS names a file that cannot be read: %w", err)
+		}
+		if len(extra) > 0 && extra[len(extra)-1] != '\n' {
+			extra = append(extra, '\n')
+		}
+		nf.node = filepath.Join(dir, "node-ca.pem")
+		if err := os.WriteFile(nf.node, append(extra, ca.PEM()...), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	return nf, nil
 }
 
@@ -208,7 +280,7 @@ func networkEnv(proxyURL string, nf *networkFiles) []string {
 		"HTTPS_PROXY=" + proxyURL, "https_proxy=" + proxyURL,
 		"HTTP_PROXY=" + proxyURL, "http_proxy=" + proxyURL,
 		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
-		"NODE_EXTRA_CA_CERTS=" + nf.ca,
+		"NODE_EXTRA_CA_CERTS=" + nf.node,
 		"SSL_CERT_FILE=" + nf.bundle, "REQUESTS_CA_BUNDLE=" + nf.bundle, "CURL_CA_BUNDLE=" + nf.bundle,
 	}
 }

@@ -20,7 +20,8 @@ func TestNetworkPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"AWS_REGION": "eu-west-3", "ANTHROPIC_BASE_URL": "https://llm-gateway.example.org/anthropic"}
+	vars := map[string]string{"AWS_REGION": "eu-west-3", "ANTHROPIC_BASE_URL": "https://llm-gateway.example.org/anthropic",
+		"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": "https://vpce-0a1b2c3d.bedrock-runtime.eu-west-3.vpce.amazonaws.com/"}
 	f := testFactory()
 	f.Getenv = func(k string) string { return vars[k] }
 	f.configPath = writeConfig(t, `intercept_hosts = ["Models.Example.COM."]`)
@@ -31,7 +32,8 @@ func TestNetworkPlan(t *testing.T) {
 	}
 	for _, h := range []string{"api.anthropic.com", "bedrock-runtime.eu-west-3.amazonaws.com", "bedrock-runtime.us-east-1.amazonaws.com",
 		"bedrock-runtime-fips.us-west-2.amazonaws.com", "us-east5-aiplatform.googleapis.com", "aiplatform.googleapis.com",
-		"models.example.com"} {
+		"models.example.com", "bedrock-runtime.cn-north-1.amazonaws.com.cn", "bedrock-runtime.us-east-1.api.aws",
+		"vpce-0a1b2c3d.bedrock-runtime.eu-west-3.vpce.amazonaws.com"} {
 		if !slices.Contains(plan.hosts, h) {
 			t.Errorf("%s is not intercepted", h)
 		}
@@ -46,11 +48,14 @@ func TestNetworkPlan(t *testing.T) {
 		}
 	}
 	for host, want := range map[string]string{
-		"bedrock-runtime.eu-west-3.amazonaws.com": "",
-		"api.anthropic.com":                       "",
-		"models.example.com":                      "",
-		"bedrock-runtime.us-east-1.amazonaws.com": "does not sign Bedrock requests for bedrock-runtime.us-east-1.amazonaws.com",
-		"us-east5-aiplatform.googleapis.com":      "does not send Vertex AI requests to us-east5-aiplatform.googleapis.com",
+		"bedrock-runtime.eu-west-3.amazonaws.com":                    "",
+		"bedrock-runtime-fips.eu-west-3.amazonaws.com":               "",
+		"bedrock-runtime.eu-west-3.api.aws":                          "",
+		"vpce-0a1b2c3d.bedrock-runtime.eu-west-3.vpce.amazonaws.com": "",
+		"api.anthropic.com":                                          "",
+		"models.example.com":                                         "",
+		"bedrock-runtime.us-east-1.amazonaws.com":                    "does not sign Bedrock requests for bedrock-runtime.us-east-1.amazonaws.com",
+		"us-east5-aiplatform.googleapis.com":                         "does not send Vertex AI requests to us-east5-aiplatform.googleapis.com",
 	} {
 		h, prefix, err := plan.route(host)
 		if wantPrefix := map[string]string{"bedrock-runtime.eu-west-3.amazonaws.com": ""}[host]; prefix != wantPrefix {
@@ -63,6 +68,15 @@ func TestNetworkPlan(t *testing.T) {
 			t.Errorf("%s: %v, want an error saying %q", host, err, want)
 		}
 	}
+
+	// a Bedrock endpoint URL network mode could not intercept is refused
+	for _, bad := range []string{"http://bedrock.example.org", "https://10.0.0.5", "https://bedrock.example.org:8443"} {
+		vars["AWS_ENDPOINT_URL"] = bad
+		if _, err := f.networkPlan(&target{provider: bedrock, upstream: up}, proxy.Options{Engine: e}); err == nil {
+			t.Errorf("AWS_ENDPOINT_URL %q was accepted", bad)
+		}
+	}
+	delete(vars, "AWS_ENDPOINT_URL")
 
 	// an intercept host that is not a host name is refused
 	for _, bad := range []string{"10.0.0.1", "*.example.com", "https://x.example.com", "x.example.com:443"} {

@@ -40,7 +40,9 @@ Only the model endpoints and intercept_hosts of the configuration are
 decrypted and masked; every other host is tunnelled untouched. The CA is new
 at every start, its key in memory only, and it can sign for those names only
 (X.509 name constraints). Its files are removed when the proxy stops
-(SIGTERM or SIGINT).`,
+(SIGTERM, SIGINT or SIGHUP). proxy/env also unsets the base URL variables
+(ANTHROPIC_BASE_URL, ...): tools reach the providers' own endpoints, and the
+proxy sends their requests where the variables said in its own environment.`,
 		Example: `  claude-secure proxy --listen 127.0.0.1:8790 &
   . ~/.config/claude-secure/proxy/env     # in each shell whose tools go through it
   claude-secure proxy ca > claude-secure-ca.pem`,
@@ -65,6 +67,9 @@ the proxy, and can sign only for the hosts the proxy intercepts.`,
 				return err
 			}
 			b, err := os.ReadFile(filepath.Join(dir, "proxy", "ca.pem"))
+			if err == nil && !proxyAlive(filepath.Join(dir, "proxy", "pid")) {
+				err = fs.ErrNotExist // a proxy that was killed left it
+			}
 			if errors.Is(err, fs.ErrNotExist) {
 				return withHint(errors.New("no claude-secure proxy is running with this state directory"), "start one: claude-secure proxy --listen 127.0.0.1:8790")
 			}
@@ -110,12 +115,17 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	// SIGHUP too: a terminal that closes must not leave the files behind
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
 	defer stop()
 	var env strings.Builder
+	// the base URL variables would send a tool around the proxy (an
+	// http:// one) or to a host that is not intercepted; the proxy sends
+	// api.anthropic.com's requests where ANTHROPIC_BASE_URL said here
+	fmt.Fprintf(&env, "unset %s\n", strings.Join(baseURLVars, " "))
 	for _, kv := range networkEnv(n.URL(), nf) {
 		k, v, _ := strings.Cut(kv, "=")
-		fmt.Fprintf(&env, "export %s='%s'\n", k, v)
+		fmt.Fprintf(&env, "export %s=%s\n", k, shellQuote(v))
 	}
 	werr := os.WriteFile(filepath.Join(caDir, "env"), []byte(env.String()), 0o600)
 	if werr == nil {
@@ -139,6 +149,11 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 	err = stopNetwork(sctx, n, nf)
 	ui.summary(n.Stats())
 	return err
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // proxyAlive reports whether the process whose ID the file holds runs.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -125,9 +126,10 @@ func NewNetwork(opts NetworkOptions) (*Network, error) {
 	return n, nil
 }
 
-// newForwarder is goproxy as the forward proxy for everything that is not
-// intercepted: tunnels for CONNECT, plain HTTP for absolute URLs. It
-// verifies upstream TLS (goproxy's default does not) and dials directly.
+// newForwarder is goproxy as the forward proxy for plain HTTP to hosts
+// that are not intercepted (tunnels are the proxy's own, so that it can
+// look at their first record). It verifies upstream TLS (goproxy's
+// default does not) and dials directly.
 func (n *Network) newForwarder() *goproxy.ProxyHttpServer {
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = log.New(io.Discard, "", 0)
@@ -143,9 +145,7 @@ func (n *Network) newForwarder() *goproxy.ProxyHttpServer {
 	gp.NonproxyHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, r, http.StatusForbidden, "permission_error", "this is claude-secure's network proxy: set it as HTTPS_PROXY")
 	})
-	gp.OnRequest().HandleConnectFunc(func(host string, _ *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-		return &goproxy.ConnectAction{Action: goproxy.ConnectAccept}, host
-	})
+	gp.OnRequest().HandleConnect(goproxy.AlwaysReject) // never reached: serve takes every CONNECT
 	return gp
 }
 
@@ -230,7 +230,7 @@ func (n *Network) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if !n.opts.CA.Signs(host) {
-		n.gp.ServeHTTP(w, r) // a tunnel, never decrypted
+		n.tunnel(w, r) // never decrypted
 		return
 	}
 	if port != "443" {
@@ -252,6 +252,109 @@ func looksLikeModelCall(r *http.Request) bool {
 	auth := r.Header.Get("Authorization")
 	return strings.HasPrefix(auth, "AWS4-HMAC-SHA256") && strings.Contains(auth, "/bedrock/")
 }
+
+// tunnel answers a CONNECT to any other host: its bytes are copied both
+// ways, never decrypted. One look is taken at the client's first TLS
+// record: a handshake that names a host the CA signs for (a model
+// endpoint reached by its address, or by another name) is not passed on,
+// since it would reach a model endpoint unmasked.
+func (n *Network) tunnel(w http.ResponseWriter, r *http.Request) {
+	target := r.Host
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		target = net.JoinHostPort(target, "443")
+	}
+	dctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	up, err := n.opts.Dial(dctx, "tcp", target)
+	cancel()
+	if err != nil {
+		n.refuse(w, r, http.StatusBadGateway, "api_error", "the tunnel's host could not be reached: "+describeNetErr(err))
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		up.Close()
+		n.refuse(w, r, http.StatusInternalServerError, "api_error", "the proxy cannot take over this connection")
+		return
+	}
+	c, rw, err := hj.Hijack()
+	if err != nil {
+		up.Close()
+		return
+	}
+	if _, err := rw.WriteString("HTTP/1.1 200 Connection established\r\n\r\n"); err != nil || rw.Flush() != nil {
+		c.Close()
+		up.Close()
+		return
+	}
+	// the host may speak first: its bytes flow at once
+	go func() {
+		io.Copy(c, up)
+		c.Close()
+	}()
+	first, err := n.firstRecord(rw.Reader)
+	if err != nil {
+		n.refused.Add(1)
+		c.Close()
+		up.Close()
+		return
+	}
+	if _, err := up.Write(first); err == nil {
+		io.Copy(up, rw.Reader)
+	}
+	if tc, ok := up.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	} else {
+		up.Close()
+	}
+}
+
+// errModelHello refuses a tunnel whose TLS handshake names a model
+// endpoint.
+var errModelHello = errors.New("the tunnel's TLS handshake names a host that is intercepted")
+
+// firstRecord reads what a tunnel's client sends first: for a TLS
+// handshake, up to the end of its ClientHello, refused when the server
+// name it asks for is one the CA signs; anything else, what has come.
+func (n *Network) firstRecord(br *bufio.Reader) ([]byte, error) {
+	b, err := br.Peek(1)
+	if err != nil {
+		return nil, err
+	}
+	if b[0] != 0x16 { // not a TLS handshake record
+		return nil, nil
+	}
+	rec := &recordingConn{r: br}
+	var name string
+	errSeen := errors.New("seen")
+	tls.Server(rec, &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		name = h.ServerName
+		return nil, errSeen
+	}}).Handshake()
+	if name != "" && n.opts.CA.Signs(name) {
+		return nil, errModelHello
+	}
+	return rec.buf.Bytes(), nil
+}
+
+// recordingConn is a net.Conn that reads from r and keeps what it read;
+// what is written to it goes nowhere.
+type recordingConn struct {
+	r   io.Reader
+	buf bytes.Buffer
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.buf.Write(p[:n])
+	return n, err
+}
+func (c *recordingConn) Write(p []byte) (int, error)        { return len(p), nil }
+func (c *recordingConn) Close() error                       { return nil }
+func (c *recordingConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
+func (c *recordingConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
+func (c *recordingConn) SetDeadline(t time.Time) error      { return nil }
+func (c *recordingConn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *recordingConn) SetWriteDeadline(t time.Time) error { return nil }
 
 // intercept answers a CONNECT to a model endpoint: the proxy is the other
 // end, with a leaf of the session CA, and what comes through the TLS

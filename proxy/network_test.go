@@ -388,3 +388,83 @@ func TestNetworkModeHostWithAPIPath(t *testing.T) {
 		t.Errorf("the upstream got %q", paths)
 	}
 }
+
+// connectThrough opens a tunnel to addr through the proxy with its
+// credentials, and returns the connection after the proxy's 200.
+func connectThrough(t *testing.T, n *Network, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", n.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	u, _ := url.Parse(n.URL())
+	pw, _ := u.User.Password()
+	req, _ := http.NewRequest(http.MethodConnect, "http://"+addr, nil)
+	req.Host = addr
+	req.SetBasicAuth(u.User.Username(), pw)
+	req.Header.Set("Proxy-Authorization", req.Header.Get("Authorization"))
+	req.Header.Del("Authorization")
+	req.Write(c)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT %s: %v %v", addr, resp, err)
+	}
+	return &bufferedConn{Conn: c, r: br}
+}
+
+// A tunnel whose TLS handshake names a model endpoint (the endpoint
+// reached by its address, or by another name) is cut before anything
+// reaches the host; a host that speaks first is heard at once.
+func TestNetworkModeTunnelRefusesAModelEndpointsHandshake(t *testing.T) {
+	got := make(chan string, 4)
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Host
+	}))
+	other.StartTLS()
+	t.Cleanup(other.Close)
+	n, _ := startNetwork(t, "http://127.0.0.1:1", nil)
+	addr := other.Listener.Addr().String()
+
+	c := connectThrough(t, n, addr)
+	tc := tls.Client(c, &tls.Config{ServerName: "api.anthropic.com", InsecureSkipVerify: true})
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := tc.Handshake(); err == nil {
+		t.Error("a TLS handshake for api.anthropic.com went through a tunnel to another address")
+	}
+	// the same tunnel with the host's own name passes
+	c = connectThrough(t, n, addr)
+	pool := x509.NewCertPool()
+	pool.AddCert(other.Certificate())
+	tc = tls.Client(c, &tls.Config{ServerName: "example.com", RootCAs: pool})
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Errorf("a tunnel with the host's own name: %v", err)
+	}
+	select {
+	case h := <-got:
+		t.Errorf("a request reached the host: %q", h)
+	default:
+	}
+
+	// a host that speaks first
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		s, err := ln.Accept()
+		if err == nil {
+			s.Write([]byte("SSH-2.0-banner\r\n"))
+			s.Close()
+		}
+	}()
+	c = connectThrough(t, n, ln.Addr().String())
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "SSH-2.0-banner\r\n" {
+		t.Errorf("a host that speaks first was not heard: %q %v", line, err)
+	}
+}

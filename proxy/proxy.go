@@ -50,8 +50,10 @@ type Options struct {
 	Upstream *url.URL
 	// Engine masks and unmasks.
 	Engine *mask.Engine
-	// Transport overrides the upstream transport (tests); NewTransport by default.
-	Transport *http.Transport
+	// Transport sends requests upstream once masked: NewTransport by
+	// default; tests, and programs masking in-process (package
+	// claudesecure), give their own.
+	Transport http.RoundTripper
 	// Audit receives one JSON line per request; nil discards.
 	Audit *slog.Logger
 	// AllowPaths are extra paths whose request bodies may be forwarded;
@@ -108,6 +110,7 @@ type Handler struct {
 	opts     Options
 	provider Provider
 	gp       *goproxy.ProxyHttpServer
+	tr       http.RoundTripper // the upstream leg
 	stats    *Stats
 	batches  batchSets
 	slotsMu  sync.Mutex
@@ -128,9 +131,12 @@ func NewHandler(opts Options) (*Handler, error) {
 	if opts.Audit == nil {
 		opts.Audit = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
-	h := &Handler{opts: opts, provider: opts.Provider, stats: newStats()}
+	h := &Handler{opts: opts, provider: opts.Provider, tr: opts.Transport, stats: newStats()}
 	if h.provider == nil {
 		h.provider = Anthropic()
+	}
+	if h.tr == nil {
+		h.tr = NewTransport()
 	}
 	h.gp = h.newGoproxy()
 	return h, nil
@@ -277,8 +283,12 @@ func (p *Handler) newGoproxy() *goproxy.ProxyHttpServer {
 	gp.Logger = log.New(io.Discard, "", 0)
 	gp.Verbose = false
 	gp.KeepDestinationHeaders = true
-	gp.Tr = p.opts.Transport
-	if gp.Tr == nil {
+	// every request goes upstream through roundTrip (p.tr); goproxy's own
+	// transport would serve only CONNECT, which is refused, and still must
+	// not be its default, which skips TLS checks
+	if tr, ok := p.tr.(*http.Transport); ok {
+		gp.Tr = tr
+	} else {
 		gp.Tr = NewTransport()
 	}
 	// requests without an absolute URL reach goproxy only through a front
@@ -441,12 +451,12 @@ const (
 
 // roundTrip sends a request upstream; failures become a 502 in the
 // Anthropic error shape.
-func (p *Handler) roundTrip(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
+func (p *Handler) roundTrip(r *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
 	info, ok := infoOf(r)
 	if !ok {
 		return p.refusal(r, http.StatusInternalServerError, "api_error", "no_record", noRecord, ""), nil
 	}
-	resp, err := ctx.Proxy.Tr.RoundTrip(r)
+	resp, err := p.tr.RoundTrip(r)
 	if err != nil {
 		if r.Context().Err() != nil {
 			info.refusal = "client_gone"

@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
 	"time"
 
+	"github.com/claude-secure/claude-secure/internal/userstate"
 	"github.com/claude-secure/claude-secure/mask"
 	"github.com/claude-secure/claude-secure/mask/store"
 )
@@ -47,41 +46,21 @@ type factory struct {
 // storeLocation is the Redis URL of a shared store (--store, else
 // CLAUDE_SECURE_STORE), or "" for the file store.
 func (f *factory) storeLocation() (string, error) {
-	u := f.storeURL
-	if u == "" {
-		u = f.Getenv(store.StoreEnv)
-	}
-	if u != "" && !store.IsRedisURL(u) {
+	u, err := userstate.StoreURL(f.storeURL, f.Getenv)
+	if errors.Is(err, userstate.ErrStoreURL) {
 		return "", usagef("--store takes a redis://, rediss://, redis-sentinel://, rediss-sentinel:// or unix:// URL (see claude-secure --help)")
 	}
-	return u, nil
+	return u, err
 }
 
 // stateDir is CLAUDE_SECURE_HOME, or the OS convention for per-user
 // application state.
 func (f *factory) stateDir() (string, error) {
-	if d := f.Getenv("CLAUDE_SECURE_HOME"); d != "" {
-		return d, nil
+	d, err := userstate.Dir(f.Getenv)
+	if err != nil {
+		return "", withHint(err, "set CLAUDE_SECURE_HOME")
 	}
-	var base string
-	switch runtime.GOOS {
-	case "linux", "freebsd", "openbsd", "netbsd":
-		base = f.Getenv("XDG_CONFIG_HOME")
-		if base == "" {
-			home := f.Getenv("HOME")
-			if home == "" {
-				return "", withHint(errors.New("cannot find the home directory"), "set CLAUDE_SECURE_HOME")
-			}
-			base = filepath.Join(home, ".config")
-		}
-	default:
-		d, err := os.UserConfigDir()
-		if err != nil {
-			return "", withHint(fmt.Errorf("cannot find the configuration directory: %w", err), "set CLAUDE_SECURE_HOME")
-		}
-		base = d
-	}
-	return filepath.Join(base, "claude-secure"), nil
+	return d, nil
 }
 
 func (f *factory) opener() (store.Opener, error) {
@@ -150,7 +129,7 @@ func (f *factory) session() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := mask.New(s.Seed(), s, cfg.maskOptions())
+	e, err := mask.New(s.Seed(), s, cfg.MaskOptions())
 	if err != nil {
 		return nil, err
 	}

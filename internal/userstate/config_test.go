@@ -1,4 +1,4 @@
-package main
+package userstate
 
 import (
 	"os"
@@ -33,7 +33,7 @@ regex = 'CUST-[0-9]{8}'
 kind = "codename"
 values = ["project-falcon", "project-heron"]
 `)
-	c, err := loadConfig(path, true)
+	c, err := LoadConfig(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +46,10 @@ values = ["project-falcon", "project-heron"]
 		Rules:    []mask.UserRule{{Kind: "customer-id", Regex: `CUST-[0-9]{8}`}},
 		Literals: []mask.LiteralList{{Kind: "codename", Values: []string{"project-falcon", "project-heron"}}},
 	}
-	if got := c.maskOptions(); !reflect.DeepEqual(got, want) {
+	if got := c.MaskOptions(); !reflect.DeepEqual(got, want) {
 		t.Errorf("mask options = %+v, want %+v", got, want)
 	}
-	if _, err := mask.New([]byte("s"), mask.NewMemoryMappings(), c.maskOptions()); err != nil {
+	if _, err := mask.New([]byte("s"), mask.NewMemoryMappings(), c.MaskOptions()); err != nil {
 		t.Errorf("the options of a good file do not compile: %v", err)
 	}
 }
@@ -64,7 +64,7 @@ func TestConfigFileRefusesWhatItDoesNotKnow(t *testing.T) {
 		{"wrong type", `allow_paths = "/v1/files"`, "config: "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := loadConfig(writeConfig(t, c.text), false)
+			_, err := LoadConfig(writeConfig(t, c.text), false)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one containing %q", err, c.want)
 			}
@@ -74,14 +74,14 @@ func TestConfigFileRefusesWhatItDoesNotKnow(t *testing.T) {
 
 func TestConfigFileMissingIsEmptyUnlessAskedFor(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
-	c, err := loadConfig(path, false)
+	c, err := LoadConfig(path, false)
 	if err != nil {
 		t.Fatalf("a missing default file: %v", err)
 	}
-	if !reflect.DeepEqual(c, &configFile{}) {
+	if !reflect.DeepEqual(c, &Config{}) {
 		t.Errorf("a missing default file gave %+v", c)
 	}
-	if _, err := loadConfig(path, true); err == nil || !strings.HasPrefix(err.Error(), "failed to read config") {
+	if _, err := LoadConfig(path, true); err == nil || !strings.HasPrefix(err.Error(), "failed to read config") {
 		t.Errorf("a missing --config file: %v", err)
 	}
 }

@@ -1,0 +1,463 @@
+package claudesecure_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/bedrock"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/claude-secure/claude-secure/claudesecure"
+	"github.com/claude-secure/claude-secure/internal/fakeapi"
+	"github.com/claude-secure/claude-secure/internal/fakebedrock"
+	"github.com/claude-secure/claude-secure/internal/goroutines"
+	"github.com/claude-secure/claude-secure/mask"
+)
+
+const (
+	origInstance = "i-0f3a9c2b7d1e4a605"
+	origAccount  = "210987654321"
+)
+
+func prompt() string {
+	return "Why is instance " + origInstance + " in account " + origAccount + " failing its health checks?"
+}
+
+// fixture is realistic AWS material from mask/testdata with the secrets it
+// holds (the .secrets file beside it, one a line).
+type fixture struct {
+	name, text string
+	secrets    []string
+}
+
+func fixtures(t testing.TB) []fixture {
+	t.Helper()
+	files, _ := filepath.Glob("../mask/testdata/fixtures/*.secrets")
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	var out []fixture
+	for _, sf := range files {
+		text, err := os.ReadFile(strings.TrimSuffix(sf, ".secrets"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec, err := os.ReadFile(sf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := fixture{name: filepath.Base(strings.TrimSuffix(sf, ".secrets")), text: string(text)}
+		for _, l := range strings.Split(strings.TrimSpace(string(sec)), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				f.secrets = append(f.secrets, l)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func newEngine(t testing.TB) *mask.Engine {
+	t.Helper()
+	e, err := mask.New([]byte("claudesecure-test-seed"), mask.NewMemoryMappings(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func newTransport(t testing.TB, opts ...claudesecure.Option) *claudesecure.Transport {
+	t.Helper()
+	tr, err := claudesecure.NewTransport(nil, append([]claudesecure.Option{claudesecure.WithEngine(newEngine(t))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func sdkClient(tr http.RoundTripper, baseURL string, opts ...option.RequestOption) anthropic.Client {
+	return anthropic.NewClient(append([]option.RequestOption{
+		option.WithHTTPClient(&http.Client{Transport: tr}),
+		option.WithBaseURL(baseURL), option.WithAPIKey("sk-ant-test-key"), option.WithMaxRetries(0),
+	}, opts...)...)
+}
+
+// checkAnswer checks a message as fakeapi's model answers: its text and
+// its tool call quote the instance and the account, restored.
+func checkAnswer(t *testing.T, msg *anthropic.Message) {
+	t.Helper()
+	if len(msg.Content) != 2 {
+		t.Fatalf("%d content blocks, want 2", len(msg.Content))
+	}
+	if msg.Content[0].Text != fakeapi.Answer(origInstance, origAccount) {
+		t.Error("the text is not the model's answer with the originals restored")
+	}
+	var in map[string]string
+	if err := json.Unmarshal(msg.Content[1].Input, &in); err != nil {
+		t.Fatalf("tool input is not JSON: %v", err)
+	}
+	if in["instance_id"] != origInstance || in["account"] != origAccount {
+		t.Error("the tool input does not carry the originals")
+	}
+}
+
+// The Go SDK sends a message holding an instance, an account and every
+// fixture's secrets: the upstream sees none of them, and its answer, which
+// quotes the pseudonyms it got, comes back with the originals.
+func TestSDKMessageIsMaskedAndItsAnswerRestored(t *testing.T) {
+	api := fakeapi.New(true)
+	defer api.Close()
+	client := sdkClient(newTransport(t), api.URL)
+	fx := fixtures(t)
+	blocks := []anthropic.ContentBlockParamUnion{anthropic.NewTextBlock(prompt())}
+	for _, f := range fx {
+		blocks = append(blocks, anthropic.NewTextBlock(f.text))
+	}
+	msg, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{
+		Model:     fakeapi.Model,
+		MaxTokens: 200,
+		System:    []anthropic.TextBlockParam{{Text: "You run health checks for account " + origAccount + "."}},
+		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(blocks...)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAnswer(t, msg)
+	if api.Hits.Load() != 1 {
+		t.Fatalf("the upstream got %d requests, want 1", api.Hits.Load())
+	}
+	for i, o := range []string{origInstance, origAccount} {
+		if api.Saw(o) {
+			t.Errorf("original %d reached the upstream", i)
+		}
+	}
+	for _, f := range fx {
+		for i, s := range f.secrets {
+			if api.Saw(s) {
+				t.Errorf("%s: secret %d reached the upstream", f.name, i)
+			}
+		}
+	}
+	// the client's own credential goes upstream as it sent it
+	if r := api.Requests()[0]; r.Header.Get("Authorization") != "Bearer sk-ant-test-key" && r.Header.Get("X-Api-Key") != "sk-ant-test-key" {
+		t.Error("the client's API key did not reach the upstream")
+	}
+}
+
+// A streamed answer with a tool call: the pseudonyms the model quotes are
+// cut across text deltas and input_json_delta pieces, and both come back
+// whole and restored; the next turn, sending the tool result full of
+// originals, is masked too.
+func TestSDKStreamWithToolsIsRestored(t *testing.T) {
+	api := fakeapi.New(true)
+	defer api.Close()
+	client := sdkClient(newTransport(t), api.URL)
+	ctx := context.Background()
+	params := anthropic.MessageNewParams{
+		Model:     fakeapi.Model,
+		MaxTokens: 200,
+		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(prompt()))},
+		Tools: []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{
+			Name:        "describe_instance",
+			InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"instance_id": map[string]any{"type": "string"}}},
+		}}},
+	}
+	stream := func(p anthropic.MessageNewParams) *anthropic.Message {
+		t.Helper()
+		s := client.Messages.NewStreaming(ctx, p)
+		var msg anthropic.Message
+		for s.Next() {
+			if err := msg.Accumulate(s.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return &msg
+	}
+	msg := stream(params)
+	checkAnswer(t, msg)
+
+	next := params
+	next.Messages = append(append([]anthropic.MessageParam{}, params.Messages...), msg.ToParam(),
+		anthropic.NewUserMessage(anthropic.NewToolResultBlock(msg.Content[1].ID,
+			`{"InstanceId": "`+origInstance+`", "OwnerId": "`+origAccount+`", "State": "running"}`, false)))
+	checkAnswer(t, stream(next))
+	if api.Hits.Load() != 2 {
+		t.Fatalf("the upstream got %d requests, want 2", api.Hits.Load())
+	}
+	for i, o := range []string{origInstance, origAccount} {
+		if api.Saw(o) {
+			t.Errorf("original %d reached the upstream", i)
+		}
+	}
+}
+
+// A stream reaches the caller event by event: the upstream holds its
+// second event back until the caller has read the first through the
+// transport, which a transport that waited for the whole answer never
+// delivers.
+func TestStreamFlowsEventByEvent(t *testing.T) {
+	firstRead := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		send := func(e map[string]any) {
+			b, _ := json.Marshal(e)
+			io.WriteString(w, "event: "+e["type"].(string)+"\ndata: "+string(b)+"\n\n")
+			w.(http.Flusher).Flush()
+		}
+		events := fakeapi.Events("msg_fake", fakeapi.Model, "i-00000000000000001", "111111111111", 0)
+		send(events[0])
+		select {
+		case <-firstRead:
+		case <-time.After(10 * time.Second):
+			return // the test fails on its own: it never saw the first event
+		}
+		for _, e := range events[1:] {
+			send(e)
+		}
+	}))
+	defer api.Close()
+	client := sdkClient(newTransport(t), api.URL)
+	s := client.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{
+		Model: fakeapi.Model, MaxTokens: 10,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello"))},
+	})
+	defer s.Close()
+	got := make(chan bool, 1)
+	go func() { got <- s.Next() }()
+	select {
+	case ok := <-got:
+		if !ok || s.Current().Type != "message_start" {
+			t.Fatalf("the first event is not message_start: %v", s.Err())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event did not arrive before the rest of the stream")
+	}
+	close(firstRead)
+	n := 1
+	for s.Next() {
+		n++
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(fakeapi.Events("msg_fake", fakeapi.Model, "i-00000000000000001", "111111111111", 0)); n != want {
+		t.Errorf("%d events, want %d", n, want)
+	}
+}
+
+// The SDK's Bedrock client signs its request with its own (made-up) keys
+// before the transport sees it; the transport drops that signature and,
+// once the body is masked, signs with the credentials it was given. The
+// fake checks every SigV4 signature as AWS does; it never sees an
+// original, nor the client's key, and the answers, streamed (an AWS event
+// stream) and plain, come back with the originals.
+func TestSDKBedrockRequestIsMaskedAndSignedAgain(t *testing.T) {
+	fb := fakebedrock.New(fakebedrock.Options{Keep: true})
+	defer fb.Close()
+	tr := newTransport(t, claudesecure.WithBedrock(fb.Region(),
+		credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")))
+	clientKey := "AKIAQ3EGUWTXC2KMNPZR"
+	client := anthropic.NewClient(
+		bedrock.WithConfig(aws.Config{Region: fb.Region(), Credentials: credentials.NewStaticCredentialsProvider(clientKey, "Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIj", "")}),
+		option.WithHTTPClient(&http.Client{Transport: tr}),
+		option.WithBaseURL(fb.URL), option.WithMaxRetries(0),
+		option.WithHeader("anthropic-version", fakebedrock.AnthropicVersion))
+	params := anthropic.MessageNewParams{
+		Model:     "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+		MaxTokens: 200,
+		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(prompt()))},
+	}
+	ctx := context.Background()
+	t.Run("streaming", func(t *testing.T) {
+		s := client.Messages.NewStreaming(ctx, params)
+		var msg anthropic.Message
+		for s.Next() {
+			if err := msg.Accumulate(s.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		checkAnswer(t, &msg)
+	})
+	t.Run("plain", func(t *testing.T) {
+		msg, err := client.Messages.New(ctx, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAnswer(t, msg)
+	})
+	reqs := fb.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("Bedrock got %d requests, want 2", len(reqs))
+	}
+	for i, r := range reqs {
+		if !r.Signed {
+			t.Errorf("request %d is not correctly signed: %s", i, r.AuthError)
+		}
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				if strings.Contains(v, clientKey) {
+					t.Errorf("request %d carried the client's key in %s", i, k)
+				}
+			}
+		}
+	}
+	for i, o := range []string{origInstance, origAccount} {
+		if fb.Saw(o) {
+			t.Errorf("original %d reached Bedrock", i)
+		}
+	}
+}
+
+// A request that cannot be masked is not sent: RoundTrip answers it in
+// the Anthropic error shape (the SDK reports it as an API error), and the
+// upstream gets nothing.
+func TestRequestThatCannotBeMaskedIsNotSent(t *testing.T) {
+	api := fakeapi.New(true)
+	defer api.Close()
+	tr := newTransport(t)
+	hc := &http.Client{Transport: tr}
+	post := func(path, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, api.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	refused := func(t *testing.T, resp *http.Response, status int) {
+		t.Helper()
+		defer resp.Body.Close()
+		var e struct {
+			Type  string `json:"type"`
+			Error struct {
+				Type, Message string
+			} `json:"error"`
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(body, &e); err != nil {
+			t.Fatalf("the refusal is not JSON: %v", err)
+		}
+		if resp.StatusCode != status || e.Type != "error" || !strings.HasPrefix(e.Error.Message, "claude-secure: ") || resp.Header.Get("X-Claude-Secure-Error") == "" {
+			t.Errorf("got %d %q, want %d in the Anthropic error shape", resp.StatusCode, e.Type, status)
+		}
+		if bytes.Contains(body, []byte(origInstance)) || bytes.Contains(body, []byte(origAccount)) {
+			t.Error("the refusal repeats an original")
+		}
+	}
+	msgBody := `{"model":"claude-fake","max_tokens":10,"messages":[{"role":"user","content":` + jsonString(prompt()) + `}]}`
+
+	t.Run("body to another endpoint", func(t *testing.T) {
+		refused(t, post("/v1/complete", msgBody), http.StatusForbidden)
+	})
+	t.Run("body that is not JSON", func(t *testing.T) {
+		refused(t, post("/v1/messages", `{"messages": [`+jsonString(prompt())), http.StatusBadRequest)
+	})
+	t.Run("value in the path", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, api.URL+"/v1/models/"+origInstance, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, resp, http.StatusBadRequest)
+	})
+	t.Run("value in a structural field, through the SDK", func(t *testing.T) {
+		client := sdkClient(tr, api.URL)
+		_, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{
+			Model: anthropic.Model(origInstance), MaxTokens: 10,
+			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(prompt()))},
+		})
+		var apiErr *anthropic.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Error(), "claude-secure: ") {
+			t.Fatalf("want the proxy's 400 as an API error, got %v", err)
+		}
+	})
+	t.Run("no http URL", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, "ftp://127.0.0.1/v1/messages", strings.NewReader(msgBody))
+		if resp, err := tr.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			t.Fatal("a request without an http URL was answered")
+		}
+	})
+	if n := api.Hits.Load(); n != 0 {
+		t.Fatalf("the upstream got %d requests, want none", n)
+	}
+	// a request without a body to a known call still goes out
+	client := sdkClient(tr, api.URL)
+	models, err := client.Models.List(context.Background(), anthropic.ModelListParams{})
+	if err != nil || len(models.Data) != 1 {
+		t.Fatalf("the models list did not come through: %v", err)
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// A caller that stops reading a stream and closes its body ends the
+// request: the upstream's request is cancelled, and nothing of the
+// transport's is left running.
+func TestClosingTheBodyEndsTheRequest(t *testing.T) {
+	upstreamDone := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(upstreamDone)
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		// bounded, so that a transport that never ends the request fails
+		// the test instead of hanging it
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := io.WriteString(w, "event: ping\ndata: {\"type\":\"ping\"}\n\n"); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}))
+	defer api.Close()
+	tr := newTransport(t)
+	req, _ := http.NewRequest(http.MethodPost, api.URL+"/v1/messages", strings.NewReader(`{"model":"claude-fake","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hello"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case <-upstreamDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request went on after the caller closed the body")
+	}
+	if !goroutines.Eventually(func() bool { return len(goroutines.In("claudesecure.(*Transport).RoundTrip")) == 0 }) {
+		t.Fatalf("the transport's goroutine is still running:\n%s", strings.Join(goroutines.In("claudesecure.(*Transport).RoundTrip"), "\n\n"))
+	}
+}

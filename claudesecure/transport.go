@@ -40,7 +40,10 @@ func NewTransport(base http.RoundTripper, opts ...Option) (*Transport, error) {
 func newTransport(base http.RoundTripper, opts []Option) (*Transport, error) {
 	t := &Transport{base: base, handlers: map[string]*proxy.Handler{}}
 	for _, o := range opts {
-		if err := o(&t.set); err != nil {
+		if o.apply == nil {
+			continue // the zero Option
+		}
+		if err := o.apply(&t.set); err != nil {
 			return nil, err
 		}
 	}

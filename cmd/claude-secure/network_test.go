@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +11,15 @@ import (
 	"github.com/claude-secure/claude-secure/mask"
 	"github.com/claude-secure/claude-secure/proxy"
 )
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // What network mode intercepts, and where each intercepted host goes.
 func TestNetworkPlan(t *testing.T) {

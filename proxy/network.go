@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -78,32 +76,18 @@ func NewNetwork(opts NetworkOptions) (*Network, error) {
 	if opts.CA == nil || opts.Route == nil {
 		return nil, errors.New("network mode needs a CA and a route")
 	}
-	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1:0"
-	}
-	host, _, err := net.SplitHostPort(opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("invalid listen address: %w", err)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, errors.New("the proxy listens on loopback addresses only")
-	}
 	if opts.Dial == nil {
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 		opts.Dial = d.DialContext
 	}
-	var sec [16]byte
-	if _, err := rand.Read(sec[:]); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", opts.Addr)
+	ln, secret, err := listenLoopback(opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("failed to listen: %w", err)
+		return nil, err
 	}
 	n := &Network{
 		opts:   opts,
 		user:   "claude-secure",
-		pass:   hex.EncodeToString(sec[:]),
+		pass:   secret,
 		ln:     ln,
 		conns:  newConnQueue(),
 		routes: map[string]*route{},

@@ -163,27 +163,13 @@ func New(opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	opts = h.opts
-	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1:0"
-	}
-	host, _, err := net.SplitHostPort(opts.Addr)
+	ln, secret, err := listenLoopback(opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("invalid listen address: %w", err)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, errors.New("the proxy listens on loopback addresses only")
-	}
-	var sec [16]byte
-	if _, err := rand.Read(sec[:]); err != nil {
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("failed to listen: %w", err)
 	}
 	p := &Proxy{
 		Handler: h,
-		secret:  hex.EncodeToString(sec[:]),
+		secret:  secret,
 		ln:      ln,
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -200,6 +186,30 @@ func New(opts Options) (*Proxy, error) {
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	return p, nil
+}
+
+// listenLoopback listens on addr (127.0.0.1:0 when empty), a loopback
+// address only, and makes a session's secret.
+func listenLoopback(addr string) (net.Listener, string, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("invalid listen address: %w", err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, "", errors.New("the proxy listens on loopback addresses only")
+	}
+	var sec [16]byte
+	if _, err := rand.Read(sec[:]); err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("failed to listen: %w", err)
+	}
+	return ln, hex.EncodeToString(sec[:]), nil
 }
 
 // NewTransport returns the upstream transport: TLS verified against the

@@ -376,20 +376,16 @@ func runNetwork(ctx context.Context, opts *runOptions, ui *ui, child shellwrap.C
 	if err != nil {
 		return err
 	}
-	dir, err := f.stateDir()
+	dir, audit, err := f.openAudit()
 	if err != nil {
 		return err
-	}
-	audit, err := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("failed to open the audit log: %w", err)
 	}
 	defer audit.Close()
 	caDir, err := os.MkdirTemp(dir, "network-")
 	if err != nil {
 		return fmt.Errorf("failed to make the session CA's directory: %w", err)
 	}
-	n, nf, err := f.startNetwork(t, sess, slog.New(slog.NewJSONHandler(audit, nil)), "", caDir)
+	n, nf, err := f.startNetwork(t, sess, auditLogger(audit), "", caDir)
 	if err != nil {
 		return err
 	}

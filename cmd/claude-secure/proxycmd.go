@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -93,10 +92,11 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 	if err != nil {
 		return err
 	}
-	dir, err := f.stateDir()
+	dir, audit, err := f.openAudit()
 	if err != nil {
 		return err
 	}
+	defer audit.Close()
 	caDir := filepath.Join(dir, "proxy")
 	if _, err := os.Stat(filepath.Join(caDir, "env")); err == nil {
 		// another proxy's, or one that was killed: its CA is gone with it
@@ -106,12 +106,7 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 			return withHint(errors.New("a claude-secure proxy is already running with this state directory"), "its variables are in "+filepath.Join(caDir, "env"))
 		}
 	}
-	audit, err := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("failed to open the audit log: %w", err)
-	}
-	defer audit.Close()
-	n, nf, err := f.startNetwork(t, sess, slog.New(slog.NewJSONHandler(audit, nil)), opts.listen, caDir)
+	n, nf, err := f.startNetwork(t, sess, auditLogger(audit), opts.listen, caDir)
 	if err != nil {
 		return err
 	}

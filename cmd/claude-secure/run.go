@@ -152,20 +152,16 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	if err != nil {
 		return err
 	}
-	dir, err := f.stateDir()
+	dir, audit, err := f.openAudit()
 	if err != nil {
 		return err
-	}
-	audit, err := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("failed to open the audit log: %w", err)
 	}
 	defer audit.Close()
 	p, err := proxy.New(proxy.Options{
 		Upstream:   up,
 		Provider:   t.provider,
 		Engine:     sess.engine,
-		Audit:      slog.New(slog.NewJSONHandler(audit, nil)),
+		Audit:      auditLogger(audit),
 		AllowPaths: sess.allowPaths,
 		Batches:    sess.store,
 	})
@@ -179,6 +175,22 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	child.Env = childEnv(os.Environ(), t, p.BaseURL(), !opts.allowNonessential)
 	return superviseChild(ctx, opts, ui, child, p.Stats, p.Shutdown)
 }
+
+// openAudit opens audit.log in the state directory for appending (one
+// JSON line per request), and returns the directory too.
+func (f *factory) openAudit() (dir string, audit *os.File, err error) {
+	dir, err = f.stateDir()
+	if err != nil {
+		return "", nil, err
+	}
+	audit, err = os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return "", nil, fmt.Errorf("failed to open the audit log: %w", err)
+	}
+	return dir, audit, nil
+}
+
+func auditLogger(audit *os.File) *slog.Logger { return slog.New(slog.NewJSONHandler(audit, nil)) }
 
 // superviseChild runs the child, ends what it left running, then closes
 // the proxy (shutdown) and prints the session's summary.

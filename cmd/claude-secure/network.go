@@ -300,23 +300,7 @@ func childNetworkEnv(parent []string, t *target, proxyURL string, nf *networkFil
 		set = append(set, t.skipAuth+"=1")
 	}
 	set = append(set, t.env...)
-	env := make([]string, 0, len(parent)+len(set)+1)
-	hasNonessential := false
-	for _, kv := range parent {
-		k, _, _ := strings.Cut(kv, "=")
-		if slices.Contains(baseURLVars, k) || slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, k+"=") }) {
-			continue
-		}
-		if k == "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC" {
-			hasNonessential = true
-		}
-		env = append(env, kv)
-	}
-	env = append(env, set...)
-	if disableNonessential && !hasNonessential {
-		env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
-	}
-	return env
+	return mergeEnv(parent, set, baseURLVars, disableNonessential)
 }
 
 // startNetwork starts network mode for the target t at addr: the CA, the

@@ -89,11 +89,18 @@ func childEnv(parent []string, t *target, baseURL string, disableNonessential bo
 		set = append(set, t.skipAuth+"=1")
 	}
 	set = append(set, t.env...)
+	return mergeEnv(parent, set, nil, disableNonessential)
+}
+
+// mergeEnv is parent without the variables named in drop or set, then
+// set, then CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 when asked for and
+// the parent has no value of its own.
+func mergeEnv(parent, set, drop []string, disableNonessential bool) []string {
 	env := make([]string, 0, len(parent)+len(set)+1)
 	hasNonessential := false
 	for _, kv := range parent {
 		k, _, _ := strings.Cut(kv, "=")
-		if slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, k+"=") }) {
+		if slices.Contains(drop, k) || slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, k+"=") }) {
 			continue
 		}
 		if k == "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC" {

@@ -24,7 +24,9 @@
 // takes an engine the program built itself ([WithEngine]). For Bedrock,
 // [WithBedrock] re-signs each masked request with the program's AWS
 // credentials: the SDK signs a request before its transport sees it, and
-// masking changes the body the signature covers.
+// masking changes the body the signature covers. Those requests go only
+// to the region's runtime endpoint over HTTPS, or to the one
+// [WithBedrockEndpoint] names.
 //
 // # Fail closed
 //

@@ -3,6 +3,10 @@ package claudesecure
 import (
 	"errors"
 	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/claude-secure/claude-secure/mask"
@@ -18,6 +22,11 @@ type settings struct {
 	audit      *slog.Logger
 	allowPaths []string
 	batches    proxy.BatchStore
+	// bedrockHosts are where requests signed with the program's AWS
+	// credentials may go (https only), and bedrockEndpoint another one
+	// the program named
+	bedrockHosts    []string
+	bedrockEndpoint *url.URL
 }
 
 // WithEngine masks with e: its store holds the pseudonyms. NewTransport
@@ -46,7 +55,9 @@ func WithProvider(p proxy.Provider) Option {
 
 // WithBedrock is Amazon Bedrock's runtime API in region: each masked
 // request is signed (SigV4) with creds, in place of the signature the
-// client made over the unmasked body.
+// client made over the unmasked body. Requests go only to the region's
+// runtime endpoint over HTTPS (standard, FIPS or dual-stack), or to the
+// one WithBedrockEndpoint names: the credentials are not sent elsewhere.
 func WithBedrock(region string, creds aws.CredentialsProvider) Option {
 	return Option{func(s *settings) error {
 		p, err := proxy.Bedrock(proxy.BedrockOptions{Region: region, Credentials: creds})
@@ -54,8 +65,46 @@ func WithBedrock(region string, creds aws.CredentialsProvider) Option {
 			return errors.New("claudesecure: " + err.Error())
 		}
 		s.provider = p
+		suffix := ".amazonaws.com"
+		if strings.HasPrefix(region, "cn-") {
+			suffix = ".amazonaws.com.cn"
+		}
+		s.bedrockHosts = []string{
+			"bedrock-runtime." + region + suffix, "bedrock-runtime-fips." + region + suffix,
+			"bedrock-runtime." + region + ".api.aws", "bedrock-runtime-fips." + region + ".api.aws",
+		}
 		return nil
 	}}
+}
+
+// WithBedrockEndpoint is the one other place, besides the region's own
+// endpoints, that requests signed by WithBedrock may go to (a VPC
+// endpoint): its scheme and host; http only for a loopback address.
+func WithBedrockEndpoint(raw string) Option {
+	return Option{func(s *settings) error {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return errors.New("claudesecure: WithBedrockEndpoint needs an https URL")
+		}
+		if ip := net.ParseIP(u.Hostname()); u.Scheme == "http" && (ip == nil || !ip.IsLoopback()) {
+			return errors.New("claudesecure: WithBedrockEndpoint needs an https URL (http only on a loopback address)")
+		}
+		s.bedrockEndpoint = &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
+		return nil
+	}}
+}
+
+// mayGo says whether a request to u may be sent with the provider's
+// credentials.
+func (s *settings) mayGo(u *url.URL) bool {
+	if s.bedrockHosts == nil {
+		return true
+	}
+	if e := s.bedrockEndpoint; e != nil && strings.EqualFold(u.Scheme, e.Scheme) && strings.EqualFold(u.Host, e.Host) {
+		return true
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	return strings.EqualFold(u.Scheme, "https") && (u.Port() == "" || u.Port() == "443") && slices.Contains(s.bedrockHosts, host)
 }
 
 // WithAudit writes one line a request to l, as the proxy's audit log has

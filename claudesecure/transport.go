@@ -1,9 +1,11 @@
 package claudesecure
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,13 +55,22 @@ func newTransport(base http.RoundTripper, opts []Option) (*Transport, error) {
 	return t, nil
 }
 
-// Close closes the store Open opened; for a Transport from NewTransport it
-// does nothing (the engine is the caller's).
+// Close closes the base transport's idle connections and the store Open
+// opened (for a Transport from NewTransport, the engine is the caller's).
 func (t *Transport) Close() error {
+	t.CloseIdleConnections()
 	if t.close == nil {
 		return nil
 	}
 	return t.close()
+}
+
+// CloseIdleConnections closes the base transport's idle connections, as
+// http.Client.CloseIdleConnections asks.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // handler returns the pipeline for an upstream: one per scheme and host,
@@ -97,6 +108,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("claudesecure: the request needs an http or https URL with a host")
 	}
+	if !t.set.mayGo(req.URL) {
+		closeBody(req)
+		return nil, errors.New("claudesecure: requests signed with the AWS credentials go only to the region's Bedrock runtime endpoint over https (or WithBedrockEndpoint's); nothing was sent to " + req.URL.Scheme + "://" + req.URL.Host)
+	}
 	h, err := t.handler(req.URL)
 	if err != nil {
 		closeBody(req)
@@ -109,11 +124,39 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	in.URL = &url.URL{Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	in.RequestURI = in.URL.RequestURI()
 	in.Host = req.URL.Host
+	// a client's body of unknown length has ContentLength 0 (net/http
+	// sends it chunked); a server's 0 means no body: one byte is read to
+	// tell them apart, as net/http does
+	body := req.Body
+	if in.Body != nil && in.Body != http.NoBody && in.ContentLength == 0 {
+		var one [1]byte
+		n, rerr := io.ReadFull(in.Body, one[:])
+		switch {
+		case n == 1:
+			in.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(one[:]), in.Body), in.Body}
+			in.ContentLength = -1
+		case rerr == io.EOF:
+			in.Body = http.NoBody
+		default:
+			cancel()
+			closeBody(req)
+			return nil, errors.New("claudesecure: the request's body could not be read; nothing was sent")
+		}
+	}
 
 	w := newPipeWriter(req, cancel)
 	go func() {
 		defer cancel()
-		defer closeBody(req)
+		defer func() {
+			// the caller may reuse req once the answer is read: the body
+			// taken before is the one closed
+			if body != nil {
+				body.Close()
+			}
+		}()
 		defer func() {
 			if recover() != nil {
 				// as a server would drop the connection; the value is not

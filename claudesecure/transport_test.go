@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,7 +273,8 @@ func TestSDKBedrockRequestIsMaskedAndSignedAgain(t *testing.T) {
 	fb := fakebedrock.New(fakebedrock.Options{Keep: true})
 	defer fb.Close()
 	tr := newTransport(t, claudesecure.WithBedrock(fb.Region(),
-		credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")))
+		credentials.NewStaticCredentialsProvider(fakebedrock.DefaultAccessKeyID, fakebedrock.DefaultSecretAccessKey, "")),
+		claudesecure.WithBedrockEndpoint(fb.URL))
 	clientKey := "AKIAQ3EGUWTXC2KMNPZR"
 	client := anthropic.NewClient(
 		bedrock.WithConfig(aws.Config{Region: fb.Region(), Credentials: credentials.NewStaticCredentialsProvider(clientKey, "Zx9Lk2MnOpQrStUvWxYz0123456789AbCdEfGhIj", "")}),
@@ -326,7 +328,125 @@ func TestSDKBedrockRequestIsMaskedAndSignedAgain(t *testing.T) {
 			t.Errorf("original %d reached Bedrock", i)
 		}
 	}
+	// the credentials go nowhere else: another host, or the region's
+	// endpoint over http, gets nothing
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("a request signed with the AWS credentials reached another host")
+	}))
+	defer other.Close()
+	for _, u := range []string{other.URL, "http://bedrock-runtime." + fb.Region() + ".amazonaws.com"} {
+		req, _ := http.NewRequest(http.MethodPost, u+"/model/m/invoke", strings.NewReader(`{"messages":[]}`))
+		if resp, err := tr.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("a Bedrock request to %s was sent", u)
+		}
+	}
 }
+
+// A body of unknown length (ContentLength 0 on a client's request: net/http
+// sends it chunked) is a body: masked on the Messages API, refused
+// elsewhere, never sent as it is.
+func TestBodyOfUnknownLengthIsMasked(t *testing.T) {
+	api := fakeapi.New(true)
+	defer api.Close()
+	tr := newTransport(t)
+	body, _ := json.Marshal(map[string]any{"model": fakeapi.Model, "max_tokens": 100,
+		"messages": []any{map[string]any{"role": "user", "content": prompt()}}})
+	// the SDK with a body reader of its own
+	client := sdkClient(tr, api.URL)
+	msg, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{},
+		option.WithRequestBody("application/json", strings.NewReader(string(body))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAnswer(t, msg)
+	// a reader net/http cannot measure, to a path that is not masked
+	req, _ := http.NewRequest(http.MethodPost, api.URL+"/v1/files", io.MultiReader(bytes.NewReader(body)))
+	req.Header.Set("Content-Type", "application/json")
+	if req.ContentLength != 0 {
+		t.Fatal("the request's length is known")
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a body of unknown length to /v1/files: status %d, want 403", resp.StatusCode)
+	}
+	// an empty reader is no body
+	req, _ = http.NewRequest(http.MethodGet, api.URL+"/v1/models", io.MultiReader())
+	resp, err = tr.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("a request with an empty body reader: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	for i, o := range []string{origInstance, origAccount} {
+		if api.Saw(o) {
+			t.Errorf("original %d reached the upstream", i)
+		}
+	}
+}
+
+// Trailers are not forwarded: they would carry values around the masking.
+func TestTrailersAreNotForwarded(t *testing.T) {
+	var trailer string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		trailer = r.Trailer.Get("X-Note")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"type":"message","content":[]}`))
+	}))
+	defer up.Close()
+	tr := newTransport(t)
+	body, _ := json.Marshal(map[string]any{"model": "m", "max_tokens": 10, "messages": []any{map[string]any{"role": "user", "content": "hi"}}})
+	req, _ := http.NewRequest(http.MethodPost, up.URL+"/v1/messages", io.MultiReader(bytes.NewReader(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.TransferEncoding = []string{"chunked"}
+	req.Trailer = http.Header{"X-Note": {"instance " + origInstance}}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if strings.Contains(trailer, origInstance) {
+		t.Error("a trailer carried an original upstream")
+	}
+}
+
+// The request's body is closed, as RoundTrip must, whether it was sent or
+// not.
+func TestRequestBodyIsClosed(t *testing.T) {
+	api := fakeapi.New(true)
+	defer api.Close()
+	tr := newTransport(t)
+	for _, path := range []string{"/v1/messages", "/v1/files"} {
+		b := &closeRecorder{Reader: strings.NewReader(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}`)}
+		req, _ := http.NewRequest(http.MethodPost, api.URL+path, b)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for !b.closed.Load() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !b.closed.Load() {
+			t.Errorf("%s: the request's body was not closed", path)
+		}
+	}
+}
+
+type closeRecorder struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeRecorder) Close() error { c.closed.Store(true); return nil }
 
 // A request that cannot be masked is not sent: RoundTrip answers it in
 // the Anthropic error shape (the SDK reports it as an API error), and the
@@ -459,5 +579,24 @@ func TestClosingTheBodyEndsTheRequest(t *testing.T) {
 	}
 	if !goroutines.Eventually(func() bool { return len(goroutines.In("claudesecure.(*Transport).RoundTrip")) == 0 }) {
 		t.Fatalf("the transport's goroutine is still running:\n%s", strings.Join(goroutines.In("claudesecure.(*Transport).RoundTrip"), "\n\n"))
+	}
+}
+
+// A secret in a Basic authorization (a URL's user:password) is seen
+// through its base64: the request is not sent.
+func TestSecretInBasicAuthorizationIsNotSent(t *testing.T) {
+	api := fakeapi.New(true)
+	defer api.Close()
+	tr := newTransport(t)
+	key := "AKIAQ3EGUWTXC2KMNPZR"
+	req, _ := http.NewRequest(http.MethodGet, api.URL+"/v1/models", nil)
+	req.SetBasicAuth("deploy", key)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || api.Hits.Load() != 0 {
+		t.Errorf("status %d, %d requests upstream; want 400 and none", resp.StatusCode, api.Hits.Load())
 	}
 }

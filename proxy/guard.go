@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/base64"
 	"mime"
 	"net/http"
 	"net/url"
@@ -56,6 +57,12 @@ func (p *Handler) exposed(r *http.Request, path string) (string, error) {
 		for _, v := range r.Header[k] {
 			if k == "Authorization" && len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 				v = "Bearer" // the client's own token
+			} else if k == "Authorization" && len(v) > 6 && strings.EqualFold(v[:6], "basic ") {
+				// user:password from a URL's userinfo, in base64: read as sent
+				// and decoded
+				if dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v[6:])); err == nil {
+					v += "\nBasic " + string(dec)
+				}
 			}
 			parts = append(parts, part{"header " + k, k + ": " + v})
 		}

@@ -110,6 +110,8 @@ func (p *Handler) maskRequest(r *http.Request, info *reqInfo) (*http.Request, *h
 			fmt.Sprintf("the request's %s holds a value that masking would replace, and it cannot be masked without changing what the request asks for; nothing was sent", where))
 	}
 	if !hasBody {
+		// judged to have none, it can carry none
+		r.Body, r.GetBody, r.ContentLength = http.NoBody, nil, 0
 		return p.bodyless(r, info)
 	}
 	if !masked {

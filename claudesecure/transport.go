@@ -158,7 +158,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}()
 		defer func() {
-			if recover() != nil {
+			switch v := recover(); {
+			case v == http.ErrAbortHandler:
+				// the upstream's answer broke off
+				w.fail(io.ErrUnexpectedEOF)
+			case v != nil:
 				// as a server would drop the connection; the value is not
 				// repeated (it could hold what the request carried)
 				w.fail(errors.New("claudesecure: internal error while masking; the answer was cut off"))

@@ -600,3 +600,29 @@ func TestSecretInBasicAuthorizationIsNotSent(t *testing.T) {
 		t.Errorf("status %d, %d requests upstream; want 400 and none", resp.StatusCode, api.Hits.Load())
 	}
 }
+
+// An upstream answer that breaks off is an error for the reader, not a
+// short answer that looks whole.
+func TestAnswerCutOffUpstreamIsAnError(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "100000")
+		w.Write([]byte(strings.Repeat("x", 80)))
+		w.(http.Flusher).Flush()
+		c, _, _ := w.(http.Hijacker).Hijack()
+		c.Close()
+	}))
+	defer up.Close()
+	tr := newTransport(t)
+	req, _ := http.NewRequest(http.MethodGet, up.URL+"/v1/models", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("reading an answer the upstream cut off: %v, want io.ErrUnexpectedEOF", err)
+	}
+}

@@ -278,6 +278,10 @@ type reqInfo struct {
 	// the batch's creation)
 	restore *mask.Restore
 	bufs    [][]byte // recycled when the request is done
+	// cut is set when the upstream's answer broke off after its headers
+	// were passed on: the client's connection is then aborted, so that it
+	// does not take the part it got for the whole
+	cut bool
 }
 
 // restoreSet returns the request's restore set (empty if nothing set one).
@@ -371,7 +375,9 @@ func (p *Handler) Forward(w http.ResponseWriter, r *http.Request, path, caller s
 
 // ForwardFor is Forward for a sender whose batches belong to owner, which
 // tells it from an earlier sender of the same name (a gateway token made
-// again under a revoked one's name).
+// again under a revoked one's name). When the upstream's answer breaks off
+// after its headers were passed on, it panics with http.ErrAbortHandler
+// once the request is logged, as net/http servers abort a response.
 func (p *Handler) ForwardFor(w http.ResponseWriter, r *http.Request, path, caller, owner string) {
 	if r.Method == http.MethodConnect || r.URL.IsAbs() {
 		p.refuseNotProxy(w, r)
@@ -398,7 +404,12 @@ func (p *Handler) ForwardFor(w http.ResponseWriter, r *http.Request, path, calle
 	aw := &auditWriter{ResponseWriter: w, p: p, r: r2, info: info}
 	p.gp.ServeHTTP(aw, r2)
 	aw.done()
+	cut := info.cut
 	info.release()
+	if cut {
+		// as a server does with an answer it cannot finish
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // rawRest returns the escaped form of path, the end of u's path after a

@@ -21,6 +21,20 @@ import (
 // maxPlainBody bounds a non-streamed response that is unmasked as a whole.
 const maxPlainBody = 64 << 20
 
+// cutReader marks the request when the upstream's answer breaks off.
+type cutReader struct {
+	io.ReadCloser
+	info *reqInfo
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		c.info.cut = true
+	}
+	return n, err
+}
+
 // unmaskResponse restores the originals in a response on its way back:
 // event streams event by event, JSON bodies as a whole (thinking blocks
 // untouched), anything else as text. Status and headers stay.
@@ -43,6 +57,7 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	if resp.Body == nil || resp.Body == http.NoBody || ctx.Req.Method == http.MethodHead {
 		return resp
 	}
+	resp.Body = &cutReader{ReadCloser: resp.Body, info: info}
 	if enc := contentEncoding(resp.Header); enc != "" {
 		// the transport asks for gzip and undoes it itself; an encoding
 		// the client asked for, or one nobody asked for, is undone here,
@@ -73,6 +88,7 @@ func (p *Handler) unmaskResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *ht
 	case "application/json":
 		raw, err := io.ReadAll(io.LimitReader(resp.Body, maxPlainBody+1))
 		resp.Body.Close()
+		info.cut = false // read whole or answered 502 here
 		if err != nil || len(raw) > maxPlainBody {
 			return errorResponse(ctx.Req, http.StatusBadGateway, "api_error", "upstream response could not be read")
 		}

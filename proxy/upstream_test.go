@@ -3,10 +3,12 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -78,4 +80,28 @@ func TestUpstreamUnreachable(t *testing.T) {
 		t.Errorf("status %d, want 502", resp.StatusCode)
 	}
 	assertErrorShape(t, resp.Body)
+}
+
+// Through the session proxy too, an answer the upstream cut off reaches
+// the client cut off, not as a whole answer.
+func TestProxyPassesOnAnAnswerCutOff(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "100000")
+		w.Write([]byte(strings.Repeat("x", 80)))
+		w.(http.Flusher).Flush()
+		c, _, _ := w.(http.Hijacker).Hijack()
+		c.Close()
+	}))
+	t.Cleanup(up.Close)
+	p, _ := startProxy(t, up.URL)
+	resp, err := http.Get(p.BaseURL() + "/v1/models")
+	if err != nil {
+		return // cut off before its headers: an error, as it must be
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("reading an answer the upstream cut off: %v, want io.ErrUnexpectedEOF", err)
+	}
 }

@@ -96,6 +96,12 @@ func (w *pipeWriter) abandon(err error) {
 	w.pr.CloseWithError(err)
 }
 
+// cancelled ends the answer with err (the request's context ended): the
+// handler's next write fails, and the reader gets err.
+func (w *pipeWriter) cancelled(err error) {
+	w.pw.CloseWithError(err)
+}
+
 // pipeBody is the response's Body: closing it stops the handler's writes
 // and the request upstream.
 type pipeBody struct {

@@ -148,7 +148,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	w := newPipeWriter(req, cancel)
+	// once the request's context ends, the answer is not read any more:
+	// the reader gets the context's error and the handler stops at its
+	// next write, as with net/http
+	stop := context.AfterFunc(req.Context(), func() { w.cancelled(req.Context().Err()) })
 	go func() {
+		defer stop()
 		defer cancel()
 		defer func() {
 			// the caller may reuse req once the answer is read: the body

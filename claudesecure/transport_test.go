@@ -626,3 +626,35 @@ func TestAnswerCutOffUpstreamIsAnError(t *testing.T) {
 		t.Errorf("reading an answer the upstream cut off: %v, want io.ErrUnexpectedEOF", err)
 	}
 }
+
+// A request whose context ends mid-answer: the reader gets the context's
+// error and nothing of the transport stays behind, read or not.
+func TestContextEndedMidAnswer(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Write([]byte("event: ping\ndata: {\"type\":\"ping\"}\n\n"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer up.Close()
+	defer close(release)
+	tr := newTransport(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, up.URL+"/v1/models", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, context.Canceled) {
+		t.Errorf("reading after the context ended: %v, want context.Canceled", err)
+	}
+	if !goroutines.Eventually(func() bool { return len(goroutines.In("claudesecure.(*Transport).RoundTrip")) == 0 }) {
+		t.Errorf("the transport's goroutine is still running, its answer unread:\n%s", strings.Join(goroutines.In("claudesecure.(*Transport).RoundTrip"), "\n\n"))
+	}
+	resp.Body.Close()
+}

@@ -164,6 +164,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}()
 		defer func() {
 			switch v := recover(); {
+			case v == http.ErrAbortHandler && req.Context().Err() != nil:
+				// broken off because the request's context ended
+				w.fail(req.Context().Err())
 			case v == http.ErrAbortHandler:
 				// the upstream's answer broke off
 				w.fail(io.ErrUnexpectedEOF)

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,6 +21,7 @@ import (
 	"github.com/claude-secure/claude-secure/claudesecure"
 	"github.com/claude-secure/claude-secure/internal/fakeapi"
 	"github.com/claude-secure/claude-secure/internal/fakebedrock"
+	"github.com/claude-secure/claude-secure/internal/fixtures"
 	"github.com/claude-secure/claude-secure/internal/goroutines"
 	"github.com/claude-secure/claude-secure/mask"
 )
@@ -36,39 +35,11 @@ func prompt() string {
 	return "Why is instance " + origInstance + " in account " + origAccount + " failing its health checks?"
 }
 
-// fixture is realistic AWS material from mask/testdata with the secrets it
-// holds (the .secrets file beside it, one a line).
-type fixture struct {
-	name, text string
-	secrets    []string
-}
+// fixture is realistic AWS material from mask/testdata with the secrets
+// it holds.
+type fixture = fixtures.Fixture
 
-func fixtures(t testing.TB) []fixture {
-	t.Helper()
-	files, _ := filepath.Glob("../mask/testdata/fixtures/*.secrets")
-	if len(files) == 0 {
-		t.Fatal("no fixtures")
-	}
-	var out []fixture
-	for _, sf := range files {
-		text, err := os.ReadFile(strings.TrimSuffix(sf, ".secrets"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sec, err := os.ReadFile(sf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := fixture{name: filepath.Base(strings.TrimSuffix(sf, ".secrets")), text: string(text)}
-		for _, l := range strings.Split(strings.TrimSpace(string(sec)), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				f.secrets = append(f.secrets, l)
-			}
-		}
-		out = append(out, f)
-	}
-	return out
-}
+func loadFixtures(t testing.TB) []fixture { return fixtures.Load(t, "../mask/testdata/fixtures") }
 
 func newEngine(t testing.TB) *mask.Engine {
 	t.Helper()
@@ -122,10 +93,10 @@ func TestSDKMessageIsMaskedAndItsAnswerRestored(t *testing.T) {
 	api := fakeapi.New(true)
 	defer api.Close()
 	client := sdkClient(newTransport(t), api.URL)
-	fx := fixtures(t)
+	fx := loadFixtures(t)
 	blocks := []anthropic.ContentBlockParamUnion{anthropic.NewTextBlock(prompt())}
 	for _, f := range fx {
-		blocks = append(blocks, anthropic.NewTextBlock(f.text))
+		blocks = append(blocks, anthropic.NewTextBlock(f.Text))
 	}
 	msg, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{
 		Model:     fakeapi.Model,
@@ -146,9 +117,9 @@ func TestSDKMessageIsMaskedAndItsAnswerRestored(t *testing.T) {
 		}
 	}
 	for _, f := range fx {
-		for i, s := range f.secrets {
+		for i, s := range f.Secrets {
 			if api.Saw(s) {
-				t.Errorf("%s: secret %d reached the upstream", f.name, i)
+				t.Errorf("%s: secret %d reached the upstream", f.Name, i)
 			}
 		}
 	}

@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/claude-secure/claude-secure/internal/fixtures"
 	"github.com/claude-secure/claude-secure/internal/redistest"
 	"github.com/claude-secure/claude-secure/mask"
 	"github.com/claude-secure/claude-secure/mask/store"
@@ -18,35 +17,9 @@ import (
 
 // fixture is realistic AWS material from mask/testdata with the secrets
 // it holds.
-type fixture struct {
-	name    string
-	text    string
-	secrets []string
-}
+type fixture = fixtures.Fixture
 
-func fixtures(t *testing.T) []fixture {
-	t.Helper()
-	files, _ := filepath.Glob("../mask/testdata/fixtures/*.secrets")
-	if len(files) == 0 {
-		t.Fatal("no fixtures")
-	}
-	var out []fixture
-	for _, sf := range files {
-		text, err := os.ReadFile(strings.TrimSuffix(sf, ".secrets"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sec, _ := os.ReadFile(sf)
-		f := fixture{name: filepath.Base(strings.TrimSuffix(sf, ".secrets")), text: string(text)}
-		for _, l := range strings.Split(strings.TrimSpace(string(sec)), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				f.secrets = append(f.secrets, l)
-			}
-		}
-		out = append(out, f)
-	}
-	return out
-}
+func loadFixtures(t testing.TB) []fixture { return fixtures.Load(t, "../mask/testdata/fixtures") }
 
 // position puts text where Claude Code puts text in a request body, and
 // reads it back from a body of the same shape.
@@ -191,26 +164,26 @@ func fixturesInEveryPosition(t *testing.T, proxyEngine, cli *mask.Engine) {
 			"content": []any{map[string]any{"type": "text", "text": string(req.Messages[0].Content)}}})
 	})
 	p, _ := startProxy(t, up.URL, func(o *Options) { o.Engine = proxyEngine })
-	for _, f := range fixtures(t) {
+	for _, f := range loadFixtures(t) {
 		// the CLI's masking of the text, once the store knows its values
-		cli.MaskBytes([]byte(f.text), nil)
-		cliOut, err := cli.MaskBytes([]byte(f.text), nil)
+		cli.MaskBytes([]byte(f.Text), nil)
+		cliOut, err := cli.MaskBytes([]byte(f.Text), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, pos := range positions {
 			body, _ := json.Marshal(map[string]any{"model": "m", "max_tokens": 10,
-				"messages": []any{map[string]any{"role": "user", "content": pos.put(f.text)}}})
+				"messages": []any{map[string]any{"role": "user", "content": pos.put(f.Text)}}})
 			resp := post(t, p.BaseURL()+"/v1/messages", body)
 			answer, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s in %s: status %d", f.name, pos.name, resp.StatusCode)
+				t.Fatalf("%s in %s: status %d", f.Name, pos.name, resp.StatusCode)
 			}
 			seen := decodedTexts(last)
-			for i, s := range f.secrets {
+			for i, s := range f.Secrets {
 				if strings.Contains(seen, s) {
-					t.Errorf("%s in %s: secret %d reached the upstream", f.name, pos.name, i+1)
+					t.Errorf("%s in %s: secret %d reached the upstream", f.Name, pos.name, i+1)
 				}
 			}
 			var req struct {
@@ -218,13 +191,13 @@ func fixturesInEveryPosition(t *testing.T, proxyEngine, cli *mask.Engine) {
 			}
 			mustJSON(t, last, &req)
 			if got := pos.get(t, req.Messages[0].Content); got != string(cliOut) {
-				t.Errorf("%s in %s: the proxy and mask disagree", f.name, pos.name)
+				t.Errorf("%s in %s: the proxy and mask disagree", f.Name, pos.name)
 			}
 			// restored by identity, every pseudonym the request made
 			var msg struct{ Content []struct{ Text string } }
 			mustJSON(t, answer, &msg)
-			if got := pos.get(t, []byte(msg.Content[0].Text)); got != f.text {
-				t.Errorf("%s in %s: the answer quoting the masked text back was not restored", f.name, pos.name)
+			if got := pos.get(t, []byte(msg.Content[0].Text)); got != f.Text {
+				t.Errorf("%s in %s: the answer quoting the masked text back was not restored", f.Name, pos.name)
 			}
 		}
 	}

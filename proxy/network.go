@@ -127,7 +127,7 @@ func (n *Network) newForwarder() *goproxy.ProxyHttpServer {
 		return n.opts.Dial(r.Context(), network, addr)
 	}
 	gp.NonproxyHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeRefusal(w, r, http.StatusForbidden, "permission_error", "this is claude-secure's network proxy: set it as HTTPS_PROXY")
+		n.refuse(w, r, http.StatusForbidden, "permission_error", "this is claude-secure's network proxy: set it as HTTPS_PROXY")
 	})
 	gp.OnRequest().HandleConnect(goproxy.AlwaysReject) // never reached: serve takes every CONNECT
 	return gp
@@ -186,23 +186,22 @@ func (n *Network) authorized(r *http.Request) bool {
 
 // serve is the first stop of every request to the proxy.
 func (n *Network) serve(w http.ResponseWriter, r *http.Request) {
-	writeRefusal := n.refuse
 	if !n.authorized(r) {
 		w.Header().Set("Proxy-Authenticate", `Basic realm="claude-secure"`)
-		writeRefusal(w, r, http.StatusProxyAuthRequired, "authentication_error", "request refused: missing or wrong proxy credentials (use the HTTPS_PROXY this session set)")
+		n.refuse(w, r, http.StatusProxyAuthRequired, "authentication_error", "request refused: missing or wrong proxy credentials (use the HTTPS_PROXY this session set)")
 		return
 	}
 	r.Header.Del("Proxy-Authorization")
 	if r.Method != http.MethodConnect {
 		if r.URL.IsAbs() && n.opts.CA.Signs(r.URL.Hostname()) {
 			// a model endpoint in clear text: never forwarded as it is
-			writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused: "+r.URL.Hostname()+" is reached over HTTPS only")
+			n.refuse(w, r, http.StatusForbidden, "permission_error", "request refused: "+r.URL.Hostname()+" is reached over HTTPS only")
 			return
 		}
 		if looksLikeModelCall(r) {
 			// an API call in clear text to a host that is not intercepted
 			// (a gateway at an http:// base URL): it would pass unmasked
-			writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused, nothing sent: an Anthropic or Bedrock API call in clear text to "+r.URL.Hostname()+", which network mode does not mask; use https, or run without --network")
+			n.refuse(w, r, http.StatusForbidden, "permission_error", "request refused, nothing sent: an Anthropic or Bedrock API call in clear text to "+r.URL.Hostname()+", which network mode does not mask; use https, or run without --network")
 			return
 		}
 		n.gp.ServeHTTP(w, r)
@@ -218,7 +217,7 @@ func (n *Network) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if port != "443" {
-		writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused: "+host+" is intercepted on port 443 only, and is not tunnelled elsewhere")
+		n.refuse(w, r, http.StatusForbidden, "permission_error", "request refused: "+host+" is intercepted on port 443 only, and is not tunnelled elsewhere")
 		return
 	}
 	n.intercept(w, r, host)
@@ -344,15 +343,14 @@ func (c *recordingConn) SetWriteDeadline(t time.Time) error { return nil }
 // end, with a leaf of the session CA, and what comes through the TLS
 // connection is served by the inner server.
 func (n *Network) intercept(w http.ResponseWriter, r *http.Request, host string) {
-	writeRefusal := n.refuse
 	leaf, err := n.opts.CA.Leaf(host)
 	if err != nil {
-		writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused: "+err.Error())
+		n.refuse(w, r, http.StatusForbidden, "permission_error", "request refused: "+err.Error())
 		return
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		writeRefusal(w, r, http.StatusInternalServerError, "api_error", "the proxy cannot take over this connection")
+		n.refuse(w, r, http.StatusInternalServerError, "api_error", "the proxy cannot take over this connection")
 		return
 	}
 	c, rw, err := hj.Hijack()
@@ -379,26 +377,25 @@ type hostKey struct{}
 // serveIntercepted serves one request that came through an intercepted
 // TLS connection: to its host's masking pipeline.
 func (n *Network) serveIntercepted(w http.ResponseWriter, r *http.Request) {
-	writeRefusal := n.refuse
 	host, _ := r.Context().Value(hostKey{}).(string)
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
 		r.Host = h
 	}
 	if host == "" || !strings.EqualFold(strings.TrimSuffix(r.Host, "."), host) {
 		// the TLS connection was made for another name
-		writeRefusal(w, r, http.StatusMisdirectedRequest, "invalid_request_error", "request refused: its Host is not the host it connected to")
+		n.refuse(w, r, http.StatusMisdirectedRequest, "invalid_request_error", "request refused: its Host is not the host it connected to")
 		return
 	}
 	h, prefix, err := n.route(host)
 	if err != nil {
-		writeRefusal(w, r, http.StatusForbidden, "permission_error", "request refused, nothing sent: "+err.Error())
+		n.refuse(w, r, http.StatusForbidden, "permission_error", "request refused, nothing sent: "+err.Error())
 		return
 	}
 	path := r.URL.Path
 	if prefix != "" {
 		rest, ok := strings.CutPrefix(path, prefix)
 		if !ok || rest != "" && rest[0] != '/' {
-			writeRefusal(w, r, http.StatusNotFound, "not_found_error", "request refused, nothing sent: the API on "+host+" is under "+prefix)
+			n.refuse(w, r, http.StatusNotFound, "not_found_error", "request refused, nothing sent: the API on "+host+" is under "+prefix)
 			return
 		}
 		path = rest
@@ -445,17 +442,7 @@ func (n *Network) Stats() Snapshot {
 // refuse answers with an error in the Anthropic shape, and counts it.
 func (n *Network) refuse(w http.ResponseWriter, r *http.Request, status int, typ, msg string) {
 	n.refused.Add(1)
-	writeRefusal(w, r, status, typ, msg)
-}
-
-// writeRefusal answers with an error in the Anthropic shape.
-func writeRefusal(w http.ResponseWriter, r *http.Request, status int, typ, msg string) {
-	resp := errorResponse(r, status, typ, msg)
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(status)
-	io.Copy(w, resp.Body)
+	writeResponse(w, errorResponse(r, status, typ, msg))
 }
 
 // interceptedConn is a client's TLS connection to an intercepted host.

@@ -298,13 +298,9 @@ func (p *Handler) newGoproxy() *goproxy.ProxyHttpServer {
 	gp.Verbose = false
 	gp.KeepDestinationHeaders = true
 	// every request goes upstream through roundTrip (p.tr); goproxy's own
-	// transport would serve only CONNECT, which is refused, and still must
-	// not be its default, which skips TLS checks
-	if tr, ok := p.tr.(*http.Transport); ok {
-		gp.Tr = tr
-	} else {
-		gp.Tr = NewTransport()
-	}
+	// transport serves nothing (CONNECT is refused), but must not be its
+	// default, which skips TLS checks
+	gp.Tr = NewTransport()
 	// requests without an absolute URL reach goproxy only through a front
 	// door that set one (a session proxy installs its own here)
 	gp.NonproxyHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

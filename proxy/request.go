@@ -468,11 +468,15 @@ func (p *Handler) Refuse(w http.ResponseWriter, r *http.Request, status int, typ
 
 // RefuseAs is Refuse for a known caller.
 func (p *Handler) RefuseAs(w http.ResponseWriter, r *http.Request, status int, typ, reason, msg, caller string) {
-	resp := p.refusal(r, status, typ, reason, msg, caller)
+	writeResponse(w, p.refusal(r, status, typ, reason, msg, caller))
+}
+
+// writeResponse answers with resp, made here (a refusal).
+func writeResponse(w http.ResponseWriter, resp *http.Response) {
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
-	w.WriteHeader(status)
+	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -66,11 +65,11 @@ const anthropicHost = "api.anthropic.com"
 type network struct {
 	hosts []string
 	// own are the hosts the session's provider answers on; extra are
-	// hosts of the configuration (and of ANTHROPIC_BASE_URL) that speak
-	// the Anthropic API
+	// hosts of the configuration (intercept_hosts) that speak the
+	// Anthropic API
 	own, extra map[string]bool
-	// prefixes are the API's paths on hosts given by a base URL with a
-	// path (a gateway's)
+	// prefixes are the API's paths on the own hosts (a gateway's base URL
+	// path, Vertex AI's /v1)
 	prefixes map[string]string
 	// anthropicUp is where api.anthropic.com's requests go when the
 	// session's provider is another
@@ -185,7 +184,7 @@ func (n *network) route(host string) (*proxy.Handler, string, error) {
 	case host == anthropicHost:
 		o.Provider, o.Upstream = proxy.Anthropic(), n.anthropicUp
 	case n.extra[host]:
-		o.Provider, o.Upstream = proxy.Anthropic(), &url.URL{Scheme: "https", Host: host, Path: prefix}
+		o.Provider, o.Upstream = proxy.Anthropic(), &url.URL{Scheme: "https", Host: host}
 	case strings.HasPrefix(host, "bedrock-runtime") || n.bedrockSelf[host] != nil:
 		return nil, "", fmt.Errorf("this session does not sign Bedrock requests for %s (it signs for the region in AWS_REGION, with CLAUDE_CODE_USE_BEDROCK=1)", host)
 	default:
@@ -303,14 +302,14 @@ func childNetworkEnv(parent []string, t *target, proxyURL string, nf *networkFil
 	return mergeEnv(parent, set, baseURLVars, disableNonessential)
 }
 
-// startNetwork starts network mode for the target t at addr: the CA, the
+// startNetwork starts network mode for the session at addr: the CA, the
 // files for clients in dir, and the proxy.
-func (f *factory) startNetwork(t *target, sess *session, audit *slog.Logger, addr, dir string) (*proxy.Network, *networkFiles, error) {
-	plan, err := f.networkPlan(t, proxy.Options{
-		Engine:     sess.engine,
-		Audit:      audit,
-		AllowPaths: sess.allowPaths,
-		Batches:    sess.store,
+func (f *factory) startNetwork(ps *proxySession, addr, dir string) (*proxy.Network, *networkFiles, error) {
+	plan, err := f.networkPlan(ps.t, proxy.Options{
+		Engine:     ps.engine,
+		Audit:      auditLogger(ps.audit),
+		AllowPaths: ps.allowPaths,
+		Batches:    ps.store,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -333,6 +332,15 @@ func (f *factory) startNetwork(t *target, sess *session, audit *slog.Logger, add
 	return n, nf, nil
 }
 
+// networkBanner is the line network mode starts with, and a note when the
+// bundle for OpenSSL, Python and curl holds no system roots.
+func networkBanner(ui *ui, ps *proxySession, n *proxy.Network, nf *networkFiles) {
+	ui.banner(n.Addr(), "model endpoints (network mode)", ps.dir, keySourceText(ps.key.Source))
+	if nf.noRoots {
+		ui.note("no system roots found for " + nf.bundle + ": it holds the session CA only")
+	}
+}
+
 // stopNetwork closes the proxy and removes the CA's files.
 func stopNetwork(ctx context.Context, n *proxy.Network, nf *networkFiles) error {
 	err := n.Shutdown(ctx)
@@ -352,34 +360,23 @@ func runNetwork(ctx context.Context, opts *runOptions, ui *ui, child shellwrap.C
 	if _, serr := shellwrap.Find(opts.argv[0]); serr != nil {
 		return childExit(serr.Code, serr)
 	}
-	t, err := f.runTarget(ctx, opts.upstream)
+	ps, err := f.proxySession(ctx, opts.upstream)
 	if err != nil {
 		return err
 	}
-	sess, err := f.session()
-	if err != nil {
-		return err
-	}
-	dir, audit, err := f.openAudit()
-	if err != nil {
-		return err
-	}
-	defer audit.Close()
-	caDir, err := os.MkdirTemp(dir, "network-")
+	defer ps.audit.Close()
+	caDir, err := os.MkdirTemp(ps.dir, "network-")
 	if err != nil {
 		return fmt.Errorf("failed to make the session CA's directory: %w", err)
 	}
-	n, nf, err := f.startNetwork(t, sess, auditLogger(audit), "", caDir)
+	n, nf, err := f.startNetwork(ps, "", caDir)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(caDir) // also when the child cannot run
 	if !opts.quiet {
-		ui.banner(n.Addr(), "model endpoints (network mode)", dir, keySourceText(sess.key.Source))
-		if nf.noRoots {
-			ui.note("no system roots found for " + nf.bundle + ": it holds the session CA only")
-		}
+		networkBanner(ui, ps, n, nf)
 	}
-	child.Env = childNetworkEnv(os.Environ(), t, n.URL(), nf, !opts.allowNonessential)
+	child.Env = childNetworkEnv(os.Environ(), ps.t, n.URL(), nf, !opts.allowNonessential)
 	return superviseChild(ctx, opts, ui, child, n.Stats, func(ctx context.Context) error { return stopNetwork(ctx, n, nf) })
 }

@@ -84,20 +84,12 @@ the proxy, and can sign only for the hosts the proxy intercepts.`,
 
 func runProxy(ctx context.Context, opts *proxyOptions) error {
 	f := opts.f
-	t, err := f.runTarget(ctx, opts.upstream)
+	ps, err := f.proxySession(ctx, opts.upstream)
 	if err != nil {
 		return err
 	}
-	sess, err := f.session()
-	if err != nil {
-		return err
-	}
-	dir, audit, err := f.openAudit()
-	if err != nil {
-		return err
-	}
-	defer audit.Close()
-	caDir := filepath.Join(dir, "proxy")
+	defer ps.audit.Close()
+	caDir := filepath.Join(ps.dir, "proxy")
 	if _, err := os.Stat(filepath.Join(caDir, "env")); err == nil {
 		// another proxy's, or one that was killed: its CA is gone with it
 		if !proxyAlive(filepath.Join(caDir, "pid")) {
@@ -106,7 +98,7 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 			return withHint(errors.New("a claude-secure proxy is already running with this state directory"), "its variables are in "+filepath.Join(caDir, "env"))
 		}
 	}
-	n, nf, err := f.startNetwork(t, sess, auditLogger(audit), opts.listen, caDir)
+	n, nf, err := f.startNetwork(ps, opts.listen, caDir)
 	if err != nil {
 		return err
 	}
@@ -134,10 +126,7 @@ func runProxy(ctx context.Context, opts *proxyOptions) error {
 	}
 	fmt.Fprint(f.Out, env.String())
 	ui := newUI(f.Err, f.Getenv)
-	ui.banner(n.Addr(), "model endpoints (network mode)", dir, keySourceText(sess.key.Source))
-	if nf.noRoots {
-		ui.note("no system roots found for " + nf.bundle + ": it holds the session CA only")
-	}
+	networkBanner(ui, ps, n, nf)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

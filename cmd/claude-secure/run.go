@@ -150,51 +150,60 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	if _, serr := shellwrap.Find(opts.argv[0]); serr != nil {
 		return childExit(serr.Code, serr)
 	}
-	t, err := f.runTarget(ctx, upstreamFlag)
+	ps, err := f.proxySession(ctx, upstreamFlag)
 	if err != nil {
 		return err
 	}
-	up := t.upstream
-	sess, err := f.session()
-	if err != nil {
-		return err
-	}
-	dir, audit, err := f.openAudit()
-	if err != nil {
-		return err
-	}
-	defer audit.Close()
+	defer ps.audit.Close()
+	t := ps.t
 	p, err := proxy.New(proxy.Options{
-		Upstream:   up,
+		Upstream:   t.upstream,
 		Provider:   t.provider,
-		Engine:     sess.engine,
-		Audit:      auditLogger(audit),
-		AllowPaths: sess.allowPaths,
-		Batches:    sess.store,
+		Engine:     ps.engine,
+		Audit:      auditLogger(ps.audit),
+		AllowPaths: ps.allowPaths,
+		Batches:    ps.store,
 	})
 	if err != nil {
 		return err
 	}
 	p.Start()
 	if !opts.quiet {
-		ui.banner(p.Addr(), up.Host, dir, keySourceText(sess.key.Source))
+		ui.banner(p.Addr(), t.upstream.Host, ps.dir, keySourceText(ps.key.Source))
 	}
 	child.Env = childEnv(os.Environ(), t, p.BaseURL(), !opts.allowNonessential)
 	return superviseChild(ctx, opts, ui, child, p.Stats, p.Shutdown)
 }
 
-// openAudit opens audit.log in the state directory for appending (one
-// JSON line per request), and returns the directory too.
-func (f *factory) openAudit() (dir string, audit *os.File, err error) {
-	dir, err = f.stateDir()
+// proxySession is what run, run --network and proxy start from: the
+// target (provider and upstream), the session (config, store, engine), and
+// audit.log in the state directory, open for appending (one JSON line per
+// request), which the caller closes.
+type proxySession struct {
+	*session
+	t     *target
+	dir   string
+	audit *os.File
+}
+
+func (f *factory) proxySession(ctx context.Context, upstreamFlag string) (*proxySession, error) {
+	t, err := f.runTarget(ctx, upstreamFlag)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	audit, err = os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	sess, err := f.session()
 	if err != nil {
-		return "", nil, fmt.Errorf("failed to open the audit log: %w", err)
+		return nil, err
 	}
-	return dir, audit, nil
+	dir, err := f.stateDir()
+	if err != nil {
+		return nil, err
+	}
+	audit, err := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the audit log: %w", err)
+	}
+	return &proxySession{session: sess, t: t, dir: dir, audit: audit}, nil
 }
 
 func auditLogger(audit *os.File) *slog.Logger { return slog.New(slog.NewJSONHandler(audit, nil)) }

@@ -2,6 +2,7 @@ package claudesecure
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -164,12 +165,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}()
 		defer func() {
 			switch v := recover(); {
-			case v == http.ErrAbortHandler && req.Context().Err() != nil:
-				// broken off because the request's context ended
-				w.fail(req.Context().Err())
 			case v == http.ErrAbortHandler:
-				// the upstream's answer broke off
-				w.fail(io.ErrUnexpectedEOF)
+				// the answer broke off: the request's context ended, or
+				// the upstream's answer did
+				w.fail(cmp.Or(req.Context().Err(), io.ErrUnexpectedEOF))
 			case v != nil:
 				// as a server would drop the connection; the value is not
 				// repeated (it could hold what the request carried)

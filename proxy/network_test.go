@@ -60,6 +60,13 @@ func startNetwork(t *testing.T, upstream string, dial func(addr string) string) 
 	return n, ca
 }
 
+// unreached is the URL of an upstream the test must not reach.
+func unreached(t *testing.T) string {
+	return newUpstream(t, func(http.ResponseWriter, *http.Request, []byte) {
+		t.Error("a request reached the upstream")
+	}).URL
+}
+
 // networkClient is a client configured as a child in network mode is:
 // the proxy (with its credentials, unless proxyURL drops them) and the
 // session CA trusted beside roots.
@@ -140,7 +147,7 @@ func TestNetworkModeTunnelsOtherHostsUntouched(t *testing.T) {
 		w.Write(got)
 	}))
 	t.Cleanup(other.Close)
-	n, _ := startNetwork(t, "http://127.0.0.1:1", nil)
+	n, _ := startNetwork(t, unreached(t), nil)
 	c := networkClient(n.URL(), other.Certificate())
 	body := requestBody(clientText)
 	resp, err := c.Post(other.URL+"/anything", "application/json", bytes.NewReader(body))
@@ -217,7 +224,7 @@ func TestNetworkModeRefusesWhatItCannotMask(t *testing.T) {
 	reached := false
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
 	t.Cleanup(sink.Close)
-	n, ca := startNetwork(t, "http://127.0.0.1:1", func(string) string { return sink.Listener.Addr().String() })
+	n, ca := startNetwork(t, unreached(t), func(string) string { return sink.Listener.Addr().String() })
 	c := networkClient(n.URL(), ca.Certificate())
 	for _, target := range []string{"https://example-models.test/v1/messages", "http://api.anthropic.com/v1/messages"} {
 		resp, err := c.Post(target, "application/json", bytes.NewReader(requestBody(clientText)))
@@ -424,7 +431,7 @@ func TestNetworkModeTunnelRefusesAModelEndpointsHandshake(t *testing.T) {
 	}))
 	other.StartTLS()
 	t.Cleanup(other.Close)
-	n, _ := startNetwork(t, "http://127.0.0.1:1", nil)
+	n, _ := startNetwork(t, unreached(t), nil)
 	addr := other.Listener.Addr().String()
 
 	c := connectThrough(t, n, addr)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -25,36 +26,63 @@ func loadFixtures(t testing.TB) []fixture { return fixtures.Load(t, "../mask/tes
 // reads it back from a body of the same shape.
 type position struct {
 	name string
-	put  func(text string) any // the message content
-	get  func(t *testing.T, content json.RawMessage) string
+	put  func(text string) map[string]any // a Messages body with text at the position
+	get  func(t *testing.T, body []byte) string
+}
+
+// userBody is a Messages body whose first user turn holds content.
+func userBody(content any) map[string]any {
+	return map[string]any{"model": "m", "max_tokens": 10,
+		"messages": []any{map[string]any{"role": "user", "content": content}}}
+}
+
+// firstContent decodes the content of a body's first message into v.
+func firstContent(t *testing.T, body []byte, v any) {
+	var req struct {
+		Messages []struct{ Content json.RawMessage }
+	}
+	mustJSON(t, body, &req)
+	if len(req.Messages) == 0 {
+		t.Fatal("a body without messages")
+	}
+	mustJSON(t, req.Messages[0].Content, v)
 }
 
 var positions = []position{
-	{"user turn", func(x string) any { return x }, func(t *testing.T, c json.RawMessage) string {
+	{"system", func(x string) map[string]any {
+		b := userBody("Summarise what you were given.")
+		b["system"] = x
+		return b
+	}, func(t *testing.T, body []byte) string {
+		var req struct{ System string }
+		mustJSON(t, body, &req)
+		return req.System
+	}},
+	{"user turn", func(x string) map[string]any { return userBody(x) }, func(t *testing.T, body []byte) string {
 		var s string
-		mustJSON(t, c, &s)
+		firstContent(t, body, &s)
 		return s
 	}},
-	{"tool_result", func(x string) any {
-		return []any{map[string]any{"type": "tool_result", "tool_use_id": "toolu_01", "content": x}}
-	}, func(t *testing.T, c json.RawMessage) string {
+	{"tool_result", func(x string) map[string]any {
+		return userBody([]any{map[string]any{"type": "tool_result", "tool_use_id": "toolu_01", "content": x}})
+	}, func(t *testing.T, body []byte) string {
 		var b []struct{ Content string }
-		mustJSON(t, c, &b)
+		firstContent(t, body, &b)
 		return b[0].Content
 	}},
-	{"tool_use input", func(x string) any {
-		return []any{map[string]any{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": map[string]any{"command": x}}}
-	}, func(t *testing.T, c json.RawMessage) string {
+	{"tool_use input", func(x string) map[string]any {
+		return userBody([]any{map[string]any{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": map[string]any{"command": x}}})
+	}, func(t *testing.T, body []byte) string {
 		var b []struct{ Input struct{ Command string } }
-		mustJSON(t, c, &b)
+		firstContent(t, body, &b)
 		return b[0].Input.Command
 	}},
-	{"JSON file in a tool input", func(x string) any {
+	{"JSON file in a tool input", func(x string) map[string]any {
 		file, _ := json.Marshal(map[string]string{"notes": x})
-		return []any{map[string]any{"type": "tool_use", "id": "toolu_01", "name": "Write", "input": map[string]any{"file_path": "/tmp/notes.json", "content": string(file)}}}
-	}, func(t *testing.T, c json.RawMessage) string {
+		return userBody([]any{map[string]any{"type": "tool_use", "id": "toolu_01", "name": "Write", "input": map[string]any{"file_path": "/tmp/notes.json", "content": string(file)}}})
+	}, func(t *testing.T, body []byte) string {
 		var b []struct{ Input struct{ Content string } }
-		mustJSON(t, c, &b)
+		firstContent(t, body, &b)
 		var f struct{ Notes string }
 		mustJSON(t, []byte(b[0].Input.Content), &f)
 		return f.Notes
@@ -118,6 +146,24 @@ func TestFixturesInEveryPositionThroughTheProxy(t *testing.T) {
 		srv := redistest.Start(t)
 		fixturesInEveryPosition(t, storeEngine(t, openRedisStore(t, srv.URL())), storeEngine(t, openRedisStore(t, srv.URL())))
 	})
+	// network mode: the client at api.anthropic.com through HTTPS_PROXY
+	t.Run("network mode", func(t *testing.T) {
+		e := memoryEngine(t)
+		fixturesThrough(t, e, func(upstream string) func(body []byte) *http.Response {
+			n, ca := startNetworkWith(t, upstream, e, nil)
+			c := networkClient(n.URL(), ca.Certificate())
+			return func(body []byte) *http.Response {
+				req, _ := http.NewRequest(http.MethodPost, "https://api.anthropic.com/v1/messages", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("x-api-key", "sk-test")
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp
+			}
+		})
+	})
 }
 
 var storeKey = []byte("0123456789abcdef0123456789abcdef")
@@ -149,21 +195,27 @@ func storeEngine(t *testing.T, b store.Backend) *mask.Engine {
 }
 
 // fixturesInEveryPosition sends every fixture in every position through a
-// proxy masking with proxyEngine, and compares with what cli makes of it.
+// session proxy masking with proxyEngine, and compares with what cli
+// makes of it.
 func fixturesInEveryPosition(t *testing.T, proxyEngine, cli *mask.Engine) {
+	fixturesThrough(t, cli, func(upstream string) func(body []byte) *http.Response {
+		p, _ := startProxy(t, upstream, func(o *Options) { o.Engine = proxyEngine })
+		return func(body []byte) *http.Response { return post(t, p.BaseURL()+"/v1/messages", body) }
+	})
+}
+
+// fixturesThrough sends every fixture in every position with the sender
+// start makes for an upstream, and compares with what cli makes of it.
+func fixturesThrough(t *testing.T, cli *mask.Engine, start func(upstream string) func(body []byte) *http.Response) {
 	var last []byte
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		last = body
-		var req struct {
-			Messages []struct{ Content json.RawMessage }
-		}
-		json.Unmarshal(body, &req)
-		// the model quotes back, as text, what it received at the position
+		// the model quotes back, as text, the whole body it received
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"type": "message", "role": "assistant", "model": "m",
-			"content": []any{map[string]any{"type": "text", "text": string(req.Messages[0].Content)}}})
+			"content": []any{map[string]any{"type": "text", "text": string(body)}}})
 	})
-	p, _ := startProxy(t, up.URL, func(o *Options) { o.Engine = proxyEngine })
+	send := start(up.URL)
 	for _, f := range loadFixtures(t) {
 		// the CLI's masking of the text, once the store knows its values
 		cli.MaskBytes([]byte(f.Text), nil)
@@ -172,9 +224,8 @@ func fixturesInEveryPosition(t *testing.T, proxyEngine, cli *mask.Engine) {
 			t.Fatal(err)
 		}
 		for _, pos := range positions {
-			body, _ := json.Marshal(map[string]any{"model": "m", "max_tokens": 10,
-				"messages": []any{map[string]any{"role": "user", "content": pos.put(f.Text)}}})
-			resp := post(t, p.BaseURL()+"/v1/messages", body)
+			body, _ := json.Marshal(pos.put(f.Text))
+			resp := send(body)
 			answer, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
@@ -186,11 +237,7 @@ func fixturesInEveryPosition(t *testing.T, proxyEngine, cli *mask.Engine) {
 					t.Errorf("%s in %s: secret %d reached the upstream", f.Name, pos.name, i+1)
 				}
 			}
-			var req struct {
-				Messages []struct{ Content json.RawMessage }
-			}
-			mustJSON(t, last, &req)
-			if got := pos.get(t, req.Messages[0].Content); got != string(cliOut) {
+			if got := pos.get(t, last); got != string(cliOut) {
 				t.Errorf("%s in %s: the proxy and mask disagree", f.Name, pos.name)
 			}
 			// restored by identity, every pseudonym the request made

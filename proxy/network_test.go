@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/claude-secure/claude-secure/mask"
 )
 
 // startNetwork starts a network-mode proxy that intercepts
@@ -25,11 +27,16 @@ import (
 // route), and dials every host name at the address dial says.
 func startNetwork(t *testing.T, upstream string, dial func(addr string) string) (*Network, *CA) {
 	t.Helper()
+	return startNetworkWith(t, upstream, memoryEngine(t), dial)
+}
+
+// startNetworkWith is startNetwork masking with e.
+func startNetworkWith(t *testing.T, upstream string, e *mask.Engine, dial func(addr string) string) (*Network, *CA) {
+	t.Helper()
 	ca, err := NewCA([]string{"api.anthropic.com", "example-models.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := memoryEngine(t)
 	up, _ := url.Parse(upstream)
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	n, err := NewNetwork(NetworkOptions{

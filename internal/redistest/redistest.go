@@ -194,16 +194,16 @@ func Ping(addr string) error {
 	return err
 }
 
-// Do sends one command (inline) and returns the first line of the answer.
-func Do(addr string, args ...string) (string, error) {
+// send dials addr and sends one command, with a second for all of it and
+// its answer; the caller reads the answer and closes the connection.
+func send(addr string, args []string) (net.Conn, *bufio.Reader, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
@@ -211,9 +211,20 @@ func Do(addr string, args ...string) (string, error) {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := c.Write([]byte(b.String())); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, bufio.NewReader(c), nil
+}
+
+// Do sends one command and returns the first line of the answer.
+func Do(addr string, args ...string) (string, error) {
+	c, r, err := send(addr, args)
+	if err != nil {
 		return "", err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	defer c.Close()
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
 	}

@@ -2,10 +2,8 @@ package redistest
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -190,25 +188,13 @@ func sentinelMaster(addr, name string) (map[string]string, error) {
 // DoAll sends one command and returns the answer's strings, arrays
 // flattened (a nil entry is "").
 func DoAll(addr string, args ...string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, r, err := send(addr, args)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
-		return nil, err
-	}
 	var out []string
-	return out, readReply(bufio.NewReader(c), &out)
+	return out, readReply(r, &out)
 }
 
 func readReply(r *bufio.Reader, out *[]string) error {

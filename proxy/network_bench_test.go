@@ -83,31 +83,7 @@ func (nb *networkBench) run(b *testing.B, body []byte, firstByte bool) {
 		cl   *http.Client
 		base string
 	}{{"direct", nb.direct, nb.directURL}, {"run", nb.viaRun, nb.runURL}, {"network", nb.network, "https://api.anthropic.com"}} {
-		b.Run(c.name, func(b *testing.B) {
-			var ds []time.Duration
-			for b.Loop() {
-				start := time.Now()
-				resp, err := c.cl.Post(c.base+"/v1/messages", "application/json", bytes.NewReader(body))
-				if err != nil {
-					b.Fatal(err)
-				}
-				if resp.StatusCode != http.StatusOK {
-					b.Fatalf("status %d", resp.StatusCode)
-				}
-				if firstByte {
-					if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
-						b.Fatal(err)
-					}
-					ds = append(ds, time.Since(start))
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if !firstByte {
-					ds = append(ds, time.Since(start))
-				}
-			}
-			p50(b, ds)
-		})
+		b.Run(c.name, func(b *testing.B) { postLoop(b, c.cl, c.base+"/v1/messages", body, firstByte) })
 	}
 }
 

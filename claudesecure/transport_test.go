@@ -67,6 +67,23 @@ func sdkClient(tr http.RoundTripper, baseURL string, opts ...option.RequestOptio
 	}, opts...)...)
 }
 
+// streamed sends p as a streamed message and returns the message its
+// events make.
+func streamed(t *testing.T, client anthropic.Client, p anthropic.MessageNewParams) *anthropic.Message {
+	t.Helper()
+	s := client.Messages.NewStreaming(context.Background(), p)
+	var msg anthropic.Message
+	for s.Next() {
+		if err := msg.Accumulate(s.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return &msg
+}
+
 // checkAnswer checks a message as fakeapi's model answers: its text and
 // its tool call quote the instance and the account, restored.
 func checkAnswer(t *testing.T, msg *anthropic.Message) {
@@ -137,7 +154,6 @@ func TestSDKStreamWithToolsIsRestored(t *testing.T) {
 	api := fakeapi.New(true)
 	defer api.Close()
 	client := sdkClient(newTransport(t), api.URL)
-	ctx := context.Background()
 	params := anthropic.MessageNewParams{
 		Model:     fakeapi.Model,
 		MaxTokens: 200,
@@ -147,20 +163,7 @@ func TestSDKStreamWithToolsIsRestored(t *testing.T) {
 			InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"instance_id": map[string]any{"type": "string"}}},
 		}}},
 	}
-	stream := func(p anthropic.MessageNewParams) *anthropic.Message {
-		t.Helper()
-		s := client.Messages.NewStreaming(ctx, p)
-		var msg anthropic.Message
-		for s.Next() {
-			if err := msg.Accumulate(s.Current()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return &msg
-	}
+	stream := func(p anthropic.MessageNewParams) *anthropic.Message { return streamed(t, client, p) }
 	msg := stream(params)
 	checkAnswer(t, msg)
 
@@ -259,17 +262,7 @@ func TestSDKBedrockRequestIsMaskedAndSignedAgain(t *testing.T) {
 	}
 	ctx := context.Background()
 	t.Run("streaming", func(t *testing.T) {
-		s := client.Messages.NewStreaming(ctx, params)
-		var msg anthropic.Message
-		for s.Next() {
-			if err := msg.Accumulate(s.Current()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.Err(); err != nil {
-			t.Fatal(err)
-		}
-		checkAnswer(t, &msg)
+		checkAnswer(t, streamed(t, client, params))
 	})
 	t.Run("plain", func(t *testing.T) {
 		msg, err := client.Messages.New(ctx, params)
